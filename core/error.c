@@ -1,0 +1,42 @@
+#include "visattn/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+va_status va_fail(va_error *err, va_status st, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        /* Messages are one line by contract: fold any newline a caller let through. */
+        for (char *p = err->msg; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
+        err->status = st;
+    }
+    return st;
+}
+
+va_status va_error_prefix(va_error *err, const char *prefix) {
+    if (!err) return VA_ERR_ARG;
+    char tmp[VA_ERROR_MSG_LEN];
+    if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err->msg) < 0) return err->status;
+    memcpy(err->msg, tmp, sizeof tmp); /* truncation keeps the start: the prefix and the reason */
+    return err->status;
+}
+
+const char *va_status_str(va_status st) {
+    switch (st) {
+    case VA_OK: return "ok";
+    case VA_ERR_ARG: return "invalid argument";
+    case VA_ERR_SHAPE: return "shape mismatch";
+    case VA_ERR_IO: return "I/O error";
+    case VA_ERR_FORMAT: return "malformed file";
+    case VA_ERR_NOMEM: return "out of memory";
+    case VA_ERR_KEY: return "weight key error";
+    case VA_ERR_CONFIG: return "invalid configuration";
+    case VA_ERR_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,31 @@
+#include <cblas.h>
+#include <errno.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "visattn/ops.h"
+
+/* OpenBLAS's OpenMP build runs its kernels on the OpenMP pool, so one number governs both: our
+ * parallel loops and the GEMMs they call. */
+void va_set_num_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int va_get_num_threads(void) { return omp_get_max_threads(); }
+
+va_status va_threads_from_env(va_error *err) {
+    const char *s = getenv("VISATTN_NUM_THREADS");
+    if (!s || !*s) {
+        va_set_num_threads(0);
+        return VA_OK;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (errno || *end || n < 1 || n > 4096)
+        return va_fail(err, VA_ERR_ARG, "VISATTN_NUM_THREADS='%s' is not a positive integer", s);
+    va_set_num_threads((int)n);
+    return VA_OK;
+}
