@@ -1,5 +1,6 @@
-/* Single-layer models, "conv2d" (nn.Conv2d) and "conv_bn" (nn.Conv2d then nn.BatchNorm2d in eval
- * mode): the smallest files that exercise the whole engine, from weight file to output. Config keys
+/* Single-layer models, "conv2d" (nn.Conv2d), "conv_bn" (nn.Conv2d then nn.BatchNorm2d in eval
+ * mode) and "conv_bn_relu" (the same followed by nn.ReLU, the yardstick of `visattn bench`): the
+ * smallest files that exercise the whole engine, from weight file to output. Config keys
  * are nn.Conv2d's argument names; conv_bn also takes BatchNorm2d's eps (and ignores momentum).
  * State-dict keys: conv2d "weight", "bias"; conv_bn "conv.weight", "conv.bias", "bn.weight",
  * "bn.bias", "bn.running_mean", "bn.running_var" (bn.num_batches_tracked is ignored). */
@@ -79,6 +80,12 @@ static va_status conv_bn_create(va_block *b, const va_config *cfg, va_error *err
     return conv_create(b, cfg, 1, err);
 }
 
+static va_status conv_bn_relu_create(va_block *b, const va_config *cfg, va_error *err) {
+    VA_TRY(conv_create(b, cfg, 1, err));
+    ((conv_model *)b->self)->d.act = VA_ACT_RELU; /* fused into the conv's output pass */
+    return VA_OK;
+}
+
 static va_status conv_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
     conv_model *m = b->self;
     const va_conv2d_desc *d = &m->d;
@@ -134,6 +141,7 @@ static va_status conv_cost(const va_block *b, const int64_t in[4], va_cost *c, v
         va_cost_params(c, 2 * (int64_t)d->out_channels);
         va_cost_elementwise(c, in[0] * d->out_channels * oh * ow, VA_FLOPS_BN);
     }
+    if (d->act != VA_ACT_NONE) va_cost_elementwise(c, in[0] * d->out_channels * oh * ow, VA_FLOPS_ACT);
     return VA_OK;
 }
 
@@ -162,6 +170,18 @@ const va_block_ops va_conv_bn_ops = {
     .kind = VA_KIND_MODEL,
     .summary = "nn.Conv2d + nn.BatchNorm2d in eval mode, BN folded at load (engine check)",
     .create = conv_bn_create,
+    .load = conv_load,
+    .out_shape = conv_out_shape,
+    .forward = conv_forward,
+    .cost = conv_cost,
+    .destroy = conv_destroy,
+};
+
+const va_block_ops va_conv_bn_relu_ops = {
+    .name = "conv_bn_relu",
+    .kind = VA_KIND_MODEL,
+    .summary = "nn.Conv2d + nn.BatchNorm2d + nn.ReLU, BN folded, ReLU fused (bench yardstick)",
+    .create = conv_bn_relu_create,
     .load = conv_load,
     .out_shape = conv_out_shape,
     .forward = conv_forward,

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run MODEL.safetensors INPUT.npy OUTPUT.npy   run a block or model on an array\n"
             "  info MODEL.safetensors --shape N,C,H,W       output shape, params, MACs, FLOPs\n"
+            "  bench [--blocks ...] [--shape ...] [...]     cost and latency of every block\n"
             "  list                                         list the registered blocks and models\n"
             "\n"
             "  visattn COMMAND --help    help for one command\n"
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "run") == 0) return va_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) return va_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return va_cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0) return cmd_list(argc - 1, argv + 1);
     va_cli_error("unknown command '%s' (see visattn --help)", cmd);

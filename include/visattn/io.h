@@ -74,11 +74,17 @@ va_status va_npy_write(const char *path, const va_tensor *t, va_error *err);
  * A view of a safetensors file that records which keys were used, so a loader can report keys
  * that are missing, have the wrong shape, or are left over. */
 typedef struct va_weights {
-    const va_safetensors *st;
-    unsigned char *used; /* one flag per entry */
+    const va_safetensors *st; /* NULL in random mode */
+    unsigned char *used;      /* one flag per entry */
+    int random;               /* 1: every key exists and is filled with random values */
+    uint32_t seed;
 } va_weights;
 
 va_status va_weights_init(va_weights *w, const va_safetensors *st, va_error *err);
+/* Random mode, for benchmarks and tests that need a block with some weights: every requested key
+ * is filled with deterministic pseudo-random values (scaled by 1/sqrt(fan-in); norm scales near 1;
+ * BN running variances in [0.5, 1.5]) derived from the seed and the key. */
+va_status va_weights_init_random(va_weights *w, uint32_t seed, va_error *err);
 void va_weights_free(va_weights *w);
 /* Copy tensor `prefix` + `key` (prefix may be "" or e.g. "stages.0.attn.") of exactly the given
  * shape into dst. Errors: missing key, wrong shape (names file, key, expected and found shapes). */

@@ -1,0 +1,506 @@
+/* NumPy .npy reader and writer.
+ *
+ * Format (numpy.lib.format): magic "\x93NUMPY", major/minor version, header length (2 bytes LE in
+ * 1.0, 4 bytes in 2.0 and 3.0), then a Python dict literal with 'descr', 'fortran_order' and
+ * 'shape', padded with spaces and ending in '\n', then the raw data.
+ *
+ * The reader parses the dict itself instead of trusting a fixed layout (key order and spacing vary
+ * between writers) and checks the data size against the file size before allocating, so a header
+ * claiming an absurd shape fails cleanly. */
+#include "visattn/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NPY_MAGIC "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+/* numpy itself refuses headers over 10000 bytes by default; allow more, but not unbounded. */
+#define NPY_MAX_HEADER ((size_t)1 << 20)
+#define NPY_ALIGN 64
+
+/* ---- Byte-order helpers: .npy data here is little-endian whatever the host is ---------------- */
+
+static float load_le_f32(const unsigned char *p) {
+    uint32_t bits =
+        (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static double load_le_f64(const unsigned char *p) {
+    uint64_t bits = 0;
+    for (int i = 7; i >= 0; i--)
+        bits = (bits << 8) | p[i];
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+static void store_le_f32(unsigned char *p, float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    p[0] = (unsigned char)bits;
+    p[1] = (unsigned char)(bits >> 8);
+    p[2] = (unsigned char)(bits >> 16);
+    p[3] = (unsigned char)(bits >> 24);
+}
+
+/* read() until n bytes or end of file; returns bytes read, or -1 on error (errno set). */
+static ssize_t read_full(int fd, void *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* ---- Header dict parser ---------------------------------------------------------------------
+ * Accepts the subset of Python literal syntax numpy writes: {'key': value, ...} with string keys,
+ * values that are strings, True/False, or tuples of integers, in any order, any spacing, an
+ * optional trailing comma. */
+
+typedef struct npy_header {
+    char descr[32];
+    int descr_structured; /* descr was a list: a structured dtype */
+    int fortran;
+    int ndim; /* may exceed VA_MAX_DIM; only the first dims are stored */
+    int64_t shape[VA_MAX_DIM];
+    int have_descr, have_fortran, have_shape;
+} npy_header;
+
+typedef struct cursor {
+    const char *p, *end;
+} cursor;
+
+static void skip_ws(cursor *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int accept(cursor *c, char ch) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A quoted string into out (truncated to cap - 1; *truncated set). 0 on success. */
+static int parse_string(cursor *c, char *out, size_t cap, int *truncated) {
+    skip_ws(c);
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return -1;
+    char q = *c->p++;
+    size_t n = 0;
+    *truncated = 0;
+    while (c->p < c->end && *c->p != q) {
+        char ch = *c->p++;
+        if (ch == '\\') {
+            if (c->p >= c->end) return -1;
+            ch = *c->p++;
+        }
+        if (n + 1 < cap)
+            out[n++] = ch;
+        else
+            *truncated = 1;
+    }
+    if (c->p >= c->end) return -1;
+    c->p++;
+    out[n] = '\0';
+    return 0;
+}
+
+static int match_word(cursor *c, const char *w) {
+    size_t n = strlen(w);
+    skip_ws(c);
+    if ((size_t)(c->end - c->p) >= n && memcmp(c->p, w, n) == 0) {
+        c->p += n;
+        return 1;
+    }
+    return 0;
+}
+
+/* Skip a bracketed value (a structured dtype's list), honouring nesting and quoted strings. */
+static int skip_bracketed(cursor *c) {
+    int depth = 0;
+    while (c->p < c->end) {
+        char ch = *c->p++;
+        if (ch == '\'' || ch == '"') {
+            while (c->p < c->end && *c->p != ch)
+                c->p++;
+            if (c->p >= c->end) return -1;
+            c->p++;
+        } else if (ch == '[' || ch == '(') {
+            depth++;
+        } else if (ch == ']' || ch == ')') {
+            if (--depth == 0) return 0;
+        }
+    }
+    return -1;
+}
+
+typedef enum { SHAPE_OK, SHAPE_SYNTAX, SHAPE_NEGATIVE, SHAPE_TOO_BIG } shape_result;
+
+static shape_result parse_shape(cursor *c, npy_header *h) {
+    if (!accept(c, '(')) return SHAPE_SYNTAX;
+    h->ndim = 0;
+    for (;;) {
+        if (accept(c, ')')) return SHAPE_OK;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == '-') return SHAPE_NEGATIVE;
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') return SHAPE_SYNTAX;
+        int64_t v = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            int digit = *c->p++ - '0';
+            if (v > (INT64_MAX - digit) / 10) return SHAPE_TOO_BIG;
+            v = v * 10 + digit;
+        }
+        if (c->p < c->end && (*c->p == 'L' || *c->p == 'l')) c->p++; /* Python 2 long literals */
+        if (h->ndim < VA_MAX_DIM) h->shape[h->ndim] = v;
+        if (h->ndim < 1000) h->ndim++;
+        if (accept(c, ',')) continue;
+        if (accept(c, ')')) return SHAPE_OK;
+        return SHAPE_SYNTAX;
+    }
+}
+
+static va_status parse_header(const char *path, const char *text, size_t len, npy_header *h,
+                              va_error *err) {
+    cursor c = {text, text + len};
+    memset(h, 0, sizeof *h);
+    if (!accept(&c, '{'))
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy header is not a Python dict", path);
+    for (;;) {
+        if (accept(&c, '}')) break;
+        char key[32];
+        int trunc;
+        if (parse_string(&c, key, sizeof key, &trunc) != 0 || !accept(&c, ':'))
+            return va_fail(err, VA_ERR_FORMAT, "%s: .npy header dict is malformed near byte %zu",
+                           path, (size_t)(c.p - text));
+        if (!trunc && !strcmp(key, "descr")) {
+            if (h->have_descr++)
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header repeats 'descr'", path);
+            skip_ws(&c);
+            if (c.p < c.end && *c.p == '[') {
+                h->descr_structured = 1;
+                if (skip_bracketed(&c) != 0)
+                    return va_fail(err, VA_ERR_FORMAT, "%s: .npy header: bad 'descr'", path);
+            } else if (parse_string(&c, h->descr, sizeof h->descr, &trunc) != 0) {
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header: 'descr' is not a string",
+                               path);
+            }
+        } else if (!trunc && !strcmp(key, "fortran_order")) {
+            if (h->have_fortran++)
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header repeats 'fortran_order'", path);
+            if (match_word(&c, "True"))
+                h->fortran = 1;
+            else if (match_word(&c, "False"))
+                h->fortran = 0;
+            else
+                return va_fail(err, VA_ERR_FORMAT,
+                               "%s: .npy header: 'fortran_order' is not True or False", path);
+        } else if (!trunc && !strcmp(key, "shape")) {
+            if (h->have_shape++)
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header repeats 'shape'", path);
+            switch (parse_shape(&c, h)) {
+            case SHAPE_OK: break;
+            case SHAPE_NEGATIVE:
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header: negative dimension in 'shape'",
+                               path);
+            case SHAPE_TOO_BIG:
+                return va_fail(err, VA_ERR_FORMAT, "%s: .npy header: dimension too large", path);
+            case SHAPE_SYNTAX:
+                return va_fail(err, VA_ERR_FORMAT,
+                               "%s: .npy header: 'shape' is not a tuple of integers", path);
+            }
+        } else {
+            return va_fail(err, VA_ERR_FORMAT, "%s: .npy header: unexpected key '%s%s'", path, key,
+                           trunc ? "..." : "");
+        }
+        if (accept(&c, ',')) continue;
+        if (accept(&c, '}')) break;
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy header dict is malformed near byte %zu", path,
+                       (size_t)(c.p - text));
+    }
+    skip_ws(&c);
+    if (c.p != c.end)
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy header has data after the dict (byte %zu)",
+                       path, (size_t)(c.p - text));
+    if (!h->have_descr || !h->have_fortran || !h->have_shape)
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy header lacks '%s'", path,
+                       !h->have_descr     ? "descr"
+                       : !h->have_fortran ? "fortran_order"
+                                          : "shape");
+    return VA_OK;
+}
+
+/* Element size in bytes for the descrs we read (little-endian float32/float64), 0 otherwise.
+ * '|' ("byte order not applicable") is taken as little-endian as well. */
+static size_t descr_size(const char *d) {
+    if (d[0] != '<' && d[0] != '|') return 0;
+    if (!strcmp(d + 1, "f4")) return 4;
+    if (!strcmp(d + 1, "f8")) return 8;
+    return 0;
+}
+
+/* " (int8)", " (float32 big-endian)", ... for an error message, or "" if not recognised. */
+static void describe_descr(const char *d, char *out, size_t cap) {
+    out[0] = '\0';
+    if (!d[0]) return;
+    const char *t = (d[0] == '<' || d[0] == '>' || d[0] == '|' || d[0] == '=') ? d + 1 : d;
+    const char *kind = NULL;
+    switch (t[0]) {
+    case 'i': kind = "int"; break;
+    case 'u': kind = "uint"; break;
+    case 'f': kind = "float"; break;
+    case 'c': kind = "complex"; break;
+    case 'b': kind = "bool"; break;
+    case 'O': kind = "object"; break;
+    case 'U': kind = "unicode string"; break;
+    case 'S': kind = "byte string"; break;
+    case 'V': kind = "void"; break;
+    case 'M': kind = "datetime"; break;
+    case 'm': kind = "timedelta"; break;
+    default: return;
+    }
+    long bytes = strtol(t + 1, NULL, 10);
+    int sized =
+        (t[0] == 'i' || t[0] == 'u' || t[0] == 'f' || t[0] == 'c') && bytes > 0 && bytes <= 64;
+    const char *order = d[0] == '>' && bytes > 1 ? " big-endian" : "";
+    if (sized)
+        snprintf(out, cap, " (%s%ld%s)", kind, bytes * 8, order);
+    else
+        snprintf(out, cap, " (%s%s)", kind, order);
+}
+
+static va_status check_layout(const char *path, const npy_header *h, size_t *esize, va_error *err) {
+    if (h->descr_structured)
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: structured .npy dtype is not supported (visattn reads '<f4' or '<f8')",
+                       path);
+    *esize = descr_size(h->descr);
+    if (!*esize) {
+        char what[48];
+        describe_descr(h->descr, what, sizeof what);
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: .npy dtype '%s'%s is not supported (visattn reads little-endian "
+                       "float32 '<f4' or float64 '<f8')",
+                       path, h->descr, what);
+    }
+    /* With at most one dimension above 1, Fortran and C order are the same bytes (numpy flags
+     * such arrays as both), so only a real Fortran layout is refused. */
+    int big_dims = 0;
+    for (int i = 0; i < h->ndim && i < VA_MAX_DIM; i++)
+        big_dims += h->shape[i] > 1;
+    if (h->fortran && big_dims > 1)
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: Fortran-order .npy arrays are not supported (save a C-order array, "
+                       "e.g. np.ascontiguousarray)",
+                       path);
+    if (h->ndim > VA_MAX_DIM)
+        return va_fail(err, VA_ERR_UNSUPPORTED, "%s: .npy array has %d dimensions (at most %d)",
+                       path, h->ndim, VA_MAX_DIM);
+    return VA_OK;
+}
+
+/* Preamble and header dict; on success *data_start is the byte offset of the data. */
+static va_status read_header(int fd, const char *path, size_t fsize, npy_header *h,
+                             size_t *data_start, va_error *err) {
+    unsigned char pre[12];
+    size_t pre_len = 10, hlen;
+    ssize_t got = read_full(fd, pre, 10);
+    if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    if ((size_t)got < NPY_MAGIC_LEN || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return va_fail(err, VA_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
+    if (got < 10)
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: .npy file truncated inside its preamble (%zu bytes)", path,
+                       (size_t)got);
+    if (pre[6] == 1 && pre[7] == 0) {
+        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8);
+    } else if ((pre[6] == 2 || pre[6] == 3) && pre[7] == 0) {
+        /* 2.0 widened the length to 4 bytes; 3.0 only changed the header's encoding to UTF-8. */
+        pre_len = 12;
+        got = read_full(fd, pre + 10, 2);
+        if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (got < 2)
+            return va_fail(err, VA_ERR_FORMAT, "%s: .npy file truncated inside its preamble", path);
+        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8) | ((size_t)pre[10] << 16) |
+               ((size_t)pre[11] << 24);
+    } else {
+        return va_fail(err, VA_ERR_UNSUPPORTED, "%s: .npy format version %u.%u is not supported",
+                       path, pre[6], pre[7]);
+    }
+    if (hlen > NPY_MAX_HEADER)
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy header length %zu is implausible (limit %zu)",
+                       path, hlen, NPY_MAX_HEADER);
+    if (hlen > fsize - pre_len)
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: .npy file truncated: header of %zu bytes but only %zu bytes follow",
+                       path, hlen, fsize - pre_len);
+    char *text = malloc(hlen + 1);
+    if (!text) return va_fail(err, VA_ERR_NOMEM, "%s: cannot allocate the .npy header", path);
+    got = read_full(fd, text, hlen);
+    va_status s;
+    if (got < 0) {
+        s = va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    } else if ((size_t)got != hlen) {
+        s = va_fail(err, VA_ERR_FORMAT, "%s: .npy header truncated (file shrank)", path);
+    } else {
+        text[hlen] = '\0';
+        s = parse_header(path, text, hlen, h, err);
+    }
+    free(text);
+    *data_start = pre_len + hlen;
+    return s;
+}
+
+static va_status read_data(int fd, const char *path, size_t esize, va_tensor *t, va_error *err) {
+    /* A bounce buffer converts byte order and width and copes with any data offset. */
+    unsigned char buf[8 * 2048];
+    size_t chunk = sizeof buf / esize, numel = (size_t)va_numel(t);
+    for (size_t i = 0; i < numel;) {
+        size_t k = numel - i < chunk ? numel - i : chunk;
+        ssize_t got = read_full(fd, buf, k * esize);
+        if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if ((size_t)got != k * esize)
+            return va_fail(err, VA_ERR_FORMAT, "%s: .npy data truncated (file shrank)", path);
+        if (esize == 4)
+            for (size_t j = 0; j < k; j++)
+                t->data[i + j] = load_le_f32(buf + 4 * j);
+        else
+            for (size_t j = 0; j < k; j++)
+                t->data[i + j] = (float)load_le_f64(buf + 8 * j);
+        i += k;
+    }
+    return VA_OK;
+}
+
+static va_status read_fd(int fd, const char *path, va_tensor *t, va_error *err) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        return va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
+    size_t fsize = (uintmax_t)sb.st_size > SIZE_MAX ? SIZE_MAX : (size_t)sb.st_size;
+    if (fsize == 0)
+        return va_fail(err, VA_ERR_FORMAT, "%s: file is empty (0 bytes), not a .npy file", path);
+    npy_header h;
+    size_t data_start = 0, esize = 0;
+    VA_TRY(read_header(fd, path, fsize, &h, &data_start, err));
+    VA_TRY(check_layout(path, &h, &esize, err));
+
+    /* Overflow is checked on the product of the non-zero dims so that later prefix products of the
+     * shape cannot overflow either. */
+    size_t numel = 1, need;
+    int has_zero = 0;
+    for (int i = 0; i < h.ndim; i++) {
+        if (h.shape[i] == 0)
+            has_zero = 1;
+        else if ((uint64_t)h.shape[i] > SIZE_MAX ||
+                 va_mul_size(numel, (size_t)h.shape[i], &numel) || numel > (size_t)INT64_MAX)
+            return va_fail(err, VA_ERR_FORMAT, "%s: .npy shape element count overflows", path);
+    }
+    if (has_zero) numel = 0;
+    char shape_buf[96];
+    va_tensor shape_only = {0};
+    shape_only.ndim = h.ndim;
+    memcpy(shape_only.shape, h.shape, sizeof h.shape);
+    if (va_mul_size(numel, esize, &need))
+        return va_fail(err, VA_ERR_FORMAT, "%s: .npy shape %s is too large", path,
+                       va_shape_str(&shape_only, shape_buf, sizeof shape_buf));
+    /* Checked before allocating: a header may claim any shape. Trailing bytes are tolerated, as
+     * numpy does. */
+    size_t avail = fsize - data_start;
+    if (need > avail)
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: .npy data truncated: shape %s of '%s' needs %zu bytes but the file "
+                       "holds %zu",
+                       path, va_shape_str(&shape_only, shape_buf, sizeof shape_buf), h.descr, need,
+                       avail);
+    if (va_tensor_alloc(t, h.ndim, h.shape, err) != VA_OK) return va_error_prefix(err, path);
+    va_status s = read_data(fd, path, esize, t, err);
+    if (s != VA_OK) va_tensor_free(t);
+    return s;
+}
+
+va_status va_npy_read(const char *path, va_tensor *t, va_error *err) {
+    if (!path || !t) return va_fail(err, VA_ERR_ARG, "va_npy_read: NULL path or tensor");
+    memset(t, 0, sizeof *t);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    va_status s = read_fd(fd, path, t, err);
+    close(fd);
+    if (s != VA_OK) memset(t, 0, sizeof *t);
+    return s;
+}
+
+va_status va_npy_write(const char *path, const va_tensor *t, va_error *err) {
+    if (!path || !t) return va_fail(err, VA_ERR_ARG, "va_npy_write: NULL path or tensor");
+    if (t->ndim < 0 || t->ndim > VA_MAX_DIM)
+        return va_fail(err, VA_ERR_ARG, "%s: tensor has %d dimensions (at most %d)", path, t->ndim,
+                       VA_MAX_DIM);
+    size_t numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0)
+            return va_fail(err, VA_ERR_ARG, "%s: negative dimension %lld", path,
+                           (long long)t->shape[i]);
+        if (va_mul_size(numel, (size_t)t->shape[i], &numel) || numel > SIZE_MAX / 4)
+            return va_fail(err, VA_ERR_ARG, "%s: shape too large", path);
+    }
+    if (numel && !t->data) return va_fail(err, VA_ERR_ARG, "%s: tensor data is NULL", path);
+
+    /* Version 1.0 header exactly as numpy writes it: dict, spaces, '\n', total a multiple of 64
+     * so the data is aligned for memory mapping. */
+    char header[256];
+    int n = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < t->ndim; i++)
+        n += snprintf(header + n, sizeof header - (size_t)n, i ? ", %lld" : "%lld",
+                      (long long)t->shape[i]);
+    n += snprintf(header + n, sizeof header - (size_t)n, "%s), }", t->ndim == 1 ? "," : "");
+    size_t hlen = (size_t)n + 1; /* + '\n' */
+    hlen += (NPY_ALIGN - (10 + hlen) % NPY_ALIGN) % NPY_ALIGN;
+    if (hlen >= sizeof header) return va_fail(err, VA_ERR_ARG, "%s: .npy header too long", path);
+    memset(header + n, ' ', hlen - 1 - (size_t)n);
+    header[hlen - 1] = '\n';
+    unsigned char pre[10];
+    memcpy(pre, NPY_MAGIC, NPY_MAGIC_LEN);
+    pre[6] = 1;
+    pre[7] = 0;
+    pre[8] = (unsigned char)(hlen & 0xff);
+    pre[9] = (unsigned char)(hlen >> 8);
+
+    FILE *f = fopen(path, "wb");
+    if (!f) return va_fail(err, VA_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(header, 1, hlen, f) == hlen;
+    unsigned char buf[4 * 4096];
+    for (size_t i = 0; ok && i < numel;) {
+        size_t k = numel - i < 4096 ? numel - i : 4096;
+        for (size_t j = 0; j < k; j++)
+            store_le_f32(buf + 4 * j, t->data[i + j]);
+        ok = fwrite(buf, 4, k, f) == k;
+        i += k;
+    }
+    int saved = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok) {
+        /* Do not leave a half-written file behind. */
+        remove(path);
+        return va_fail(err, VA_ERR_IO, "%s: write failed: %s", path, strerror(saved));
+    }
+    return VA_OK;
+}

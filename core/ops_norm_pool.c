@@ -1,0 +1,536 @@
+/* Normalisation (eval BatchNorm, BN folding, GroupNorm), pooling (global, windowed, across
+ * channels) and softmax. Semantics follow PyTorch 1.13 on CPU in float32; where the order of
+ * float operations matters, the comments name the PyTorch kernel that is mirrored. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops_mathf.h"
+#include "visattn/ops.h"
+
+/* Below this many elements a loop runs on one thread (see ops_elementwise.c). */
+#define PAR_MIN ((int64_t)1 << 15)
+/* Columns per task in the across-channel reductions: 4 KB of y stays in L1 while C planes stream. */
+#define CH_BLOCK 1024
+/* Inner-dim block of the strided softmax: per-column max and sum live on the stack. */
+#define SM_BLOCK 64
+
+#define SHAPE_BUF 128
+
+/* ---- Shared checks ---------------------------------------------------------------------------- */
+
+static int ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) {
+    if (na <= 0 || nb <= 0 || !a || !b) return 0;
+    uintptr_t a0 = (uintptr_t)a, a1 = (uintptr_t)(a + na);
+    uintptr_t b0 = (uintptr_t)b, b1 = (uintptr_t)(b + nb);
+    return a0 < b1 && b0 < a1;
+}
+
+static va_status check_tensor(const va_tensor *t, const char *op, const char *what, va_error *err) {
+    if (!t) return va_fail(err, VA_ERR_ARG, "%s: %s is NULL", op, what);
+    if (t->ndim < 0 || t->ndim > VA_MAX_DIM)
+        return va_fail(err, VA_ERR_SHAPE, "%s: %s has %d dims", op, what, t->ndim);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] < 0)
+            return va_fail(err, VA_ERR_SHAPE, "%s: %s has a negative dimension", op, what);
+    if (!t->data && va_numel(t) > 0)
+        return va_fail(err, VA_ERR_ARG, "%s: %s has no data", op, what);
+    return VA_OK;
+}
+
+static va_status check_4d(const va_tensor *t, const char *op, const char *what, va_error *err) {
+    VA_TRY(check_tensor(t, op, what, err));
+    if (t->ndim != 4) {
+        char s[SHAPE_BUF];
+        return va_fail(err, VA_ERR_SHAPE, "%s: %s must be 4-D NCHW, got %s", op, what,
+                       va_shape_str(t, s, sizeof s));
+    }
+    return VA_OK;
+}
+
+/* y must have x's shape; in_place says whether y may be x itself (never a partial overlap). */
+static va_status check_same(const va_tensor *x, const va_tensor *y, int in_place, const char *op,
+                            va_error *err) {
+    char sx[SHAPE_BUF], sy[SHAPE_BUF];
+    if (!va_same_shape(x, y))
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s and y %s differ", op,
+                       va_shape_str(x, sx, sizeof sx), va_shape_str(y, sy, sizeof sy));
+    if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)) &&
+        !(in_place && x->data == y->data))
+        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps x %s", op,
+                       in_place ? "without being x itself" : "(this op is not in place)");
+    return VA_OK;
+}
+
+static va_status check_disjoint(const va_tensor *x, const va_tensor *y, const char *op,
+                                va_error *err) {
+    if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)))
+        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps x (this op is not in place)", op);
+    return VA_OK;
+}
+
+/* max() that lets NaN through, as torch.max / max_pool2d do (`val > max || isnan(val)`). */
+static inline float max_nan(float m, float v) { return (v > m || v != v) ? v : m; }
+
+/* ---- BatchNorm -------------------------------------------------------------------------------- */
+
+va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *beta,
+                         const float *mean, const float *var, float eps, va_tensor *y,
+                         va_error *err) {
+    static const char *op = "va_batchnorm2d";
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    VA_TRY(check_same(x, y, 1, op, err));
+    if (!mean || !var) return va_fail(err, VA_ERR_ARG, "%s: running mean/var is NULL", op);
+    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const int64_t total = va_numel(x);
+    if (total == 0) return VA_OK;
+    const float *px = x->data;
+    float *py = y->data;
+    /* PyTorch's inference path (batch_norm_cpu_collect_linear_and_constant_terms) folds the
+     * statistics into y = x * alpha + beta', alpha = invstd * gamma, beta' = beta - mean * alpha. */
+#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < N * C; p++) {
+        const int64_t c = p % C;
+        const float invstd = 1.0f / sqrtf(var[c] + eps);
+        const float alpha = invstd * (gamma ? gamma[c] : 1.0f);
+        const float shift = (beta ? beta[c] : 0.0f) - mean[c] * alpha;
+        const float *xp = px + p * HW;
+        float *yp = py + p * HW;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; i++) yp[i] = xp[i] * alpha + shift;
+    }
+    return VA_OK;
+}
+
+void va_fold_batchnorm(float *weight, float *bias, int64_t cout, int64_t k, const float *gamma,
+                       const float *beta, const float *mean, const float *var, float eps) {
+    if (!weight || !bias || !mean || !var || cout <= 0) return;
+    for (int64_t o = 0; o < cout; o++) {
+        /* Load time, not hot: compute the scale in double and round once. A NULL gamma/beta is
+         * read as an affine=False BN (1 and 0) rather than crashing. */
+        const double g = gamma ? gamma[o] : 1.0, b = beta ? beta[o] : 0.0;
+        const double scale = g / sqrt((double)var[o] + (double)eps);
+        float *w = weight + o * k;
+        for (int64_t j = 0; j < k; j++) w[j] = (float)(w[j] * scale);
+        bias[o] = (float)(((double)bias[o] - mean[o]) * scale + b);
+    }
+}
+
+/* ---- GroupNorm -------------------------------------------------------------------------------- */
+
+/* Mean and biased variance of n floats, two-pass in double (nn.GroupNorm uses the biased
+ * variance). The mean comes back split as hi + lo floats so that x - mean keeps double accuracy
+ * in float arithmetic. `par` spreads the reductions over the thread pool (used when there are
+ * fewer groups than threads, e.g. groups=1 at batch 1). */
+static void moments(const float *x, int64_t n, int par, float *mean_hi, float *mean_lo,
+                    double *var_out) {
+    double s = 0.0;
+#pragma omp parallel for simd reduction(+ : s) if (par) schedule(static)
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    const double mean = s / (double)n;
+    double q = 0.0;
+#pragma omp parallel for simd reduction(+ : q) if (par) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const double d = (double)x[i] - mean;
+        q += d * d;
+    }
+    *mean_hi = (float)mean;
+    *mean_lo = (float)(mean - (double)*mean_hi);
+    *var_out = q / (double)n;
+}
+
+/* Normalise one (sample, group) block of cpg channel planes: y = (x - mean) * scale + beta[c]
+ * with scale = rstd * gamma[c]. PyTorch's kernel folds this into scale * x + (beta - scale *
+ * mean), which cancels catastrophically when |mean| >> std (e.g. mean 50, std 0.03 loses ~1e-4);
+ * subtracting the mean first agrees with it to float rounding on ordinary data and stays
+ * accurate on such inputs. */
+static void group_apply(const float *x, float *y, int64_t c0, int64_t cpg, int64_t HW,
+                        float mean_hi, float mean_lo, float rstd, const float *gamma,
+                        const float *beta, int par) {
+#pragma omp parallel for if (par) schedule(static)
+    for (int64_t j = 0; j < cpg; j++) {
+        const int64_t c = c0 + j;
+        const float scale = rstd * (gamma ? gamma[c] : 1.0f);
+        const float shift = beta ? beta[c] : 0.0f;
+        const float *xp = x + j * HW;
+        float *yp = y + j * HW;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; i++) yp[i] = ((xp[i] - mean_hi) - mean_lo) * scale + shift;
+    }
+}
+
+/* One (sample, group): statistics then normalisation. rstd = 1 / sqrt(var + eps) as PyTorch. */
+static void group_norm_one(const float *x, float *y, int64_t c0, int64_t cpg, int64_t HW,
+                           float eps, const float *gamma, const float *beta, int par) {
+    float mean_hi, mean_lo;
+    double var;
+    moments(x, cpg * HW, par, &mean_hi, &mean_lo, &var);
+    const float rstd = (float)(1.0 / sqrt(var + (double)eps));
+    group_apply(x, y, c0, cpg, HW, mean_hi, mean_lo, rstd, gamma, beta, par && cpg > 1);
+}
+
+va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, const float *beta,
+                        float eps, va_tensor *y, va_error *err) {
+    static const char *op = "va_group_norm";
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    VA_TRY(check_same(x, y, 1, op, err));
+    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    char sx[SHAPE_BUF];
+    if (num_groups <= 0 || C % num_groups != 0)
+        return va_fail(err, VA_ERR_ARG, "%s: num_groups=%d does not divide the %lld channels of "
+                       "x %s", op, num_groups, (long long)C, va_shape_str(x, sx, sizeof sx));
+    const int64_t total = va_numel(x);
+    if (total == 0) return VA_OK;
+    const int64_t G = num_groups, cpg = C / G, gsize = cpg * HW;
+    const float *px = x->data;
+    float *py = y->data;
+    const int big = total >= PAR_MIN;
+    if (!big || N * G >= omp_get_max_threads()) {
+        /* Enough groups to keep every thread busy: one group per task. */
+#pragma omp parallel for if (big) schedule(static)
+        for (int64_t t = 0; t < N * G; t++)
+            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma,
+                           beta, 0);
+    } else {
+        for (int64_t t = 0; t < N * G; t++)
+            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma,
+                           beta, 1);
+    }
+    return VA_OK;
+}
+
+/* ---- Global pools ----------------------------------------------------------------------------- */
+
+static va_status check_global(const va_tensor *x, const va_tensor *y, const char *op,
+                              va_error *err) {
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    char sx[SHAPE_BUF], sy[SHAPE_BUF];
+    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != 1 ||
+        y->shape[3] != 1)
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s needs y %lldx%lldx1x1, got %s", op,
+                       va_shape_str(x, sx, sizeof sx), (long long)x->shape[0],
+                       (long long)x->shape[1], va_shape_str(y, sy, sizeof sy));
+    if (x->shape[2] * x->shape[3] == 0 && va_numel(y) > 0)
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s has an empty spatial size", op,
+                       va_shape_str(x, sx, sizeof sx));
+    return check_disjoint(x, y, op, err);
+}
+
+va_status va_global_avgpool(const va_tensor *x, va_tensor *y, va_error *err) {
+    VA_TRY(check_global(x, y, "va_global_avgpool", err));
+    const int64_t planes = x->shape[0] * x->shape[1], HW = x->shape[2] * x->shape[3];
+    const float *restrict px = x->data;
+    float *restrict py = y->data;
+    /* nn.AdaptiveAvgPool2d(1) is x.mean((-1, -2)) in PyTorch; a double sum keeps it accurate for
+     * large planes whatever the summation order. */
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = px + p * HW;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < HW; i++) s += xp[i];
+        py[p] = (float)(s / (double)HW);
+    }
+    return VA_OK;
+}
+
+/* Max of n > 0 floats: a running max per lane of MAX_LANES, elementwise like channel_max (which
+ * vectorises), folded at the end. */
+#define MAX_LANES 16
+static float max_span(const float *restrict x, int64_t n) {
+    float lane[MAX_LANES];
+    for (int k = 0; k < MAX_LANES; k++) lane[k] = -INFINITY;
+    int64_t i = 0;
+    for (; i + MAX_LANES <= n; i += MAX_LANES) {
+#pragma omp simd
+        for (int k = 0; k < MAX_LANES; k++) lane[k] = max_nan(lane[k], x[i + k]);
+    }
+    float m = -INFINITY;
+    for (int k = 0; k < MAX_LANES; k++) m = max_nan(m, lane[k]);
+    for (; i < n; i++) m = max_nan(m, x[i]);
+    return m;
+}
+
+va_status va_global_maxpool(const va_tensor *x, va_tensor *y, va_error *err) {
+    VA_TRY(check_global(x, y, "va_global_maxpool", err));
+    const int64_t planes = x->shape[0] * x->shape[1], HW = x->shape[2] * x->shape[3];
+    const float *px = x->data;
+    float *py = y->data;
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < planes; p++) py[p] = max_span(px + p * HW, HW);
+    return VA_OK;
+}
+
+/* ---- Windowed pools --------------------------------------------------------------------------- */
+
+static va_status pool_out_hw(const va_pool2d_desc *d, int64_t h, int64_t w, int64_t *oh,
+                             int64_t *ow, const char *op, va_error *err) {
+    if (!d) return va_fail(err, VA_ERR_ARG, "%s: desc is NULL", op);
+    if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 ||
+        d->pad_h < 0 || d->pad_w < 0)
+        return va_fail(err, VA_ERR_ARG, "%s: kernel %dx%d stride %dx%d pad %dx%d: kernel and "
+                       "stride must be positive, pad non-negative", op, d->kernel_h, d->kernel_w,
+                       d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+    /* PyTorch refuses pads above half the kernel (a window could then lie entirely in padding). */
+    if (d->pad_h > d->kernel_h / 2 || d->pad_w > d->kernel_w / 2)
+        return va_fail(err, VA_ERR_ARG, "%s: pad %dx%d exceeds half of kernel %dx%d", op, d->pad_h,
+                       d->pad_w, d->kernel_h, d->kernel_w);
+    /* ceil_mode=False: floor((h + 2p - k) / s) + 1, and at least one output. */
+    const int64_t eh = h + 2 * (int64_t)d->pad_h, ew = w + 2 * (int64_t)d->pad_w;
+    if (h <= 0 || w <= 0 || eh < d->kernel_h || ew < d->kernel_w)
+        return va_fail(err, VA_ERR_SHAPE, "%s: input %lldx%lld (padded %lldx%lld) is smaller than "
+                       "kernel %dx%d", op, (long long)h, (long long)w, (long long)eh,
+                       (long long)ew, d->kernel_h, d->kernel_w);
+    if (oh) *oh = (eh - d->kernel_h) / d->stride_h + 1;
+    if (ow) *ow = (ew - d->kernel_w) / d->stride_w + 1;
+    return VA_OK;
+}
+
+va_status va_pool2d_out_hw(const va_pool2d_desc *d, int64_t h, int64_t w, int64_t *oh, int64_t *ow,
+                           va_error *err) {
+    return pool_out_hw(d, h, w, oh, ow, "va_pool2d_out_hw", err);
+}
+
+static va_status check_pool(const va_pool2d_desc *d, const va_tensor *x, const va_tensor *y,
+                            const char *op, va_error *err) {
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    int64_t oh = 0, ow = 0;
+    VA_TRY(pool_out_hw(d, x->shape[2], x->shape[3], &oh, &ow, op, err));
+    char sx[SHAPE_BUF], sy[SHAPE_BUF];
+    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != oh ||
+        y->shape[3] != ow)
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s with kernel %dx%d stride %dx%d pad %dx%d "
+                       "needs y %lldx%lldx%lldx%lld, got %s", op, va_shape_str(x, sx, sizeof sx),
+                       d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
+                       (long long)x->shape[0], (long long)x->shape[1], (long long)oh,
+                       (long long)ow, va_shape_str(y, sy, sizeof sy));
+    return check_disjoint(x, y, op, err);
+}
+
+/* Range [lo, hi) of output columns whose input column ow * s + off lies inside [0, w). */
+static inline void valid_cols(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo,
+                              int64_t *hi) {
+    *lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    *hi = w - 1 - off >= 0 ? (w - 1 - off) / s + 1 : 0;
+    if (*hi > ow) *hi = ow;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* One output row of a windowed pool. Each output accumulates the in-bounds window cells in
+ * row-major window order (kh, then kw) -- the order of PyTorch's cpu_avg_pool loop -- but the
+ * loop over outputs is innermost, so stride-1 pools vectorise. Padding cells are skipped: they
+ * are zeros for avg (still counted in the divisor) and -inf for max, so neither changes y. */
+static void pool_row(int is_max, const va_pool2d_desc *d, const float *restrict xp, int64_t H,
+                     int64_t W, int64_t oh, float *restrict yr, int64_t OW) {
+    const int64_t sw = d->stride_w;
+    for (int64_t i = 0; i < OW; i++) yr[i] = is_max ? -INFINITY : 0.0f;
+    const int64_t ih0 = oh * d->stride_h - d->pad_h;
+    for (int kh = 0; kh < d->kernel_h; kh++) {
+        const int64_t ih = ih0 + kh;
+        if (ih < 0 || ih >= H) continue;
+        const float *xr = xp + ih * W;
+        for (int kw = 0; kw < d->kernel_w; kw++) {
+            const int64_t off = kw - d->pad_w;
+            int64_t lo, hi;
+            valid_cols(off, sw, W, OW, &lo, &hi);
+            if (lo >= hi) continue;
+            /* Output lo reads input column lo * sw + off >= 0. Stride 1 gets its own loops so
+             * they vectorise with plain loads. */
+            const float *xs = xr + lo * sw + off;
+            float *ys = yr + lo;
+            const int64_t cnt = hi - lo;
+            if (is_max && sw == 1) {
+#pragma omp simd
+                for (int64_t i = 0; i < cnt; i++) ys[i] = max_nan(ys[i], xs[i]);
+            } else if (is_max) {
+                for (int64_t i = 0; i < cnt; i++) ys[i] = max_nan(ys[i], xs[i * sw]);
+            } else if (sw == 1) {
+#pragma omp simd
+                for (int64_t i = 0; i < cnt; i++) ys[i] += xs[i];
+            } else {
+                for (int64_t i = 0; i < cnt; i++) ys[i] += xs[i * sw];
+            }
+        }
+    }
+    if (!is_max) {
+        /* count_include_pad=True with ceil_mode=False: the divisor is always kh * kw. */
+        const float div = (float)(d->kernel_h * d->kernel_w);
+        for (int64_t i = 0; i < OW; i++) yr[i] /= div;
+    }
+}
+
+static va_status pool2d(int is_max, const char *op, const va_pool2d_desc *d, const va_tensor *x,
+                        va_tensor *y, va_error *err) {
+    VA_TRY(check_pool(d, x, y, op, err));
+    const int64_t H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
+    const int64_t rows = y->shape[0] * y->shape[1] * OH;
+    const float *px = x->data;
+    float *py = y->data;
+    const int64_t work = rows * OW * d->kernel_h * d->kernel_w;
+#pragma omp parallel for if (work >= PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t p = r / OH, oh = r % OH;
+        pool_row(is_max, d, px + p * H * W, H, W, oh, py + r * OW, OW);
+    }
+    return VA_OK;
+}
+
+va_status va_avgpool2d(const va_pool2d_desc *d, const va_tensor *x, va_tensor *y, va_error *err) {
+    return pool2d(0, "va_avgpool2d", d, x, y, err);
+}
+
+va_status va_maxpool2d(const va_pool2d_desc *d, const va_tensor *x, va_tensor *y, va_error *err) {
+    return pool2d(1, "va_maxpool2d", d, x, y, err);
+}
+
+/* ---- Across channels -------------------------------------------------------------------------- */
+
+static va_status check_channel(const va_tensor *x, const va_tensor *y, const char *op,
+                               va_error *err) {
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    char sx[SHAPE_BUF], sy[SHAPE_BUF];
+    if (y->shape[0] != x->shape[0] || y->shape[1] != 1 || y->shape[2] != x->shape[2] ||
+        y->shape[3] != x->shape[3])
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s needs y %lldx1x%lldx%lld, got %s", op,
+                       va_shape_str(x, sx, sizeof sx), (long long)x->shape[0],
+                       (long long)x->shape[2], (long long)x->shape[3],
+                       va_shape_str(y, sy, sizeof sy));
+    if (x->shape[1] == 0 && va_numel(y) > 0)
+        return va_fail(err, VA_ERR_SHAPE, "%s: x %s has no channels", op,
+                       va_shape_str(x, sx, sizeof sx));
+    return check_disjoint(x, y, op, err);
+}
+
+/* y[n, 0, i] = reduce over c of x[n, c, i]. The column block is the innermost loop (vectorised),
+ * channels are visited in order: PyTorch's outer reduction over dim 1 sums in the same order. */
+static va_status channel_reduce(int is_max, const char *op, const va_tensor *x, va_tensor *y,
+                                va_error *err) {
+    VA_TRY(check_channel(x, y, op, err));
+    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const int64_t total = va_numel(x);
+    if (va_numel(y) == 0) return VA_OK;
+    const int64_t blocks = (HW + CH_BLOCK - 1) / CH_BLOCK;
+    const float *restrict px = x->data;
+    float *restrict py = y->data;
+#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
+    for (int64_t t = 0; t < N * blocks; t++) {
+        const int64_t n = t / blocks, i0 = (t % blocks) * CH_BLOCK;
+        const int64_t len = HW - i0 < CH_BLOCK ? HW - i0 : CH_BLOCK;
+        const float *xb = px + n * C * HW + i0;
+        float *yb = py + n * HW + i0;
+        memcpy(yb, xb, (size_t)len * sizeof(float));
+        for (int64_t c = 1; c < C; c++) {
+            const float *xc = xb + c * HW;
+            if (is_max) {
+#pragma omp simd
+                for (int64_t i = 0; i < len; i++) yb[i] = max_nan(yb[i], xc[i]);
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < len; i++) yb[i] += xc[i];
+            }
+        }
+        if (!is_max) {
+            /* torch.mean on CPU is sum(...).div_(C): divide, do not multiply by 1/C. */
+            const float div = (float)C;
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) yb[i] /= div;
+        }
+    }
+    return VA_OK;
+}
+
+va_status va_channel_mean(const va_tensor *x, va_tensor *y, va_error *err) {
+    return channel_reduce(0, "va_channel_mean", x, y, err);
+}
+
+va_status va_channel_max(const va_tensor *x, va_tensor *y, va_error *err) {
+    return channel_reduce(1, "va_channel_max", x, y, err);
+}
+
+/* ---- Softmax ---------------------------------------------------------------------------------- */
+
+/* Softmax of one contiguous row, as PyTorch's _vec_softmax_lastdim: subtract the max, exp, then
+ * multiply by 1 / sum. x may equal y. */
+static void softmax_row(const float *x, float *y, int64_t L) {
+    const float m = max_span(x, L);
+#pragma omp simd
+    for (int64_t i = 0; i < L; i++) y[i] = va_expf_neg(x[i] - m);
+    /* Lane-wise partial sums like PyTorch's vectorised reduce_all, not one serial chain. */
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < L; i++) s += y[i];
+    const float inv = 1.0f / s;
+#pragma omp simd
+    for (int64_t i = 0; i < L; i++) y[i] *= inv;
+}
+
+/* Softmax over L rows of stride `inner` for columns [0, len), len <= SM_BLOCK, as PyTorch's
+ * _vec_softmax (max, exp of the difference, then divide by the sum). x may equal y: each pass
+ * reads an element before writing the same element. */
+static void softmax_cols(const float *x, float *y, int64_t L, int64_t inner, int64_t len) {
+    float m[SM_BLOCK], s[SM_BLOCK];
+    for (int64_t j = 0; j < len; j++) {
+        m[j] = -INFINITY;
+        s[j] = 0.0f;
+    }
+    for (int64_t l = 0; l < L; l++) {
+        const float *xr = x + l * inner;
+        for (int64_t j = 0; j < len; j++) m[j] = max_nan(m[j], xr[j]);
+    }
+    for (int64_t l = 0; l < L; l++) {
+        const float *xr = x + l * inner;
+        float *yr = y + l * inner;
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++) {
+            yr[j] = va_expf_neg(xr[j] - m[j]);
+            s[j] += yr[j];
+        }
+    }
+    for (int64_t l = 0; l < L; l++) {
+        float *yr = y + l * inner;
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++) yr[j] /= s[j];
+    }
+}
+
+va_status va_softmax(const va_tensor *x, int axis, va_tensor *y, va_error *err) {
+    static const char *op = "va_softmax";
+    VA_TRY(check_tensor(x, op, "x", err));
+    VA_TRY(check_tensor(y, op, "y", err));
+    const int nd = x->ndim;
+    char sx[SHAPE_BUF];
+    if (nd == 0) return va_fail(err, VA_ERR_SHAPE, "%s: x is a scalar", op);
+    if (axis < -nd || axis >= nd)
+        return va_fail(err, VA_ERR_ARG, "%s: axis %d out of range for x %s", op, axis,
+                       va_shape_str(x, sx, sizeof sx));
+    VA_TRY(check_same(x, y, 1, op, err));
+    const int ax = axis < 0 ? axis + nd : axis;
+    const int64_t total = va_numel(x);
+    if (total == 0) return VA_OK;
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < ax; i++) outer *= x->shape[i];
+    for (int i = ax + 1; i < nd; i++) inner *= x->shape[i];
+    const int64_t L = x->shape[ax];
+    const float *px = x->data;
+    float *py = y->data;
+    if (inner == 1) {
+#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
+        for (int64_t r = 0; r < outer; r++) softmax_row(px + r * L, py + r * L, L);
+        return VA_OK;
+    }
+    const int64_t blocks = (inner + SM_BLOCK - 1) / SM_BLOCK;
+#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
+    for (int64_t t = 0; t < outer * blocks; t++) {
+        const int64_t o = t / blocks, j0 = (t % blocks) * SM_BLOCK;
+        const int64_t len = inner - j0 < SM_BLOCK ? inner - j0 : SM_BLOCK;
+        const int64_t off = o * L * inner + j0;
+        softmax_cols(px + off, py + off, L, inner, len);
+    }
+    return VA_OK;
+}
