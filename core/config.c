@@ -210,7 +210,7 @@ va_status va_cfg_check_keys(const va_config *c, const char *const *allowed, va_e
                 used += (size_t)n;
             }
             return va_fail(err, VA_ERR_CONFIG, "%s: unknown key '%s' (known: %s)", c->what,
-                           j->string, list);
+                           j->string, list[0] ? list : "none, it takes no arguments");
         }
     }
     return VA_OK;

@@ -17,8 +17,6 @@
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
-#include <stdlib.h> /*TUNE*/
-#include <stdio.h> /*TUNE*/
 
 #include "visattn/ops.h"
 
@@ -52,12 +50,9 @@ void va_conv2d_desc_init(va_conv2d_desc *d, int in_channels, int out_channels, i
     d->out_channels = out_channels;
     d->kernel_h = d->kernel_w = kernel;
     d->stride_h = d->stride_w = 1;
-    d->pad_h = d->pad_w = 0;
     d->dilation_h = d->dilation_w = 1;
     d->groups = 1;
-    d->act = VA_ACT_NONE;
-    d->weight = NULL;
-    d->bias = NULL;
+    d->act = VA_ACT_NONE; /* padding 0, no weight or bias yet: the memset */
 }
 
 va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
@@ -79,8 +74,8 @@ va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
         return va_fail(err, VA_ERR_CONFIG, "conv2d: stride %dx%d must be positive", d->stride_h,
                        d->stride_w);
     if (d->dilation_h < 1 || d->dilation_w < 1)
-        return va_fail(err, VA_ERR_CONFIG, "conv2d: dilation %dx%d must be positive",
-                       d->dilation_h, d->dilation_w);
+        return va_fail(err, VA_ERR_CONFIG, "conv2d: dilation %dx%d must be positive", d->dilation_h,
+                       d->dilation_w);
     if (d->pad_h < 0 || d->pad_w < 0)
         return va_fail(err, VA_ERR_CONFIG, "conv2d: padding %dx%d must be non-negative", d->pad_h,
                        d->pad_w);
@@ -89,21 +84,22 @@ va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
     /* Callers size the weight buffer from these numbers; make sure the product exists, and that
      * one group's GEMM dimensions fit the int that cblas takes. */
     int64_t k, nw;
-    if (mul64((int64_t)(d->in_channels / d->groups), d->kernel_h, &k) || mul64(k, d->kernel_w, &k) ||
-        mul64(k, d->out_channels, &nw) || k > INT_MAX || nw > INT64_MAX / (int64_t)sizeof(float))
-        return va_fail(err, VA_ERR_CONFIG,
-                       "conv2d: weight %dx%dx%dx%d is too large", d->out_channels,
-                       d->in_channels / d->groups, d->kernel_h, d->kernel_w);
+    if (mul64((int64_t)(d->in_channels / d->groups), d->kernel_h, &k) ||
+        mul64(k, d->kernel_w, &k) || mul64(k, d->out_channels, &nw) || k > INT_MAX ||
+        nw > INT64_MAX / (int64_t)sizeof(float))
+        return va_fail(err, VA_ERR_CONFIG, "conv2d: weight %dx%dx%dx%d is too large",
+                       d->out_channels, d->in_channels / d->groups, d->kernel_h, d->kernel_w);
     return VA_OK;
 }
 
 /* One spatial dimension of nn.Conv2d's output formula:
- * out = floor((in + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1. */
+ * out = floor((in + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1.
+ * Returns -1 if the padded input is smaller than the dilated kernel, -2 if it overflows. */
 static int conv_out_dim(int64_t in, int k, int stride, int pad, int dil, int64_t *out,
                         int64_t *span) {
     *span = (int64_t)dil * (k - 1) + 1;
     *out = 0;
-    if (in > INT64_MAX - 2 * (int64_t)pad) return -1;
+    if (in > INT64_MAX - 2 * (int64_t)pad) return -2;
     int64_t padded = in + 2 * (int64_t)pad;
     if (padded < *span) return -1;
     *out = (padded - *span) / stride + 1;
@@ -121,6 +117,9 @@ va_status va_conv2d_out_hw(const va_conv2d_desc *d, int64_t h, int64_t w, int64_
     int64_t eh, ew;
     const int bad_h = conv_out_dim(h, d->kernel_h, d->stride_h, d->pad_h, d->dilation_h, oh, &eh);
     const int bad_w = conv_out_dim(w, d->kernel_w, d->stride_w, d->pad_w, d->dilation_w, ow, &ew);
+    if (bad_h == -2 || bad_w == -2)
+        return va_fail(err, VA_ERR_SHAPE, "conv2d: input spatial size %lldx%lld is too large",
+                       (long long)h, (long long)w);
     if (bad_h || bad_w)
         return va_fail(err, VA_ERR_SHAPE,
                        "conv2d: input %lldx%lld with padding %dx%d is smaller than the dilated "
@@ -145,9 +144,9 @@ int64_t va_conv2d_macs(const va_conv2d_desc *d, int64_t n, int64_t oh, int64_t o
 /* ---- Shared geometry ------------------------------------------------------------------------- */
 
 typedef struct conv_geom {
-    int64_t n, cin, h, w;      /* input */
-    int64_t cout, oh, ow;      /* output */
-    int64_t cin_g, cout_g, k;  /* per group; k = cin_g * kh * kw, the GEMM depth */
+    int64_t n, cin, h, w;     /* input */
+    int64_t cout, oh, ow;     /* output */
+    int64_t cin_g, cout_g, k; /* per group; k = cin_g * kh * kw, the GEMM depth */
     int kh, kw, sh, sw, ph, pw, dh, dw, groups;
 } conv_geom;
 
@@ -178,7 +177,8 @@ static void depthwise_plane(const conv_geom *g, const float *restrict x, const f
                             float *restrict y) {
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *out = y + oy * g->ow;
-        for (int64_t ox = 0; ox < g->ow; ox++) out[ox] = b;
+        for (int64_t ox = 0; ox < g->ow; ox++)
+            out[ox] = b;
         for (int ky = 0; ky < g->kh; ky++) {
             const int64_t iy = oy * g->sh - g->ph + (int64_t)ky * g->dh;
             if (iy < 0 || iy >= g->h) continue;
@@ -189,21 +189,61 @@ static void depthwise_plane(const conv_geom *g, const float *restrict x, const f
                 int64_t lo, hi;
                 valid_span(ix0, g->sw, g->w, g->ow, &lo, &hi);
                 if (g->sw == 1) {
-                    for (int64_t ox = lo; ox < hi; ox++) out[ox] += wv * xrow[ix0 + ox];
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        out[ox] += wv * xrow[ix0 + ox];
                 } else {
                     const int64_t s = g->sw;
-                    for (int64_t ox = lo; ox < hi; ox++) out[ox] += wv * xrow[ix0 + ox * s];
+                    for (int64_t ox = lo; ox < hi; ox++)
+                        out[ox] += wv * xrow[ix0 + ox * s];
                 }
             }
         }
     }
 }
 
-static void conv_depthwise(const conv_geom *g, const va_conv2d_desc *d, const float *x, float *y) {
+/* Stride-1 depthwise plane through a zero-padded copy of the input (xp, hp x wp). Computing the
+ * output at the padded row width wp turns every tap into one multiply-add over the whole plane,
+ * acc[i] += w * xp[i + offset], which vectorises far better than short rows with border checks.
+ * Columns ow..wp-1 of acc are scratch and dropped when the rows are copied out. Ending acc at the
+ * last real output element keeps every read inside xp. */
+static void depthwise_plane_s1(const conv_geom *g, const float *restrict x, const float *wk,
+                               float b, float *restrict y, float *restrict xp,
+                               float *restrict acc) {
+    const int64_t wp = g->w + 2 * (int64_t)g->pw, hp = g->h + 2 * (int64_t)g->ph;
+    memset(xp, 0, (size_t)(g->ph * wp) * sizeof(float));
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *row = xp + (iy + g->ph) * wp;
+        for (int64_t j = 0; j < g->pw; j++)
+            row[j] = 0.0f;
+        memcpy(row + g->pw, x + iy * g->w, (size_t)g->w * sizeof(float));
+        for (int64_t j = g->pw + g->w; j < wp; j++)
+            row[j] = 0.0f;
+    }
+    memset(xp + (g->ph + g->h) * wp, 0, (size_t)((hp - g->ph - g->h) * wp) * sizeof(float));
+    const int64_t n = (g->oh - 1) * wp + g->ow;
+    for (int64_t i = 0; i < n; i++)
+        acc[i] = b;
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++) {
+            const float wv = wk[ky * g->kw + kx];
+            const float *xs = xp + (int64_t)ky * g->dh * wp + (int64_t)kx * g->dw;
+            for (int64_t i = 0; i < n; i++)
+                acc[i] += wv * xs[i];
+        }
+    for (int64_t oy = 0; oy < g->oh; oy++)
+        memcpy(y + oy * g->ow, acc + oy * wp, (size_t)g->ow * sizeof(float));
+}
+
+static float *thread_slice(float *base, int64_t floats) {
+    return base ? base + omp_get_thread_num() * floats : NULL;
+}
+
+static void conv_depthwise(const conv_geom *g, const va_conv2d_desc *d, const float *x, float *y,
+                           float *scratch, int64_t scratch_floats, int nth) {
     const int64_t planes = g->n * g->cout, mult = g->cout / g->cin;
     const int64_t in_plane = g->h * g->w, out_plane = g->oh * g->ow;
     const int64_t taps = (int64_t)g->kh * g->kw;
-    const int nth = planes * out_plane * taps > 32768 ? omp_get_max_threads() : 1;
+    const int64_t pad_plane = (g->h + 2 * (int64_t)g->ph) * (g->w + 2 * (int64_t)g->pw);
     /* Output planes of consecutive channels are adjacent in y, so each thread takes a contiguous
      * run of planes and applies the activation to a cache-sized batch of them in one call:
      * va_act_apply has a fixed cost per call that would dominate on small planes. */
@@ -211,6 +251,7 @@ static void conv_depthwise(const conv_geom *g, const va_conv2d_desc *d, const fl
     if (batch < 1) batch = 1;
 #pragma omp parallel num_threads(nth) if (nth > 1)
     {
+        float *xp = thread_slice(scratch, scratch_floats);
         const int64_t chunk = ceil_div64(planes, omp_get_num_threads());
         const int64_t p_begin = omp_get_thread_num() * chunk;
         const int64_t p_end = p_begin + chunk < planes ? p_begin + chunk : planes;
@@ -218,13 +259,46 @@ static void conv_depthwise(const conv_geom *g, const va_conv2d_desc *d, const fl
             const int64_t p1 = p0 + batch < p_end ? p0 + batch : p_end;
             for (int64_t p = p0; p < p1; p++) {
                 const int64_t n = p / g->cout, co = p % g->cout, ci = co / mult;
-                depthwise_plane(g, x + (n * g->cin + ci) * in_plane, d->weight + co * taps,
-                                d->bias ? d->bias[co] : 0.0f, y + p * out_plane);
+                const float *xc = x + (n * g->cin + ci) * in_plane;
+                const float bias = d->bias ? d->bias[co] : 0.0f;
+                if (xp)
+                    depthwise_plane_s1(g, xc, d->weight + co * taps, bias, y + p * out_plane, xp,
+                                       xp + pad_plane);
+                else
+                    depthwise_plane(g, xc, d->weight + co * taps, bias, y + p * out_plane);
             }
             if (d->act != VA_ACT_NONE)
                 va_act_apply(d->act, y + p0 * out_plane, y + p0 * out_plane, (p1 - p0) * out_plane);
         }
     }
+}
+
+/* Depthwise entry: picks the thread count and, for stride 1 with a workspace, the padded-plane
+ * scratch (without one, the row-wise loop needs none). */
+static va_status conv_depthwise_run(const conv_geom *g, const va_conv2d_desc *d, const float *x,
+                                    float *y, va_arena *ws, va_error *err) {
+    const int64_t planes = g->n * g->cout, out_plane = g->oh * g->ow;
+    const int64_t taps = (int64_t)g->kh * g->kw;
+    /* Threads only pay off once there is real work to split (planes * out_plane fits: it is
+     * y's size; the product with taps might not). */
+    const int64_t min_work = 32768;
+    const int big = taps > min_work || planes * out_plane > min_work / taps;
+    const int nth = big ? omp_get_max_threads() : 1;
+    if (!ws || g->sh != 1 || g->sw != 1) {
+        conv_depthwise(g, d, x, y, NULL, 0, nth);
+        return VA_OK;
+    }
+    const int64_t wp = g->w + 2 * (int64_t)g->pw, hp = g->h + 2 * (int64_t)g->ph;
+    int64_t per_thread, bytes;
+    if (mul64(hp, wp, &per_thread) || mul64(per_thread, 2, &per_thread) ||
+        mul64(per_thread, (int64_t)sizeof(float) * nth, &bytes) || (uint64_t)bytes > SIZE_MAX)
+        return va_fail(err, VA_ERR_NOMEM, "conv2d: depthwise scratch size overflows");
+    const size_t mark = va_arena_mark(ws);
+    float *scratch = va_arena_alloc(ws, (size_t)bytes, err);
+    if (!scratch) return err ? err->status : VA_ERR_NOMEM;
+    conv_depthwise(g, d, x, y, scratch, per_thread, nth);
+    va_arena_rewind(ws, mark);
+    return VA_OK;
 }
 
 /* ---- im2col + GEMM --------------------------------------------------------------------------- */
@@ -251,18 +325,23 @@ static void im2col_rows(const conv_geom *g, const float *x, int64_t p0, int64_t 
             const int64_t end = len - done < g->ow - ox ? ox + (len - done) : g->ow;
             const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
             if (iy < 0 || iy >= g->h) {
-                for (int64_t j = ox; j < end; j++) dst[j - ox] = 0.0f;
+                for (int64_t j = ox; j < end; j++)
+                    dst[j - ox] = 0.0f;
             } else {
                 const int64_t lo = full_lo > ox ? (full_lo < end ? full_lo : end) : ox;
                 const int64_t hi = full_hi < end ? (full_hi > lo ? full_hi : lo) : end;
                 const float *xrow = xc + iy * g->w;
-                for (int64_t j = ox; j < lo; j++) dst[j - ox] = 0.0f;
+                for (int64_t j = ox; j < lo; j++)
+                    dst[j - ox] = 0.0f;
                 if (sw == 1) {
-                    for (int64_t j = lo; j < hi; j++) dst[j - ox] = xrow[ix_base + j];
+                    for (int64_t j = lo; j < hi; j++)
+                        dst[j - ox] = xrow[ix_base + j];
                 } else {
-                    for (int64_t j = lo; j < hi; j++) dst[j - ox] = xrow[ix_base + j * sw];
+                    for (int64_t j = lo; j < hi; j++)
+                        dst[j - ox] = xrow[ix_base + j * sw];
                 }
-                for (int64_t j = hi; j < end; j++) dst[j - ox] = 0.0f;
+                for (int64_t j = hi; j < end; j++)
+                    dst[j - ox] = 0.0f;
             }
             dst += end - ox;
             done += end - ox;
@@ -299,22 +378,25 @@ static int64_t round_up64(int64_t a, int64_t m) {
 static gemm_plan plan_gemm(const conv_geom *g, int pointwise, int nth) {
     gemm_plan p = {.pointwise = pointwise, .nth = nth};
     const int64_t hw = g->oh * g->ow, per_plane = g->n * g->groups;
-    int64_t budget = getenv("CB") ? atoll(getenv("CB")) : CONV_CACHE_BUDGET; /*TUNE*/
-    int64_t min_tile = getenv("MT") ? atoll(getenv("MT")) : CONV_MIN_TILE;    /*TUNE*/
-    int64_t target = budget / ((int64_t)sizeof(float) * (g->k + g->cout_g));
-    if (target < min_tile) target = min_tile;
+    /* The im2col tile and the output block it produces share the budget. A 1x1 conv has no
+     * im2col: budgeting only its input panel gives wider tiles, which measured faster (fewer
+     * staging copies, see gemm_block). */
+    const int64_t per_pixel = pointwise ? g->k : g->k + g->cout_g;
+    int64_t target = CONV_CACHE_BUDGET / ((int64_t)sizeof(float) * per_pixel);
+    if (target < CONV_MIN_TILE) target = CONV_MIN_TILE;
     int64_t nt = hw / target > 1 ? hw / target : 1; /* tiles at least `target` wide */
     p.rows = 0;
     if (nth > 1) {
         /* A multiple of the thread count in tasks, so no thread idles at the end... */
         int64_t even = 0;
         for (int64_t cand = nt; cand <= nt + nth && !even; cand++)
-            if ((per_plane * cand) % nth == 0 && hw / cand >= min_tile) even = cand;
+            if ((per_plane * cand) % nth == 0 && (cand == nt || hw / cand >= CONV_MIN_TILE))
+                even = cand;
         if (even) nt = even;
         /* ...or so many tasks that the last round hardly matters. */
-        else if (per_plane * nt < 4 * (int64_t)nth) p.rows = 1;
+        else if (per_plane * nt < 4 * (int64_t)nth)
+            p.rows = 1;
     }
-    if (getenv("ROWS")) p.rows = atoi(getenv("ROWS")); /*TUNE*/
     p.tile = ceil_div64(hw, nt);
     /* Whole cache lines per tile where the plane allows it, so threads writing neighbouring
      * tiles of one output row do not share lines. */
@@ -323,7 +405,6 @@ static gemm_plan plan_gemm(const conv_geom *g, int pointwise, int nth) {
     p.ntiles = ceil_div64(hw, p.tile);
     p.steps = per_plane * p.ntiles;
     p.mblk = round_up64(ceil_div64(g->cout_g, nth), 8);
-    if (getenv("DEBUGPLAN")) fprintf(stderr, "plan nth=%d pw=%d rows=%d hw=%lld tile=%lld nt=%lld steps=%lld mblk=%lld k=%lld\n", nth, pointwise, p.rows, (long long)hw, (long long)p.tile, (long long)p.ntiles, (long long)p.steps, (long long)p.mblk, (long long)g->k); /*TUNE*/
     return p;
 }
 
@@ -349,7 +430,7 @@ static gemm_step locate_step(const conv_geom *g, const gemm_plan *p, const float
 
 /* Per-thread scratch from the arena: an im2col tile and a staging block for the output. */
 typedef struct gemm_scratch {
-    float *cols, *stage;           /* thread t uses cols + t * col_floats, same for stage */
+    float *cols, *stage; /* thread t uses cols + t * col_floats, same for stage */
     int64_t col_floats, stage_floats;
 } gemm_scratch;
 
@@ -373,7 +454,8 @@ static void gemm_block(const conv_geom *g, const va_conv2d_desc *d, const gemm_s
         for (int64_t r = 0; r < rows; r++) {
             float *row = c + r * ldc;
             const float bv = d->bias[co + r];
-            for (int64_t j = 0; j < len; j++) row[j] = bv;
+            for (int64_t j = 0; j < len; j++)
+                row[j] = bv;
         }
         beta = 1.0f;
     }
@@ -383,15 +465,12 @@ static void gemm_block(const conv_geom *g, const va_conv2d_desc *d, const gemm_s
     if (ldc == len) {
         va_act_apply(d->act, c, c, rows * len);
     } else {
-        for (int64_t r = 0; r < rows; r++) va_act_apply(d->act, c + r * ldc, c + r * ldc, len);
+        for (int64_t r = 0; r < rows; r++)
+            va_act_apply(d->act, c + r * ldc, c + r * ldc, len);
     }
     if (staged)
         for (int64_t r = 0; r < rows; r++)
             memcpy(out + r * hw, c + r * len, (size_t)len * sizeof(float));
-}
-
-static float *thread_slice(float *base, int64_t floats) {
-    return base ? base + omp_get_thread_num() * floats : NULL;
 }
 
 /* COLS mode (and the single-thread case): each thread runs whole steps. */
@@ -509,8 +588,11 @@ va_status va_conv2d(const va_conv2d_desc *d, const va_tensor *x, va_tensor *y, v
     VA_TRY(va_conv2d_check(d, err));
     if (!d->weight) return va_fail(err, VA_ERR_ARG, "conv2d: weight is NULL");
     char xs[96], ys[96];
-    if (x->ndim != 4 || !numel_ok(x))
+    if (x->ndim != 4)
         return va_fail(err, VA_ERR_SHAPE, "conv2d: input %s is not a 4-D NCHW tensor",
+                       va_shape_str(x, xs, sizeof xs));
+    if (!numel_ok(x))
+        return va_fail(err, VA_ERR_SHAPE, "conv2d: input %s has an invalid size",
                        va_shape_str(x, xs, sizeof xs));
     if (x->shape[1] != d->in_channels)
         return va_fail(err, VA_ERR_SHAPE, "conv2d: input %s has %lld channels, expected %d",
@@ -519,28 +601,40 @@ va_status va_conv2d(const va_conv2d_desc *d, const va_tensor *x, va_tensor *y, v
     VA_TRY(va_conv2d_out_hw(d, x->shape[2], x->shape[3], &oh, &ow, err));
     if (y->ndim != 4 || y->shape[0] != x->shape[0] || y->shape[1] != d->out_channels ||
         y->shape[2] != oh || y->shape[3] != ow || !numel_ok(y))
-        return va_fail(err, VA_ERR_SHAPE, "conv2d: output %s, expected %lldx%dx%lldx%lld for input %s",
+        return va_fail(err, VA_ERR_SHAPE,
+                       "conv2d: output %s, expected %lldx%dx%lldx%lld for input %s",
                        va_shape_str(y, ys, sizeof ys), (long long)x->shape[0], d->out_channels,
                        (long long)oh, (long long)ow, va_shape_str(x, xs, sizeof xs));
     if (x->shape[0] == 0) return VA_OK;
     if (!x->data || !y->data) return va_fail(err, VA_ERR_ARG, "conv2d: NULL tensor data");
 
     conv_geom g = {
-        .n = x->shape[0], .cin = d->in_channels, .h = x->shape[2], .w = x->shape[3],
-        .cout = d->out_channels, .oh = oh, .ow = ow,
-        .cin_g = d->in_channels / d->groups, .cout_g = d->out_channels / d->groups,
-        .kh = d->kernel_h, .kw = d->kernel_w, .sh = d->stride_h, .sw = d->stride_w,
-        .ph = d->pad_h, .pw = d->pad_w, .dh = d->dilation_h, .dw = d->dilation_w,
+        .n = x->shape[0],
+        .cin = d->in_channels,
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .cout = d->out_channels,
+        .oh = oh,
+        .ow = ow,
+        .cin_g = d->in_channels / d->groups,
+        .cout_g = d->out_channels / d->groups,
+        .kh = d->kernel_h,
+        .kw = d->kernel_w,
+        .sh = d->stride_h,
+        .sw = d->stride_w,
+        .ph = d->pad_h,
+        .pw = d->pad_w,
+        .dh = d->dilation_h,
+        .dw = d->dilation_w,
         .groups = d->groups,
     };
     g.k = g.cin_g * g.kh * g.kw;
 
     /* groups == in_channels is PyTorch's depthwise conv (out_channels = multiplier * in). */
-    if (g.cin_g == 1 && d->groups == d->in_channels) {
-        conv_depthwise(&g, d, x->data, y->data);
-        return VA_OK;
-    }
-    const int pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+    if (g.cin_g == 1 && d->groups == d->in_channels)
+        return conv_depthwise_run(&g, d, x->data, y->data, ws, err);
+    const int pointwise =
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
     return conv_gemm(&g, d, pointwise, x->data, y->data, ws, err);
 }
 
@@ -560,7 +654,8 @@ va_status va_linear(const float *x, int64_t rows, int64_t in, const float *w, co
     if (in == 0) {
         /* An empty dot product: nn.Linear(0, out) returns the bias. */
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = 0; o < out; o++) y[r * out + o] = b ? b[o] : 0.0f;
+            for (int64_t o = 0; o < out; o++)
+                y[r * out + o] = b ? b[o] : 0.0f;
         return VA_OK;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f, x,
@@ -569,7 +664,8 @@ va_status va_linear(const float *x, int64_t rows, int64_t in, const float *w, co
 #pragma omp parallel for schedule(static) if (rows * out > 65536)
         for (int64_t r = 0; r < rows; r++) {
             float *yr = y + r * out;
-            for (int64_t o = 0; o < out; o++) yr[o] += b[o];
+            for (int64_t o = 0; o < out; o++)
+                yr[o] += b[o];
         }
     }
     return VA_OK;

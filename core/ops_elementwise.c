@@ -1,10 +1,10 @@
 /* Activations, broadcasting add/mul, layout ops (permute, channel shuffle, pad, bilinear resize,
  * channel concat). Semantics follow PyTorch 1.13 on CPU in float32; each function names the
  * PyTorch op it mirrors and, where the order of float operations matters, which kernel. */
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ops_mathf.h"
 #include "visattn/ops.h"
@@ -20,7 +20,7 @@
 /* 1/sqrt(2) as PyTorch's GELU uses it (M_SQRT1_2 is not in strict C11). */
 #define VA_SQRT1_2 0.70710678118654752440f
 
-/* ---- Shared checks ---------------------------------------------------------------------------- */
+/* ---- Shared checks --------------------------------------------------------------------------- */
 
 static int ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) {
     if (na <= 0 || nb <= 0 || !a || !b) return 0;
@@ -60,24 +60,35 @@ static va_status check_disjoint(const va_tensor *x, const va_tensor *y, const ch
     return VA_OK;
 }
 
-/* ---- Activations ------------------------------------------------------------------------------ */
+/* ---- Activations ----------------------------------------------------------------------------- */
 
 static const struct {
     const char *name;
     va_act act;
 } act_names[] = {
-    {"none", VA_ACT_NONE},       {"relu", VA_ACT_RELU},
-    {"relu6", VA_ACT_RELU6},     {"silu", VA_ACT_SILU},
-    {"gelu", VA_ACT_GELU},       {"sigmoid", VA_ACT_SIGMOID},
-    {"hardsigmoid", VA_ACT_HARDSIGMOID}, {"hardswish", VA_ACT_HARDSWISH},
+    {"none", VA_ACT_NONE},
+    {"relu", VA_ACT_RELU},
+    {"relu6", VA_ACT_RELU6},
+    {"silu", VA_ACT_SILU},
+    {"gelu", VA_ACT_GELU},
+    {"sigmoid", VA_ACT_SIGMOID},
+    {"hardsigmoid", VA_ACT_HARDSIGMOID},
+    {"hardswish", VA_ACT_HARDSWISH},
     {"swish", VA_ACT_SILU}, /* alias last so va_act_name() finds "silu" first */
 };
+
+/* ASCII case-insensitive equality (strcasecmp is POSIX, not C11). */
+static int same_name(const char *a, const char *b) {
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    return *a == *b;
+}
 
 int va_act_from_name(const char *name) {
     if (!name) return -1;
     /* Case-insensitive so that nn class names ("ReLU", "Hardswish", "SiLU") parse too. */
     for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
-        if (strcasecmp(name, act_names[i].name) == 0) return (int)act_names[i].act;
+        if (same_name(name, act_names[i].name)) return (int)act_names[i].act;
     return -1;
 }
 
@@ -88,7 +99,9 @@ const char *va_act_name(va_act act) {
 }
 
 /* The comparisons are written so that NaN propagates, as in PyTorch (NaN < 0 is false). */
-static inline float relu6f(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+static inline float relu6f(float x) {
+    return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
+}
 
 void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
     if (n <= 0 || !x || !y) return;
@@ -96,37 +109,45 @@ void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
      * in place: every iteration reads and writes only index i. */
     switch (act) {
     case VA_ACT_RELU:
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] < 0.0f ? 0.0f : x[i];
         return;
     case VA_ACT_RELU6:
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = relu6f(x[i]);
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = relu6f(x[i]);
         return;
     case VA_ACT_SILU:
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * va_sigmoidf(x[i]);
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * va_sigmoidf(x[i]);
         return;
     case VA_ACT_GELU:
-        /* PyTorch GeluKernel (approximate='none'): x * 0.5 * (1 + erf(x * M_SQRT1_2)), with the
-         * 1 + erf factor from a vectorisable erfc (ops_mathf.h); within 1 ulp of libm's erff. */
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * 0.5f * va_one_plus_erff(x[i] * VA_SQRT1_2);
+        /* PyTorch GeluKernel (approximate='none'): x * 0.5 * (1 + erf(x * M_SQRT1_2)). The
+         * 1 + erf factor comes from a vectorisable erfc (ops_mathf.h): within an ulp of the
+         * erff-based value, and closer to the exact one for x < -3 where 1 + erf cancels. */
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * 0.5f * va_one_plus_erff(x[i] * VA_SQRT1_2);
         return;
     case VA_ACT_SIGMOID:
-        /* Overflow-free (x = -100 gives 0, not 1 / inf) and vectorised; see ops_mathf.h. */
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = va_sigmoidf(x[i]);
+        /* exp only ever sees -|x|, so nothing overflows for large |x|; see ops_mathf.h. */
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = va_sigmoidf(x[i]);
         return;
     case VA_ACT_HARDSIGMOID:
         /* PyTorch: min(max(x + 3, 0), 6) / 6 -- a true division, not * (1/6). */
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = relu6f(x[i] + 3.0f) / 6.0f;
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = relu6f(x[i] + 3.0f) / 6.0f;
         return;
     case VA_ACT_HARDSWISH:
         /* PyTorch: x * min(max(x + 3, 0), 6) / 6, evaluated left to right. */
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
         return;
     case VA_ACT_NONE:
     default:
@@ -137,11 +158,12 @@ void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
 
 void va_scale(const float *a, float scale, float *y, int64_t n) {
     if (n <= 0 || !a || !y) return;
-#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * scale;
+#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] * scale;
 }
 
-/* ---- Broadcasting add / mul ------------------------------------------------------------------- */
+/* ---- Broadcasting add / mul ------------------------------------------------------------------ */
 
 typedef enum { BIN_ADD, BIN_MUL } bin_op;
 
@@ -159,7 +181,8 @@ typedef enum { BIN_ADD, BIN_MUL } bin_op;
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++) y[i] = s OP b[i];                  \
         } else {                                                                                   \
             const float v = a[0] OP b[0];                                                          \
-            for (int64_t i = 0; i < n; i++) y[i] = v;                                              \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = v;                                                                          \
         }                                                                                          \
     }
 DEFINE_SPAN(span_add, +)
@@ -180,9 +203,9 @@ static va_status check_operand_alias(const va_tensor *t, const va_tensor *y, con
     if (!ranges_overlap(t->data, va_numel(t), y->data, va_numel(y))) return VA_OK;
     if (t->data == y->data && va_same_shape(t, y)) return VA_OK;
     char s1[SHAPE_BUF], s2[SHAPE_BUF];
-    return va_fail(err, VA_ERR_SHAPE, "%s: y (%s) aliases %s (%s); only an operand of y's shape "
-                   "may be overwritten", op, va_shape_str(y, s1, sizeof s1), what,
-                   va_shape_str(t, s2, sizeof s2));
+    return va_fail(err, VA_ERR_SHAPE,
+                   "%s: y (%s) aliases %s (%s); only an operand of y's shape may be overwritten",
+                   op, va_shape_str(y, s1, sizeof s1), what, va_shape_str(t, s2, sizeof s2));
 }
 
 /* Element strides of a 4-D operand inside the broadcast output: 0 along broadcast dims. */
@@ -210,10 +233,11 @@ static va_status binary(bin_op op, const char *name, const va_tensor *a, const v
     }
     for (int d = 0; d < 4; d++)
         if (y->shape[d] != out[d])
-            return va_fail(err, VA_ERR_SHAPE, "%s: a %s and b %s broadcast to %lldx%lldx%lldx%lld, "
-                           "but y is %s", name, va_shape_str(a, sa, sizeof sa),
-                           va_shape_str(b, sb, sizeof sb), (long long)out[0], (long long)out[1],
-                           (long long)out[2], (long long)out[3], va_shape_str(y, sy, sizeof sy));
+            return va_fail(err, VA_ERR_SHAPE,
+                           "%s: a %s and b %s broadcast to %lldx%lldx%lldx%lld, but y is %s", name,
+                           va_shape_str(a, sa, sizeof sa), va_shape_str(b, sb, sizeof sb),
+                           (long long)out[0], (long long)out[1], (long long)out[2],
+                           (long long)out[3], va_shape_str(y, sy, sizeof sy));
     VA_TRY(check_operand_alias(a, y, name, "a", err));
     VA_TRY(check_operand_alias(b, y, name, "b", err));
 
@@ -280,7 +304,7 @@ va_status va_mul(const va_tensor *a, const va_tensor *b, va_tensor *y, va_error 
     return binary(BIN_MUL, "va_mul", a, b, y, err);
 }
 
-/* ---- Permute ---------------------------------------------------------------------------------- */
+/* ---- Permute --------------------------------------------------------------------------------- */
 
 /* Square tile of a blocked transpose: 32 x 32 floats = 4 KB read side, fits L1 with the writes. */
 #define TILE 32
@@ -300,16 +324,18 @@ va_status va_permute(const va_tensor *x, const int *perm, va_tensor *y, va_error
         /* Negative dims count from the end, as in Tensor.permute. */
         int d = perm[i] < 0 ? perm[i] + nd : perm[i];
         if (d < 0 || d >= nd || seen[d])
-            return va_fail(err, VA_ERR_ARG, "%s: perm is not a permutation of %d dims (entry %d "
-                           "is %d)", op, nd, i, perm[i]);
+            return va_fail(err, VA_ERR_ARG,
+                           "%s: perm is not a permutation of %d dims (entry %d is %d)", op, nd, i,
+                           perm[i]);
         seen[d] = 1;
         p[i] = d;
     }
     for (int i = 0; i < nd; i++)
         if (y->shape[i] != x->shape[p[i]])
-            return va_fail(err, VA_ERR_SHAPE, "%s: y %s is not x %s permuted (dim %d should be "
-                           "%lld)", op, va_shape_str(y, sy, sizeof sy),
-                           va_shape_str(x, sx, sizeof sx), i, (long long)x->shape[p[i]]);
+            return va_fail(err, VA_ERR_SHAPE,
+                           "%s: y %s is not x %s permuted (dim %d should be %lld)", op,
+                           va_shape_str(y, sy, sizeof sy), va_shape_str(x, sx, sizeof sx), i,
+                           (long long)x->shape[p[i]]);
     VA_TRY(check_disjoint(x, y, op, "x", err));
     const int64_t total = va_numel(x);
     if (total == 0) return VA_OK;
@@ -317,7 +343,8 @@ va_status va_permute(const va_tensor *x, const int *perm, va_tensor *y, va_error
     /* Walk y in order; each y dim reads x with stride xs[p[i]]. Drop size-1 dims and merge y dims
      * that are also adjacent in x, so e.g. NCHW -> NHWC becomes a batch of (C, HW) transposes. */
     int64_t xs[VA_MAX_DIM];
-    for (int i = nd - 1; i >= 0; i--) xs[i] = i == nd - 1 ? 1 : xs[i + 1] * x->shape[i + 1];
+    for (int i = nd - 1; i >= 0; i--)
+        xs[i] = i == nd - 1 ? 1 : xs[i + 1] * x->shape[i + 1];
     int64_t sz[VA_MAX_DIM], st[VA_MAX_DIM];
     int k = 0;
     for (int i = 0; i < nd; i++) {
@@ -340,7 +367,8 @@ va_status va_permute(const va_tensor *x, const int *perm, va_tensor *y, va_error
     }
     /* y strides of the merged dims. */
     int64_t ys[VA_MAX_DIM];
-    for (int i = k - 1; i >= 0; i--) ys[i] = i == k - 1 ? 1 : ys[i + 1] * sz[i + 1];
+    for (int i = k - 1; i >= 0; i--)
+        ys[i] = i == k - 1 ? 1 : ys[i + 1] * sz[i + 1];
     const int64_t L = sz[k - 1], sl = st[k - 1];
 
     if (sl == 1) {
@@ -362,7 +390,8 @@ va_status va_permute(const va_tensor *x, const int *perm, va_tensor *y, va_error
      * dropped, and x's last dim of size > 1 has stride 1). Transpose (m, last) in tiles so each
      * x cache line read serves TILE outputs; the other dims form the batch. */
     int m = 0;
-    while (m < k - 1 && st[m] != 1) m++;
+    while (m < k - 1 && st[m] != 1)
+        m++;
     const int64_t M = sz[m];
     const int64_t tm = (M + TILE - 1) / TILE, tl = (L + TILE - 1) / TILE;
     const int64_t batch = total / (M * L);
@@ -384,13 +413,14 @@ va_status va_permute(const va_tensor *x, const int *perm, va_tensor *y, va_error
         for (int64_t im = m0; im < m1; im++) {
             const float *xr = px + xo + im;
             float *yr = py + yo + im * ys[m];
-            for (int64_t l = l0; l < l1; l++) yr[l] = xr[l * sl];
+            for (int64_t l = l0; l < l1; l++)
+                yr[l] = xr[l * sl];
         }
     }
     return VA_OK;
 }
 
-/* ---- Channel shuffle -------------------------------------------------------------------------- */
+/* ---- Channel shuffle ------------------------------------------------------------------------- */
 
 va_status va_channel_shuffle(const va_tensor *x, int groups, va_tensor *y, va_error *err) {
     static const char *op = "va_channel_shuffle";
@@ -421,7 +451,7 @@ va_status va_channel_shuffle(const va_tensor *x, int groups, va_tensor *y, va_er
     return VA_OK;
 }
 
-/* ---- Pad -------------------------------------------------------------------------------------- */
+/* ---- Pad ------------------------------------------------------------------------------------- */
 
 va_status va_pad2d(const va_tensor *x, int top, int bottom, int left, int right, va_tensor *y,
                    va_error *err) {
@@ -435,10 +465,10 @@ va_status va_pad2d(const va_tensor *x, int top, int bottom, int left, int right,
     const int64_t OH = H + top + bottom, OW = W + left + right;
     char sx[SHAPE_BUF], sy[SHAPE_BUF];
     if (y->shape[0] != N || y->shape[1] != C || y->shape[2] != OH || y->shape[3] != OW)
-        return va_fail(err, VA_ERR_SHAPE, "%s: x %s padded by (%d, %d, %d, %d) is "
-                       "%lldx%lldx%lldx%lld, but y is %s", op, va_shape_str(x, sx, sizeof sx),
-                       left, right, top, bottom, (long long)N, (long long)C, (long long)OH,
-                       (long long)OW, va_shape_str(y, sy, sizeof sy));
+        return va_fail(err, VA_ERR_SHAPE,
+                       "%s: x %s padded by (%d, %d, %d, %d) is %lldx%lldx%lldx%lld, but y is %s",
+                       op, va_shape_str(x, sx, sizeof sx), left, right, top, bottom, (long long)N,
+                       (long long)C, (long long)OH, (long long)OW, va_shape_str(y, sy, sizeof sy));
     VA_TRY(check_disjoint(x, y, op, "x", err));
     const int64_t total = va_numel(y);
     if (total == 0) return VA_OK;
@@ -460,12 +490,14 @@ va_status va_pad2d(const va_tensor *x, int top, int bottom, int left, int right,
     return VA_OK;
 }
 
-/* ---- Bilinear resize -------------------------------------------------------------------------- */
+/* ---- Bilinear resize ------------------------------------------------------------------------- */
 
-/* One axis of F.interpolate(mode="bilinear", align_corners=False) on CPU (PyTorch 1.13,
- * UpSampleKernel.cpp compute_source_index_and_lambda), all in float as PyTorch does for float:
- * src = scale * (dst + 0.5) - 0.5 clamped at 0, scale = in / out; i1 = i0 + 1 except at the last
- * row; equal sizes copy. */
+/* One axis of F.interpolate(mode="bilinear", align_corners=False) on CPU, PyTorch 1.13
+ * (area_pixel_compute_source_index + compute_source_index_and_lambda): the ratio is a float,
+ * float(in) / out, but `dst + 0.5` promotes to double, so the source position and the lambdas are
+ * computed in double and narrowed to float at the end. (Doing it all in float is off by up to
+ * 6e-5 at a few hundred pixels: the position's float ulp is 3e-5 there.) src clamps at 0; i1 is
+ * i0 + 1 except at the last pixel; equal sizes copy. */
 static inline void linear_index(float scale, int64_t dst, int64_t in, int64_t out, int64_t *i0,
                                 int64_t *i1, float *l0, float *l1) {
     if (in == out) {
@@ -474,13 +506,15 @@ static inline void linear_index(float scale, int64_t dst, int64_t in, int64_t ou
         *l1 = 0.0f;
         return;
     }
-    float src = scale * ((float)dst + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
+    double src = (double)scale * ((double)dst + 0.5) - 0.5;
+    if (src < 0.0) src = 0.0;
     *i0 = (int64_t)src;
+    if (*i0 > in - 1) *i0 = in - 1; /* float ratio rounding may overshoot the last pixel */
     *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
-    float f = src - (float)*i0;
-    *l1 = f < 0.0f ? 0.0f : (f > 1.0f ? 1.0f : f);
-    *l0 = 1.0f - *l1;
+    double f = src - (double)*i0;
+    f = f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f);
+    *l1 = (float)f;
+    *l0 = (float)(1.0 - f);
 }
 
 /* Output columns per resize task: their source indices and weights are tabulated once per task
@@ -517,24 +551,43 @@ va_status va_resize_bilinear(const va_tensor *x, va_tensor *y, va_error *err) {
         for (int64_t j = 0; j < len; j++)
             linear_index(rw, j0 + j, W, OW, &w0[j], &w1[j], &lw0[j], &lw1[j]);
         const float *xp = px + p * H * W;
+        /* PyTorch's separable Interpolate blends along the width first (t = x[h][w0] * lw0 +
+         * x[h][w1] * lw1), then along the height. The width blends of an input row are the
+         * same for every output row that uses it, so keep the last two (two rows of the cache
+         * serve ~scale^2 outputs when upsampling). */
+        float rows[2][RS_COLS];
+        int64_t row_of[2] = {-1, -1};
+        int next = 0;
         for (int64_t oh = 0; oh < OH; oh++) {
-            int64_t h0, h1;
-            float lh0, lh1;
-            linear_index(rh, oh, H, OH, &h0, &h1, &lh0, &lh1);
-            const float *x0 = xp + h0 * W, *x1 = xp + h1 * W;
-            float *yr = py + (p * OH + oh) * OW + j0;
-            for (int64_t j = 0; j < len; j++) {
-                /* Same association as PyTorch's separable Interpolate: width, then height. */
-                const float t0 = x0[w0[j]] * lw0[j] + x0[w1[j]] * lw1[j];
-                const float t1 = x1[w0[j]] * lw0[j] + x1[w1[j]] * lw1[j];
-                yr[j] = t0 * lh0 + t1 * lh1;
+            int64_t hi[2];
+            float lh[2];
+            linear_index(rh, oh, H, OH, &hi[0], &hi[1], &lh[0], &lh[1]);
+            const float *t[2];
+            for (int k = 0; k < 2; k++) {
+                int slot = row_of[0] == hi[k] ? 0 : (row_of[1] == hi[k] ? 1 : -1);
+                if (slot < 0) {
+                    /* Never evict the row the other tap just took. */
+                    slot = (k == 1 && t[0] == rows[next]) ? 1 - next : next;
+                    next = 1 - slot;
+                    const float *xr = xp + hi[k] * W;
+                    float *tr = rows[slot];
+                    for (int64_t j = 0; j < len; j++)
+                        tr[j] = xr[w0[j]] * lw0[j] + xr[w1[j]] * lw1[j];
+                    row_of[slot] = hi[k];
+                }
+                t[k] = rows[slot];
             }
+            float *yr = py + (p * OH + oh) * OW + j0;
+            const float *t0 = t[0], *t1 = t[1];
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++)
+                yr[j] = t0[j] * lh[0] + t1[j] * lh[1];
         }
     }
     return VA_OK;
 }
 
-/* ---- Concat ----------------------------------------------------------------------------------- */
+/* ---- Concat ---------------------------------------------------------------------------------- */
 
 va_status va_concat_channels(const va_tensor *a, const va_tensor *b, va_tensor *y, va_error *err) {
     static const char *op = "va_concat_channels";

@@ -6,6 +6,7 @@
 #ifndef VISATTN_OPS_MATHF_H
 #define VISATTN_OPS_MATHF_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ static inline float va_expf_neg(float x) {
 
 /* Logistic function without overflow: the exponential only ever sees -|x|. */
 static inline float va_sigmoidf(float x) {
-    const float e = va_expf_neg(-__builtin_fabsf(x));
+    const float e = va_expf_neg(-fabsf(x));
     const float d = 1.0f + e;
     return x >= 0.0f ? 1.0f / d : e / d;
 }
@@ -48,7 +49,7 @@ static inline float va_sigmoidf(float x) {
  * with erfc keeps 1 + erf(z) accurate in relative terms for z < 0 too, where computing erf first
  * and adding 1 cancels. */
 static inline float va_one_plus_erff(float z) {
-    const float a = __builtin_fabsf(z);
+    const float a = fabsf(z);
     const float t = 1.0f / (1.0f + 0.5f * a);
     float p = 0.17087277f;
     p = p * t - 0.82215223f;

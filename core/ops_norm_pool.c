@@ -11,14 +11,14 @@
 
 /* Below this many elements a loop runs on one thread (see ops_elementwise.c). */
 #define PAR_MIN ((int64_t)1 << 15)
-/* Columns per task in the across-channel reductions: 4 KB of y stays in L1 while C planes stream. */
+/* Columns per task in the across-channel reductions: 4 KB of y stays in L1 while planes stream. */
 #define CH_BLOCK 1024
 /* Inner-dim block of the strided softmax: per-column max and sum live on the stack. */
 #define SM_BLOCK 64
 
 #define SHAPE_BUF 128
 
-/* ---- Shared checks ---------------------------------------------------------------------------- */
+/* ---- Shared checks --------------------------------------------------------------------------- */
 
 static int ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) {
     if (na <= 0 || nb <= 0 || !a || !b) return 0;
@@ -71,9 +71,11 @@ static va_status check_disjoint(const va_tensor *x, const va_tensor *y, const ch
 }
 
 /* max() that lets NaN through, as torch.max / max_pool2d do (`val > max || isnan(val)`). */
-static inline float max_nan(float m, float v) { return (v > m || v != v) ? v : m; }
+static inline float max_nan(float m, float v) {
+    return (v > m || v != v) ? v : m;
+}
 
-/* ---- BatchNorm -------------------------------------------------------------------------------- */
+/* ---- BatchNorm ------------------------------------------------------------------------------- */
 
 va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *beta,
                          const float *mean, const float *var, float eps, va_tensor *y,
@@ -89,7 +91,8 @@ va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *be
     const float *px = x->data;
     float *py = y->data;
     /* PyTorch's inference path (batch_norm_cpu_collect_linear_and_constant_terms) folds the
-     * statistics into y = x * alpha + beta', alpha = invstd * gamma, beta' = beta - mean * alpha. */
+     * statistics into y = x * alpha + shift, alpha = invstd * gamma, shift = beta - mean * alpha.
+     */
 #pragma omp parallel for if (total >= PAR_MIN) schedule(static)
     for (int64_t p = 0; p < N * C; p++) {
         const int64_t c = p % C;
@@ -99,7 +102,8 @@ va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *be
         const float *xp = px + p * HW;
         float *yp = py + p * HW;
 #pragma omp simd
-        for (int64_t i = 0; i < HW; i++) yp[i] = xp[i] * alpha + shift;
+        for (int64_t i = 0; i < HW; i++)
+            yp[i] = xp[i] * alpha + shift;
     }
     return VA_OK;
 }
@@ -113,28 +117,67 @@ void va_fold_batchnorm(float *weight, float *bias, int64_t cout, int64_t k, cons
         const double g = gamma ? gamma[o] : 1.0, b = beta ? beta[o] : 0.0;
         const double scale = g / sqrt((double)var[o] + (double)eps);
         float *w = weight + o * k;
-        for (int64_t j = 0; j < k; j++) w[j] = (float)(w[j] * scale);
+        for (int64_t j = 0; j < k; j++)
+            w[j] = (float)(w[j] * scale);
         bias[o] = (float)(((double)bias[o] - mean[o]) * scale + b);
     }
 }
 
-/* ---- GroupNorm -------------------------------------------------------------------------------- */
+/* ---- GroupNorm ------------------------------------------------------------------------------- */
 
-/* Mean and biased variance of n floats, two-pass in double (nn.GroupNorm uses the biased
+/* Sums for the GroupNorm statistics, in double over 16 lanes: independent add chains that the
+ * compiler keeps in vector registers (one chain would stall on the add latency). */
+#define GN_LANES 16
+#define GN_BLOCK 4096
+
+static double sum_block(const float *x, int64_t n) {
+    double acc[GN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + GN_LANES <= n; i += GN_LANES)
+        for (int k = 0; k < GN_LANES; k++)
+            acc[k] += x[i + k];
+    double s = 0.0;
+    for (; i < n; i++)
+        s += x[i];
+    for (int k = 0; k < GN_LANES; k++)
+        s += acc[k];
+    return s;
+}
+
+static double sqdev_block(const float *x, int64_t n, double mean) {
+    double acc[GN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + GN_LANES <= n; i += GN_LANES)
+        for (int k = 0; k < GN_LANES; k++) {
+            const double d = (double)x[i + k] - mean;
+            acc[k] += d * d;
+        }
+    double s = 0.0;
+    for (; i < n; i++)
+        s += ((double)x[i] - mean) * ((double)x[i] - mean);
+    for (int k = 0; k < GN_LANES; k++)
+        s += acc[k];
+    return s;
+}
+
+/* Mean and biased variance of n floats, two passes in double (nn.GroupNorm uses the biased
  * variance). The mean comes back split as hi + lo floats so that x - mean keeps double accuracy
- * in float arithmetic. `par` spreads the reductions over the thread pool (used when there are
- * fewer groups than threads, e.g. groups=1 at batch 1). */
+ * in float arithmetic. `par` spreads the blocks over the thread pool (used when there are fewer
+ * groups than threads, e.g. groups=1 at batch 1). */
 static void moments(const float *x, int64_t n, int par, float *mean_hi, float *mean_lo,
                     double *var_out) {
-    double s = 0.0;
-#pragma omp parallel for simd reduction(+ : s) if (par) schedule(static)
-    for (int64_t i = 0; i < n; i++) s += x[i];
+    const int64_t nb = (n + GN_BLOCK - 1) / GN_BLOCK;
+    double s = 0.0, q = 0.0;
+#pragma omp parallel for reduction(+ : s) if (par) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t i0 = b * GN_BLOCK;
+        s += sum_block(x + i0, n - i0 < GN_BLOCK ? n - i0 : GN_BLOCK);
+    }
     const double mean = s / (double)n;
-    double q = 0.0;
-#pragma omp parallel for simd reduction(+ : q) if (par) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        const double d = (double)x[i] - mean;
-        q += d * d;
+#pragma omp parallel for reduction(+ : q) if (par) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t i0 = b * GN_BLOCK;
+        q += sqdev_block(x + i0, n - i0 < GN_BLOCK ? n - i0 : GN_BLOCK, mean);
     }
     *mean_hi = (float)mean;
     *mean_lo = (float)(mean - (double)*mean_hi);
@@ -157,13 +200,14 @@ static void group_apply(const float *x, float *y, int64_t c0, int64_t cpg, int64
         const float *xp = x + j * HW;
         float *yp = y + j * HW;
 #pragma omp simd
-        for (int64_t i = 0; i < HW; i++) yp[i] = ((xp[i] - mean_hi) - mean_lo) * scale + shift;
+        for (int64_t i = 0; i < HW; i++)
+            yp[i] = ((xp[i] - mean_hi) - mean_lo) * scale + shift;
     }
 }
 
 /* One (sample, group): statistics then normalisation. rstd = 1 / sqrt(var + eps) as PyTorch. */
-static void group_norm_one(const float *x, float *y, int64_t c0, int64_t cpg, int64_t HW,
-                           float eps, const float *gamma, const float *beta, int par) {
+static void group_norm_one(const float *x, float *y, int64_t c0, int64_t cpg, int64_t HW, float eps,
+                           const float *gamma, const float *beta, int par) {
     float mean_hi, mean_lo;
     double var;
     moments(x, cpg * HW, par, &mean_hi, &mean_lo, &var);
@@ -180,8 +224,9 @@ va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, 
     const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
     char sx[SHAPE_BUF];
     if (num_groups <= 0 || C % num_groups != 0)
-        return va_fail(err, VA_ERR_ARG, "%s: num_groups=%d does not divide the %lld channels of "
-                       "x %s", op, num_groups, (long long)C, va_shape_str(x, sx, sizeof sx));
+        return va_fail(err, VA_ERR_ARG,
+                       "%s: num_groups=%d does not divide the %lld channels of x %s", op,
+                       num_groups, (long long)C, va_shape_str(x, sx, sizeof sx));
     const int64_t total = va_numel(x);
     if (total == 0) return VA_OK;
     const int64_t G = num_groups, cpg = C / G, gsize = cpg * HW;
@@ -192,17 +237,17 @@ va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, 
         /* Enough groups to keep every thread busy: one group per task. */
 #pragma omp parallel for if (big) schedule(static)
         for (int64_t t = 0; t < N * G; t++)
-            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma,
-                           beta, 0);
+            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma, beta,
+                           0);
     } else {
         for (int64_t t = 0; t < N * G; t++)
-            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma,
-                           beta, 1);
+            group_norm_one(px + t * gsize, py + t * gsize, (t % G) * cpg, cpg, HW, eps, gamma, beta,
+                           1);
     }
     return VA_OK;
 }
 
-/* ---- Global pools ----------------------------------------------------------------------------- */
+/* ---- Global pools ---------------------------------------------------------------------------- */
 
 static va_status check_global(const va_tensor *x, const va_tensor *y, const char *op,
                               va_error *err) {
@@ -232,7 +277,8 @@ va_status va_global_avgpool(const va_tensor *x, va_tensor *y, va_error *err) {
         const float *xp = px + p * HW;
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < HW; i++) s += xp[i];
+        for (int64_t i = 0; i < HW; i++)
+            s += xp[i];
         py[p] = (float)(s / (double)HW);
     }
     return VA_OK;
@@ -243,15 +289,19 @@ va_status va_global_avgpool(const va_tensor *x, va_tensor *y, va_error *err) {
 #define MAX_LANES 16
 static float max_span(const float *restrict x, int64_t n) {
     float lane[MAX_LANES];
-    for (int k = 0; k < MAX_LANES; k++) lane[k] = -INFINITY;
+    for (int k = 0; k < MAX_LANES; k++)
+        lane[k] = -INFINITY;
     int64_t i = 0;
     for (; i + MAX_LANES <= n; i += MAX_LANES) {
 #pragma omp simd
-        for (int k = 0; k < MAX_LANES; k++) lane[k] = max_nan(lane[k], x[i + k]);
+        for (int k = 0; k < MAX_LANES; k++)
+            lane[k] = max_nan(lane[k], x[i + k]);
     }
     float m = -INFINITY;
-    for (int k = 0; k < MAX_LANES; k++) m = max_nan(m, lane[k]);
-    for (; i < n; i++) m = max_nan(m, x[i]);
+    for (int k = 0; k < MAX_LANES; k++)
+        m = max_nan(m, lane[k]);
+    for (; i < n; i++)
+        m = max_nan(m, x[i]);
     return m;
 }
 
@@ -261,20 +311,22 @@ va_status va_global_maxpool(const va_tensor *x, va_tensor *y, va_error *err) {
     const float *px = x->data;
     float *py = y->data;
 #pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
-    for (int64_t p = 0; p < planes; p++) py[p] = max_span(px + p * HW, HW);
+    for (int64_t p = 0; p < planes; p++)
+        py[p] = max_span(px + p * HW, HW);
     return VA_OK;
 }
 
-/* ---- Windowed pools --------------------------------------------------------------------------- */
+/* ---- Windowed pools -------------------------------------------------------------------------- */
 
 static va_status pool_out_hw(const va_pool2d_desc *d, int64_t h, int64_t w, int64_t *oh,
                              int64_t *ow, const char *op, va_error *err) {
     if (!d) return va_fail(err, VA_ERR_ARG, "%s: desc is NULL", op);
     if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 ||
         d->pad_h < 0 || d->pad_w < 0)
-        return va_fail(err, VA_ERR_ARG, "%s: kernel %dx%d stride %dx%d pad %dx%d: kernel and "
-                       "stride must be positive, pad non-negative", op, d->kernel_h, d->kernel_w,
-                       d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+        return va_fail(err, VA_ERR_ARG,
+                       "%s: kernel %dx%d stride %dx%d pad %dx%d: kernel and stride must be "
+                       "positive, pad non-negative",
+                       op, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
     /* PyTorch refuses pads above half the kernel (a window could then lie entirely in padding). */
     if (d->pad_h > d->kernel_h / 2 || d->pad_w > d->kernel_w / 2)
         return va_fail(err, VA_ERR_ARG, "%s: pad %dx%d exceeds half of kernel %dx%d", op, d->pad_h,
@@ -282,9 +334,10 @@ static va_status pool_out_hw(const va_pool2d_desc *d, int64_t h, int64_t w, int6
     /* ceil_mode=False: floor((h + 2p - k) / s) + 1, and at least one output. */
     const int64_t eh = h + 2 * (int64_t)d->pad_h, ew = w + 2 * (int64_t)d->pad_w;
     if (h <= 0 || w <= 0 || eh < d->kernel_h || ew < d->kernel_w)
-        return va_fail(err, VA_ERR_SHAPE, "%s: input %lldx%lld (padded %lldx%lld) is smaller than "
-                       "kernel %dx%d", op, (long long)h, (long long)w, (long long)eh,
-                       (long long)ew, d->kernel_h, d->kernel_w);
+        return va_fail(err, VA_ERR_SHAPE,
+                       "%s: input %lldx%lld (padded %lldx%lld) is smaller than kernel %dx%d", op,
+                       (long long)h, (long long)w, (long long)eh, (long long)ew, d->kernel_h,
+                       d->kernel_w);
     if (oh) *oh = (eh - d->kernel_h) / d->stride_h + 1;
     if (ow) *ow = (ew - d->kernel_w) / d->stride_w + 1;
     return VA_OK;
@@ -304,11 +357,12 @@ static va_status check_pool(const va_pool2d_desc *d, const va_tensor *x, const v
     char sx[SHAPE_BUF], sy[SHAPE_BUF];
     if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != oh ||
         y->shape[3] != ow)
-        return va_fail(err, VA_ERR_SHAPE, "%s: x %s with kernel %dx%d stride %dx%d pad %dx%d "
-                       "needs y %lldx%lldx%lldx%lld, got %s", op, va_shape_str(x, sx, sizeof sx),
-                       d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
-                       (long long)x->shape[0], (long long)x->shape[1], (long long)oh,
-                       (long long)ow, va_shape_str(y, sy, sizeof sy));
+        return va_fail(
+            err, VA_ERR_SHAPE,
+            "%s: x %s with kernel %dx%d stride %dx%d pad %dx%d needs y %lldx%lldx%lldx%lld, got %s",
+            op, va_shape_str(x, sx, sizeof sx), d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
+            d->pad_h, d->pad_w, (long long)x->shape[0], (long long)x->shape[1], (long long)oh,
+            (long long)ow, va_shape_str(y, sy, sizeof sy));
     return check_disjoint(x, y, op, err);
 }
 
@@ -328,7 +382,8 @@ static inline void valid_cols(int64_t off, int64_t s, int64_t w, int64_t ow, int
 static void pool_row(int is_max, const va_pool2d_desc *d, const float *restrict xp, int64_t H,
                      int64_t W, int64_t oh, float *restrict yr, int64_t OW) {
     const int64_t sw = d->stride_w;
-    for (int64_t i = 0; i < OW; i++) yr[i] = is_max ? -INFINITY : 0.0f;
+    for (int64_t i = 0; i < OW; i++)
+        yr[i] = is_max ? -INFINITY : 0.0f;
     const int64_t ih0 = oh * d->stride_h - d->pad_h;
     for (int kh = 0; kh < d->kernel_h; kh++) {
         const int64_t ih = ih0 + kh;
@@ -346,21 +401,26 @@ static void pool_row(int is_max, const va_pool2d_desc *d, const float *restrict 
             const int64_t cnt = hi - lo;
             if (is_max && sw == 1) {
 #pragma omp simd
-                for (int64_t i = 0; i < cnt; i++) ys[i] = max_nan(ys[i], xs[i]);
+                for (int64_t i = 0; i < cnt; i++)
+                    ys[i] = max_nan(ys[i], xs[i]);
             } else if (is_max) {
-                for (int64_t i = 0; i < cnt; i++) ys[i] = max_nan(ys[i], xs[i * sw]);
+                for (int64_t i = 0; i < cnt; i++)
+                    ys[i] = max_nan(ys[i], xs[i * sw]);
             } else if (sw == 1) {
 #pragma omp simd
-                for (int64_t i = 0; i < cnt; i++) ys[i] += xs[i];
+                for (int64_t i = 0; i < cnt; i++)
+                    ys[i] += xs[i];
             } else {
-                for (int64_t i = 0; i < cnt; i++) ys[i] += xs[i * sw];
+                for (int64_t i = 0; i < cnt; i++)
+                    ys[i] += xs[i * sw];
             }
         }
     }
     if (!is_max) {
         /* count_include_pad=True with ceil_mode=False: the divisor is always kh * kw. */
         const float div = (float)(d->kernel_h * d->kernel_w);
-        for (int64_t i = 0; i < OW; i++) yr[i] /= div;
+        for (int64_t i = 0; i < OW; i++)
+            yr[i] /= div;
     }
 }
 
@@ -388,7 +448,7 @@ va_status va_maxpool2d(const va_pool2d_desc *d, const va_tensor *x, va_tensor *y
     return pool2d(1, "va_maxpool2d", d, x, y, err);
 }
 
-/* ---- Across channels -------------------------------------------------------------------------- */
+/* ---- Across channels ------------------------------------------------------------------------- */
 
 static va_status check_channel(const va_tensor *x, const va_tensor *y, const char *op,
                                va_error *err) {
@@ -429,17 +489,20 @@ static va_status channel_reduce(int is_max, const char *op, const va_tensor *x, 
             const float *xc = xb + c * HW;
             if (is_max) {
 #pragma omp simd
-                for (int64_t i = 0; i < len; i++) yb[i] = max_nan(yb[i], xc[i]);
+                for (int64_t i = 0; i < len; i++)
+                    yb[i] = max_nan(yb[i], xc[i]);
             } else {
 #pragma omp simd
-                for (int64_t i = 0; i < len; i++) yb[i] += xc[i];
+                for (int64_t i = 0; i < len; i++)
+                    yb[i] += xc[i];
             }
         }
         if (!is_max) {
             /* torch.mean on CPU is sum(...).div_(C): divide, do not multiply by 1/C. */
             const float div = (float)C;
 #pragma omp simd
-            for (int64_t i = 0; i < len; i++) yb[i] /= div;
+            for (int64_t i = 0; i < len; i++)
+                yb[i] /= div;
         }
     }
     return VA_OK;
@@ -453,21 +516,24 @@ va_status va_channel_max(const va_tensor *x, va_tensor *y, va_error *err) {
     return channel_reduce(1, "va_channel_max", x, y, err);
 }
 
-/* ---- Softmax ---------------------------------------------------------------------------------- */
+/* ---- Softmax --------------------------------------------------------------------------------- */
 
 /* Softmax of one contiguous row, as PyTorch's _vec_softmax_lastdim: subtract the max, exp, then
  * multiply by 1 / sum. x may equal y. */
 static void softmax_row(const float *x, float *y, int64_t L) {
     const float m = max_span(x, L);
 #pragma omp simd
-    for (int64_t i = 0; i < L; i++) y[i] = va_expf_neg(x[i] - m);
+    for (int64_t i = 0; i < L; i++)
+        y[i] = va_expf_neg(x[i] - m);
     /* Lane-wise partial sums like PyTorch's vectorised reduce_all, not one serial chain. */
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < L; i++) s += y[i];
+    for (int64_t i = 0; i < L; i++)
+        s += y[i];
     const float inv = 1.0f / s;
 #pragma omp simd
-    for (int64_t i = 0; i < L; i++) y[i] *= inv;
+    for (int64_t i = 0; i < L; i++)
+        y[i] *= inv;
 }
 
 /* Softmax over L rows of stride `inner` for columns [0, len), len <= SM_BLOCK, as PyTorch's
@@ -481,7 +547,8 @@ static void softmax_cols(const float *x, float *y, int64_t L, int64_t inner, int
     }
     for (int64_t l = 0; l < L; l++) {
         const float *xr = x + l * inner;
-        for (int64_t j = 0; j < len; j++) m[j] = max_nan(m[j], xr[j]);
+        for (int64_t j = 0; j < len; j++)
+            m[j] = max_nan(m[j], xr[j]);
     }
     for (int64_t l = 0; l < L; l++) {
         const float *xr = x + l * inner;
@@ -495,7 +562,8 @@ static void softmax_cols(const float *x, float *y, int64_t L, int64_t inner, int
     for (int64_t l = 0; l < L; l++) {
         float *yr = y + l * inner;
 #pragma omp simd
-        for (int64_t j = 0; j < len; j++) yr[j] /= s[j];
+        for (int64_t j = 0; j < len; j++)
+            yr[j] /= s[j];
     }
 }
 
@@ -514,14 +582,17 @@ va_status va_softmax(const va_tensor *x, int axis, va_tensor *y, va_error *err) 
     const int64_t total = va_numel(x);
     if (total == 0) return VA_OK;
     int64_t outer = 1, inner = 1;
-    for (int i = 0; i < ax; i++) outer *= x->shape[i];
-    for (int i = ax + 1; i < nd; i++) inner *= x->shape[i];
+    for (int i = 0; i < ax; i++)
+        outer *= x->shape[i];
+    for (int i = ax + 1; i < nd; i++)
+        inner *= x->shape[i];
     const int64_t L = x->shape[ax];
     const float *px = x->data;
     float *py = y->data;
     if (inner == 1) {
 #pragma omp parallel for if (total >= PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < outer; r++) softmax_row(px + r * L, py + r * L, L);
+        for (int64_t r = 0; r < outer; r++)
+            softmax_row(px + r * L, py + r * L, L);
         return VA_OK;
     }
     const int64_t blocks = (inner + SM_BLOCK - 1) / SM_BLOCK;

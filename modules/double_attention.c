@@ -4,7 +4,7 @@
  * External-Attention-pytorch (model/attention/A2Atttention.py): in_channels, c_m, c_n (required),
  * reconstruct=true; convA, convB, convV (in_channels -> c_m, c_n, c_n) and conv_reconstruct
  * (c_m -> in_channels, only when reconstruct), all 1x1 with bias. The softmax axes follow the paper
- * (docs/blocks/double_attention.md, /work/shared/CLARIFICATIONS.md), not that file:
+ * (docs/blocks/double_attention.md explains how that file differs):
  *   gather     = softmax over the H*W positions of convB(x)           N x c_n x HW
  *   distribute = softmax over the c_n channels of convV(x)            N x c_n x HW
  *   Z          = (convA(x) . gather^T) . distribute                   N x c_m x HW

@@ -37,8 +37,8 @@
 
 typedef struct irmb_block {
     int dim_in, dim_out, dim_mid;
-    int norm_bn;  /* the input norm is a BatchNorm (else identity: norm_in false or 'none') */
-    int skip;     /* has_skip && dim_in == dim_out && stride == 1 */
+    int norm_bn; /* the input norm is a BatchNorm (else identity: norm_in false or 'none') */
+    int skip;    /* has_skip && dim_in == dim_out && stride == 1 */
     int attn_s, v_proj, attn_pre, v_group, qkv_bias;
     int dim_head, num_head, window_size;
     va_act act;
@@ -59,11 +59,19 @@ static const struct {
     const char *name;
     int act; /* -1: known to the reference, not supported */
 } irmb_acts[] = {
-    {"none", VA_ACT_NONE},        {"relu", VA_ACT_RELU},         {"relu6", VA_ACT_RELU6},
-    {"silu", VA_ACT_SILU},        {"swish", VA_ACT_SILU},        {"gelu", VA_ACT_GELU},
-    {"sigmoid", VA_ACT_SIGMOID},  {"hsigmoid", VA_ACT_HARDSIGMOID},
-    {"hswish", VA_ACT_HARDSWISH}, {"mish", -1},                  {"hmish", -1},
-    {"tanh", -1},                 {"prelu", -1},
+    {"none", VA_ACT_NONE},
+    {"relu", VA_ACT_RELU},
+    {"relu6", VA_ACT_RELU6},
+    {"silu", VA_ACT_SILU},
+    {"swish", VA_ACT_SILU},
+    {"gelu", VA_ACT_GELU},
+    {"sigmoid", VA_ACT_SIGMOID},
+    {"hsigmoid", VA_ACT_HARDSIGMOID},
+    {"hswish", VA_ACT_HARDSWISH},
+    {"mish", -1},
+    {"hmish", -1},
+    {"tanh", -1},
+    {"prelu", -1},
 };
 
 /* EMO's get_norm names other than bn_2d and none (supported): valid there, not here. */
@@ -108,13 +116,15 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
     VA_TRY(va_cfg_bool(cfg, "attn_pre", 0, &m->attn_pre, err));
 
     if (m->dim_in < 1 || m->dim_out < 1)
-        return va_fail(err, VA_ERR_CONFIG, "irmb config: 'dim_in' (%d) and 'dim_out' (%d) must be >= 1",
-                       m->dim_in, m->dim_out);
+        return va_fail(err, VA_ERR_CONFIG,
+                       "irmb config: 'dim_in' (%d) and 'dim_out' (%d) must be >= 1", m->dim_in,
+                       m->dim_out);
     double mid = (double)m->dim_in * m->exp_ratio; /* int(dim_in * exp_ratio): truncation */
     if (!(mid >= 1.0 && mid < 2147483648.0))
         return va_fail(err, VA_ERR_CONFIG,
                        "irmb config: 'exp_ratio' %g gives int(dim_in * exp_ratio) = %.0f channels, "
-                       "must be >= 1", m->exp_ratio, mid);
+                       "must be in [1, 2^31)",
+                       m->exp_ratio, mid);
     m->dim_mid = (int)mid;
     if (se_ratio > 0.0)
         return va_fail(err, VA_ERR_UNSUPPORTED,
@@ -137,24 +147,29 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
                 if (strcmp(norm, irmb_other_norms[i]) == 0)
                     return va_fail(err, VA_ERR_UNSUPPORTED,
                                    "irmb config: 'norm_layer' '%s' is not supported yet "
-                                   "(bn_2d, none)", norm);
+                                   "(bn_2d, none)",
+                                   norm);
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: unknown 'norm_layer' '%s' (EMO's get_norm names: bn_2d, "
-                           "none, ln_2d, ...)", norm);
+                           "none, ln_2d, ...)",
+                           norm);
         }
     }
     m->act = VA_ACT_NONE;
     if (m->attn_s || m->v_proj) {
         size_t i = 0, n = sizeof irmb_acts / sizeof irmb_acts[0];
-        while (i < n && strcmp(act, irmb_acts[i].name) != 0) i++;
+        while (i < n && strcmp(act, irmb_acts[i].name) != 0)
+            i++;
         if (i == n)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: unknown 'act_layer' '%s' (relu, relu6, silu, swish, gelu, "
-                           "sigmoid, hsigmoid, hswish, none)", act);
+                           "sigmoid, hsigmoid, hswish, none)",
+                           act);
         if (irmb_acts[i].act < 0)
             return va_fail(err, VA_ERR_UNSUPPORTED,
                            "irmb config: 'act_layer' '%s' is not supported yet (relu, relu6, silu, "
-                           "swish, gelu, sigmoid, hsigmoid, hswish, none)", act);
+                           "swish, gelu, sigmoid, hsigmoid, hswish, none)",
+                           act);
         m->act = (va_act)irmb_acts[i].act;
     }
 
@@ -166,14 +181,15 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
         if (m->dim_in % m->dim_head != 0)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: 'dim_in' %d must be divisible by 'dim_head' %d when "
-                           "attn_s", m->dim_in, m->dim_head);
+                           "attn_s",
+                           m->dim_in, m->dim_head);
         m->num_head = m->dim_in / m->dim_head;
         /* Without attn_pre, v's output is split into num_head heads (einops would fail). */
         if (!m->attn_pre && m->dim_mid % m->num_head != 0)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: 'exp_ratio' %g gives %d value channels, not divisible by "
-                           "the %d heads (dim_in / dim_head)", m->exp_ratio, m->dim_mid,
-                           m->num_head);
+                           "the %d heads (dim_in / dim_head)",
+                           m->exp_ratio, m->dim_mid, m->num_head);
     } else if (!m->v_proj && m->dim_mid != m->dim_in) {
         return va_fail(err, VA_ERR_CONFIG,
                        "irmb config: 'v_proj' false (and attn_s false) feeds the %d input "
@@ -196,14 +212,17 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
     if (d->pad_h < 0)
         return va_fail(err, VA_ERR_CONFIG,
                        "irmb config: 'dw_ks' %d with 'stride' %d gives conv_local the negative "
-                       "padding ceil((dw_ks - stride) / 2) = %d", dw_ks, stride, d->pad_h);
+                       "padding ceil((dw_ks - stride) / 2) = %d",
+                       dw_ks, stride, d->pad_h);
     /* The inner and outer residual adds need conv_local to keep H x W. */
     if (m->skip && 2 * (int64_t)d->pad_h != (int64_t)dilation * (dw_ks - 1))
         return va_fail(err, VA_ERR_CONFIG,
                        "irmb config: has_skip with 'dw_ks' %d and 'dilation' %d: conv_local "
                        "(padding %d) changes H x W, so the reference's residual add fails",
                        dw_ks, dilation, d->pad_h);
-    return va_conv2d_check(d, err);
+    va_status st = va_conv2d_check(d, err);
+    if (st != VA_OK && err) va_error_prefix(err, "irmb config: conv_local");
+    return st;
 }
 
 static va_status irmb_alloc(float **p, int64_t n, va_error *err) {
@@ -215,10 +234,10 @@ static va_status irmb_alloc(float **p, int64_t n, va_error *err) {
 
 static va_status irmb_create(va_block *b, const va_config *cfg, va_error *err) {
     static const char *const keys[] = {
-        "dim_in",   "dim_out",  "norm_in",     "has_skip",  "exp_ratio", "norm_layer",
-        "act_layer", "v_proj",  "dw_ks",       "stride",    "dilation",  "se_ratio",
-        "dim_head", "window_size", "attn_s",   "qkv_bias",  "attn_drop", "drop",
-        "drop_path", "v_group", "attn_pre",    NULL};
+        "dim_in",    "dim_out",     "norm_in",  "has_skip", "exp_ratio", "norm_layer",
+        "act_layer", "v_proj",      "dw_ks",    "stride",   "dilation",  "se_ratio",
+        "dim_head",  "window_size", "attn_s",   "qkv_bias", "attn_drop", "drop",
+        "drop_path", "v_group",     "attn_pre", NULL};
     VA_TRY(va_cfg_check_keys(cfg, keys, err));
     irmb_block *m = calloc(1, sizeof *m);
     if (!m) return va_fail(err, VA_ERR_NOMEM, "irmb: out of memory");
@@ -249,7 +268,8 @@ static va_status irmb_create(va_block *b, const va_config *cfg, va_error *err) {
         if (m->dim_mid % m->v.groups != 0)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: 'v_group' needs int(dim_in * exp_ratio) = %d divisible by "
-                           "the %d heads", m->dim_mid, m->v.groups);
+                           "the %d heads",
+                           m->dim_mid, m->v.groups);
         VA_TRY(va_conv2d_check(&m->v, err));
         VA_TRY(irmb_alloc(&m->v_w, mid * (c / m->v.groups), err));
         VA_TRY(irmb_alloc(&m->v_b, mid, err));
@@ -299,7 +319,8 @@ static va_status irmb_load(va_block *b, va_weights *w, const char *prefix, va_er
             m->norm_t[i] = m->bn_beta[i] - m->bn_mean[i] * m->norm_s[i];
         }
     } else {
-        for (int64_t i = 0; i < c; i++) m->norm_s[i] = 1.0f, m->norm_t[i] = 0.0f;
+        for (int64_t i = 0; i < c; i++)
+            m->norm_s[i] = 1.0f, m->norm_t[i] = 0.0f;
     }
     if (m->attn_s) {
         const int64_t shape[4] = {2 * c, c, 1, 1}, nb = 2 * c;
@@ -309,7 +330,8 @@ static va_status irmb_load(va_block *b, va_weights *w, const char *prefix, va_er
         /* The reference scales q k^T by dim_head^-0.5; scaling the q rows instead is free. */
         const float scale = (float)(1.0 / sqrt((double)m->dim_head));
         for (int64_t o = 0; o < c; o++) {
-            for (int64_t i = 0; i < c; i++) m->qk_w[o * c + i] *= scale;
+            for (int64_t i = 0; i < c; i++)
+                m->qk_w[o * c + i] *= scale;
             m->qk_b[o] *= scale;
         }
     }
@@ -324,8 +346,8 @@ static va_status irmb_load(va_block *b, va_weights *w, const char *prefix, va_er
     }
     {
         const va_conv2d_desc *d = &m->local;
-        const int64_t kk = (int64_t)d->kernel_h * d->kernel_w, shape[4] = {mid, 1, d->kernel_h,
-                                                                            d->kernel_w};
+        const int64_t kk = (int64_t)d->kernel_h * d->kernel_w,
+                      shape[4] = {mid, 1, d->kernel_h, d->kernel_w};
         VA_TRY(va_weights_get(w, prefix, "conv_local.conv.weight", 4, shape, m->local_w, err));
         float *bn = malloc((size_t)(4 * mid) * sizeof(float));
         if (!bn) return va_fail(err, VA_ERR_NOMEM, "irmb: out of memory");
@@ -427,9 +449,11 @@ static void irmb_partition(const irmb_block *m, const irmb_windows *g, const va_
                     int64_t cc = 0;
                     if (a < wn.rows) {
                         const float *src = plane + (a * g->n1 + wn.wi) * w + wn.wj;
-                        for (; cc < wn.cols; cc++) d[cc] = src[cc * g->n2] * sc + sh;
+                        for (; cc < wn.cols; cc++)
+                            d[cc] = src[cc * g->n2] * sc + sh;
                     }
-                    for (; cc < g->wsw; cc++) d[cc] = 0.0f;
+                    for (; cc < g->wsw; cc++)
+                        d[cc] = 0.0f;
                 }
             }
         }
@@ -449,7 +473,8 @@ static void irmb_unpartition(const irmb_windows *g, const float *yw, int64_t cw,
                 const float *src = yw + ((b * nwin + win) * cw + ch) * len;
                 for (int64_t a = 0; a < wn.rows; a++) {
                     float *d = plane + (a * g->n1 + wn.wi) * w + wn.wj;
-                    for (int64_t cc = 0; cc < wn.cols; cc++) d[cc * g->n2] = src[a * g->wsw + cc];
+                    for (int64_t cc = 0; cc < wn.cols; cc++)
+                        d[cc * g->n2] = src[a * g->wsw + cc];
                 }
             }
         }
@@ -482,8 +507,8 @@ static void irmb_attention_task(const irmb_attn_args *A, int64_t task, float *sc
     va_tensor st = {.ndim = 2, .shape = {len, len}, .data = s};
 
     /* s[j][i] = k_j . q_i: keys down, queries across, so that the softmax over the keys (axis 0)
-     * runs along contiguous rows, vectorised over the queries. Then o[e][i] = sum_j v[e][j] s[j][i].
-     * Valid sizes and buffers: these cannot fail. */
+     * runs along contiguous rows, vectorised over the queries. Then o[e][i] = sum_j v[e][j]
+     * s[j][i]. Valid sizes and buffers: these cannot fail. */
     va_bmm(1, len, len, dh, k, 1, q, 0, s, NULL);
     va_softmax(&st, 0, &st, NULL);
     va_bmm(1, dv, len, len, v, 0, s, 0, o, NULL);
@@ -497,7 +522,8 @@ static void irmb_attention_task(const irmb_attn_args *A, int64_t task, float *sc
             const float *row = s + j * len;
             float acc = 0.0f;
             for (int64_t a = 0; a < wn.rows; a++)
-                for (int64_t cc = 0; cc < wn.cols; cc++) acc += row[a * g->wsw + cc];
+                for (int64_t cc = 0; cc < wn.cols; cc++)
+                    acc += row[a * g->wsw + cc];
             mw[j] = acc * inv;
         }
     }
@@ -547,7 +573,8 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
     {
         float *mine = A.scratch + (int64_t)omp_get_thread_num() * A.scratch_floats;
 #pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; t++) irmb_attention_task(&A, t, mine);
+        for (int64_t t = 0; t < tasks; t++)
+            irmb_attention_task(&A, t, mine);
     }
 
     if (m->attn_pre) {
@@ -563,8 +590,10 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
         for (int64_t bw = 0; bw < nw; bw++) {
             float *mw = A.map_w + bw * heads * g->len;
             for (int64_t hd = 1; hd < heads; hd++)
-                for (int64_t j = 0; j < g->len; j++) mw[j] += mw[hd * g->len + j];
-            for (int64_t j = 0; j < g->len; j++) mw[j] /= (float)heads;
+                for (int64_t j = 0; j < g->len; j++)
+                    mw[j] += mw[hd * g->len + j];
+            for (int64_t j = 0; j < g->len; j++)
+                mw[j] /= (float)heads;
         }
         va_tensor *map;
         VA_TRY(va_block_map_prepare(blk, 0, "attention", n, 1, h, w, &map, err));
@@ -647,7 +676,8 @@ static void irmb_destroy(va_block *b) {
     if (!m) return;
     float *bufs[] = {m->bn_gamma, m->qk_w,    m->qk_b,    m->v_w,
                      m->v_b,      m->local_w, m->local_b, m->proj_w};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) va_aligned_free(bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        va_aligned_free(bufs[i]);
     free(m);
 }
 

@@ -188,14 +188,7 @@ void va_spatial_gate_cost(va_cost *c, const int64_t in[4]) {
 
 static va_status spatial_create(va_block *b, const va_config *cfg, va_error *err) {
     static const char *const keys[] = {NULL};
-    if (va_cfg_check_keys(cfg, keys, err) != VA_OK) {
-        /* The generic message ends in an empty "(known: )" list; say why instead. */
-        char *tail = err ? strstr(err->msg, " (known: )") : NULL;
-        if (tail)
-            snprintf(tail, sizeof err->msg - (size_t)(tail - err->msg),
-                     " (SpatialGate() takes no arguments)");
-        return VA_ERR_CONFIG;
-    }
+    VA_TRY(va_cfg_check_keys(cfg, keys, err)); /* SpatialGate() takes no arguments */
     b->self = calloc(1, sizeof(va_spatial_gate));
     if (!b->self) return va_fail(err, VA_ERR_NOMEM, "spatial: out of memory");
     return VA_OK;

@@ -128,7 +128,8 @@ static void check_case(const conv_case *c, int threads) {
     ck_assert_int_eq(va_tensor_alloc4(&y, c->n, c->cout, oh, ow, &err), VA_OK);
     const int64_t ny = va_numel(&y);
     va_test_fill_random(x.data, va_numel(&x), 13u + (uint32_t)c->cin);
-    for (int64_t i = 0; i < ny; i++) y.data[i] = NAN; /* every output must be written */
+    for (int64_t i = 0; i < ny; i++)
+        y.data[i] = NAN; /* every output must be written */
     float *ref = malloc((size_t)ny * sizeof(float));
     ck_assert_ptr_nonnull(ref);
     ref_conv2d(&d, x.data, c->n, c->h, c->w, ref, oh, ow);
@@ -139,8 +140,8 @@ static void check_case(const conv_case *c, int threads) {
     ck_assert_ptr_nonnull(before);
     const size_t mark = va_arena_mark(&ws);
     va_status st = va_conv2d(&d, &x, &y, &ws, &err);
-    ck_assert_msg(st == VA_OK, "case cin=%d k=%dx%d groups=%d: %s", c->cin, c->kh, c->kw,
-                  c->groups, err.msg);
+    ck_assert_msg(st == VA_OK, "case cin=%d k=%dx%d groups=%d: %s", c->cin, c->kh, c->kw, c->groups,
+                  err.msg);
     ck_assert_uint_eq(va_arena_mark(&ws), mark);
 
     const float tol = 1e-4f * fmaxf(1.0f, va_test_max_abs(ref, ny));
@@ -160,6 +161,18 @@ static void check_case(const conv_case *c, int threads) {
     ck_assert_int_eq(va_conv2d(&d, &x, &y, &ws, &err), VA_OK);
     ck_assert_uint_eq(ws.grow_count, grown);
     ck_assert_float_le(va_test_max_abs_diff(y.data, ref, ny), tol);
+
+    /* Depthwise and direct 1x1 convs also run without a workspace (on another code path for
+     * depthwise); the result must not change. */
+    const int depthwise = c->cin / c->groups == 1 && c->groups == c->cin;
+    const int pointwise =
+        c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0;
+    if (depthwise || pointwise) {
+        for (int64_t i = 0; i < ny; i++)
+            y.data[i] = NAN;
+        ck_assert_int_eq(va_conv2d(&d, &x, &y, NULL, &err), VA_OK);
+        ck_assert_float_le(va_test_max_abs_diff(y.data, ref, ny), tol);
+    }
 
     va_arena_free(&ws);
     free(ref);
@@ -334,7 +347,8 @@ START_TEST(test_linear) {
         for (int r = 0; r < ROWS; r++)
             for (int o = 0; o < OUT; o++) {
                 double acc = with_bias ? b[o] : 0.0;
-                for (int i = 0; i < IN; i++) acc += (double)x[r * IN + i] * w[o * IN + i];
+                for (int i = 0; i < IN; i++)
+                    acc += (double)x[r * IN + i] * w[o * IN + i];
                 ref[r * OUT + o] = (float)acc;
             }
         ck_assert_int_eq(va_linear(x, ROWS, IN, w, with_bias ? b : NULL, OUT, y, &err), VA_OK);
@@ -385,8 +399,8 @@ START_TEST(test_bmm) {
                 ck_assert_int_eq(va_bmm(batch, m, n, k, a, ta, b, tb, c, &err), VA_OK);
                 const float tol = 1e-4f * fmaxf(1.0f, va_test_max_abs(ref, batch * m * n));
                 ck_assert_msg(va_test_max_abs_diff(c, ref, batch * m * n) <= tol,
-                              "bmm %lldx%lldx%lldx%lld ta=%d tb=%d", (long long)batch,
-                              (long long)m, (long long)n, (long long)k, ta, tb);
+                              "bmm %lldx%lldx%lldx%lld ta=%d tb=%d", (long long)batch, (long long)m,
+                              (long long)n, (long long)k, ta, tb);
             }
         free(a);
         free(b);

@@ -14,7 +14,7 @@
 
 #define TOL 1e-5f
 
-/* ---- Helpers ---------------------------------------------------------------------------------- */
+/* ---- Helpers --------------------------------------------------------------------------------- */
 
 static va_tensor tensor4(int64_t n, int64_t c, int64_t h, int64_t w) {
     va_tensor t;
@@ -69,7 +69,7 @@ static void check_error(va_status st, va_status want, const va_error *err, const
                   needle ? needle : "");
 }
 
-/* ---- Activations ------------------------------------------------------------------------------ */
+/* ---- Activations ----------------------------------------------------------------------------- */
 
 static double naive_act(va_act act, double x) {
     double r6 = fmin(fmax(x + 3.0, 0.0), 6.0);
@@ -86,9 +86,8 @@ static double naive_act(va_act act, double x) {
 }
 
 START_TEST(test_act_names) {
-    static const va_act all[] = {VA_ACT_NONE,    VA_ACT_RELU,        VA_ACT_RELU6,
-                                 VA_ACT_SILU,    VA_ACT_GELU,        VA_ACT_SIGMOID,
-                                 VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH};
+    static const va_act all[] = {VA_ACT_NONE, VA_ACT_RELU,    VA_ACT_RELU6,       VA_ACT_SILU,
+                                 VA_ACT_GELU, VA_ACT_SIGMOID, VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ck_assert_int_eq(va_act_from_name(va_act_name(all[i])), all[i]);
     ck_assert_str_eq(va_act_name(VA_ACT_SILU), "silu");
@@ -114,11 +113,13 @@ START_TEST(test_act_against_naive) {
         float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
         double *want = malloc((size_t)n * sizeof *want);
         va_test_fill_random(x, n, 7u + (uint32_t)si);
-        for (int64_t i = 0; i < n; i++) x[i] *= 8.0f;
+        for (int64_t i = 0; i < n; i++)
+            x[i] *= 8.0f;
         memcpy(x, special, sizeof special);
         for (size_t a = 0; a < sizeof all / sizeof all[0]; a++) {
             va_act_apply(all[a], x, y, n);
-            for (int64_t i = 0; i < n; i++) want[i] = naive_act(all[a], x[i]);
+            for (int64_t i = 0; i < n; i++)
+                want[i] = naive_act(all[a], x[i]);
             check_close_d(y, want, n, 2e-6, va_act_name(all[a]));
             /* In place gives the same bits. */
             float *z = malloc((size_t)n * sizeof *z);
@@ -169,15 +170,17 @@ START_TEST(test_scale) {
     float x[19], y[19];
     va_test_fill_random(x, 19, 3);
     va_scale(x, -2.5f, y, 19);
-    for (int i = 0; i < 19; i++) ck_assert(y[i] == x[i] * -2.5f);
+    for (int i = 0; i < 19; i++)
+        ck_assert(y[i] == x[i] * -2.5f);
     float z[19];
     memcpy(z, x, sizeof z);
     va_scale(z, 0.5f, z, 19); /* in place */
-    for (int i = 0; i < 19; i++) ck_assert(z[i] == x[i] * 0.5f);
+    for (int i = 0; i < 19; i++)
+        ck_assert(z[i] == x[i] * 0.5f);
 }
 END_TEST
 
-/* ---- Broadcasting add / mul ------------------------------------------------------------------- */
+/* ---- Broadcasting add / mul ------------------------------------------------------------------ */
 
 static void naive_binary(int mul, const va_tensor *a, const va_tensor *b, const va_tensor *y,
                          float *out) {
@@ -202,7 +205,8 @@ static void check_binary(int mul, const int64_t as[4], const int64_t bs[4], uint
     va_tensor a = random4(as[0], as[1], as[2], as[3], seed);
     va_tensor b = random4(bs[0], bs[1], bs[2], bs[3], seed + 1000);
     int64_t ys[4];
-    for (int d = 0; d < 4; d++) ys[d] = as[d] == 1 ? bs[d] : as[d];
+    for (int d = 0; d < 4; d++)
+        ys[d] = as[d] == 1 ? bs[d] : as[d];
     va_tensor y = random4(ys[0], ys[1], ys[2], ys[3], seed + 2000);
     float *want = malloc((size_t)va_numel(&y) * sizeof *want);
     naive_binary(mul, &a, &b, &y, want);
@@ -290,18 +294,22 @@ START_TEST(test_binary_errors) {
 }
 END_TEST
 
-/* ---- Layout ----------------------------------------------------------------------------------- */
+/* ---- Layout ---------------------------------------------------------------------------------- */
 
 static void naive_permute(const va_tensor *x, const int *perm, float *out) {
     const int nd = x->ndim;
     int64_t xs[VA_MAX_DIM], ys[VA_MAX_DIM], yshape[VA_MAX_DIM];
-    for (int i = nd - 1; i >= 0; i--) xs[i] = i == nd - 1 ? 1 : xs[i + 1] * x->shape[i + 1];
-    for (int i = 0; i < nd; i++) yshape[i] = x->shape[perm[i]];
-    for (int i = nd - 1; i >= 0; i--) ys[i] = i == nd - 1 ? 1 : ys[i + 1] * yshape[i + 1];
+    for (int i = nd - 1; i >= 0; i--)
+        xs[i] = i == nd - 1 ? 1 : xs[i + 1] * x->shape[i + 1];
+    for (int i = 0; i < nd; i++)
+        yshape[i] = x->shape[perm[i]];
+    for (int i = nd - 1; i >= 0; i--)
+        ys[i] = i == nd - 1 ? 1 : ys[i + 1] * yshape[i + 1];
     const int64_t total = va_numel(x);
     for (int64_t j = 0; j < total; j++) {
         int64_t off = 0;
-        for (int i = 0; i < nd; i++) off += ((j / ys[i]) % yshape[i]) * xs[perm[i]];
+        for (int i = 0; i < nd; i++)
+            off += ((j / ys[i]) % yshape[i]) * xs[perm[i]];
         out[j] = x->data[off];
     }
 }
@@ -311,7 +319,8 @@ static void check_permute(int nd, const int64_t *shape, const int *perm, uint32_
     va_tensor x = tensor_nd(nd, shape);
     va_test_fill_random(x.data, va_numel(&x), seed);
     int64_t ys[VA_MAX_DIM];
-    for (int i = 0; i < nd; i++) ys[i] = shape[perm[i]];
+    for (int i = 0; i < nd; i++)
+        ys[i] = shape[perm[i]];
     va_tensor y = tensor_nd(nd, ys);
     float *want = malloc((size_t)va_numel(&x) * sizeof *want);
     naive_permute(&x, perm, want);
@@ -324,10 +333,12 @@ static void check_permute(int nd, const int64_t *shape, const int *perm, uint32_
 
 static int next_perm(int *p, int n) {
     int i = n - 2;
-    while (i >= 0 && p[i] >= p[i + 1]) i--;
+    while (i >= 0 && p[i] >= p[i + 1])
+        i--;
     if (i < 0) return 0;
     int j = n - 1;
-    while (p[j] <= p[i]) j--;
+    while (p[j] <= p[i])
+        j--;
     int t = p[i];
     p[i] = p[j];
     p[j] = t;
@@ -464,17 +475,81 @@ START_TEST(test_resize_against_torch) {
 }
 END_TEST
 
+/* F.interpolate(bilinear, align_corners=False) written out per output pixel, with the ratio
+ * rounded to float as PyTorch does (float(in) / out) and the rest in double. */
+static void naive_resize(const va_tensor *x, int64_t OH, int64_t OW, double *out) {
+    const int64_t H = x->shape[2], W = x->shape[3];
+    const double rh = (float)H / (float)OH, rw = (float)W / (float)OW;
+    for (int64_t p = 0; p < x->shape[0] * x->shape[1]; p++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                double sh = fmax(rh * (oh + 0.5) - 0.5, 0.0);
+                double sw = fmax(rw * (ow + 0.5) - 0.5, 0.0);
+                if (H == OH) sh = (double)oh;
+                if (W == OW) sw = (double)ow;
+                const int64_t h0 = (int64_t)sh, w0 = (int64_t)sw;
+                const int64_t h1 = h0 + (h0 < H - 1), w1 = w0 + (w0 < W - 1);
+                const double fh = sh - h0, fw = sw - w0;
+                const float *xp = x->data + p * H * W;
+                out[(p * OH + oh) * OW + ow] =
+                    (1 - fh) * ((1 - fw) * xp[h0 * W + w0] + fw * xp[h0 * W + w1]) +
+                    fh * ((1 - fw) * xp[h1 * W + w0] + fw * xp[h1 * W + w1]);
+            }
+}
+
+/* Wide outputs (several column blocks), odd ratios both ways, threaded sizes. */
+START_TEST(test_resize_against_naive) {
+    va_error err = {0};
+    const int64_t cases[][6] = {
+        {2, 3, 5, 300, 9, 601}, {1, 2, 301, 7, 13, 3}, {2, 5, 33, 35, 67, 71},
+        {1, 3, 64, 64, 21, 17}, {1, 1, 1, 9, 5, 1},    {3, 2, 7, 7, 7, 300},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t *c = cases[k];
+        va_tensor x = random4(c[0], c[1], c[2], c[3], 60u + (uint32_t)k);
+        va_tensor y = tensor4(c[0], c[1], c[4], c[5]);
+        double *want = malloc((size_t)va_numel(&y) * sizeof *want);
+        naive_resize(&x, c[4], c[5], want);
+        ck_assert_int_eq(va_resize_bilinear(&x, &y, &err), VA_OK);
+        check_close_d(y.data, want, va_numel(&y), 1e-6, "resize");
+        free(want);
+        va_tensor_free(&x);
+        va_tensor_free(&y);
+    }
+}
+END_TEST
+
+/* Zero-size tensors are valid and touch nothing. */
+START_TEST(test_empty_tensors) {
+    va_error err = {0};
+    va_tensor e = tensor4(0, 3, 5, 7), e1 = tensor4(0, 3, 1, 1), ey = tensor4(0, 3, 5, 7);
+    ck_assert_int_eq(va_add(&e, &e1, &ey, &err), VA_OK);
+    ck_assert_int_eq(va_softmax(&e, 1, &ey, &err), VA_OK);
+    const int perm[4] = {0, 1, 3, 2};
+    va_tensor et = tensor4(0, 3, 7, 5);
+    ck_assert_int_eq(va_permute(&e, perm, &et, &err), VA_OK);
+    ck_assert_int_eq(va_group_norm(&e, 3, NULL, NULL, 1e-5f, &ey, &err), VA_OK);
+    ck_assert_int_eq(va_channel_mean(&e, &e1, &err), VA_ERR_SHAPE); /* y must be 0x1x5x7 */
+    va_tensor_free(&e);
+    va_tensor_free(&e1);
+    va_tensor_free(&ey);
+    va_tensor_free(&et);
+}
+END_TEST
+
 START_TEST(test_resize_identity_and_errors) {
     va_error err = {0};
     va_tensor x = random4(2, 3, 7, 5, 8), y = tensor4(2, 3, 7, 5);
     ck_assert_int_eq(va_resize_bilinear(&x, &y, &err), VA_OK);
     ck_assert_int_eq(memcmp(x.data, y.data, 210 * sizeof(float)), 0);
     /* Upsampling a constant image keeps it constant (weights sum to 1 at every edge). */
-    for (int i = 0; i < 210; i++) x.data[i] = 0.375f;
+    for (int i = 0; i < 210; i++)
+        x.data[i] = 0.375f;
     va_tensor big = tensor4(2, 3, 61, 67);
     ck_assert_int_eq(va_resize_bilinear(&x, &big, &err), VA_OK);
     float worst = 0.0f;
-    for (int64_t i = 0; i < va_numel(&big); i++) worst = fmaxf(worst, fabsf(big.data[i] - 0.375f));
+    for (int64_t i = 0; i < va_numel(&big); i++)
+        worst = fmaxf(worst, fabsf(big.data[i] - 0.375f));
     ck_assert(worst < 1e-7f);
     va_tensor bad = tensor4(2, 4, 9, 9);
     check_error(va_resize_bilinear(&x, &bad, &err), VA_ERR_SHAPE, &err, "2x4x9x9");
@@ -510,7 +585,7 @@ START_TEST(test_concat_channels) {
 }
 END_TEST
 
-/* ---- Normalisation ---------------------------------------------------------------------------- */
+/* ---- Normalisation --------------------------------------------------------------------------- */
 
 START_TEST(test_batchnorm) {
     va_error err = {0};
@@ -521,7 +596,8 @@ START_TEST(test_batchnorm) {
     va_test_fill_random(beta, 5, 3);
     va_test_fill_random(mean, 5, 4);
     va_test_fill_random(var, 5, 5);
-    for (int c = 0; c < 5; c++) var[c] = var[c] + 1.5f;
+    for (int c = 0; c < 5; c++)
+        var[c] = var[c] + 1.5f;
     for (int affine = 0; affine < 2; affine++) {
         ck_assert_int_eq(va_batchnorm2d(&x, affine ? gamma : NULL, affine ? beta : NULL, mean, var,
                                         1e-3f, &y, &err),
@@ -559,7 +635,8 @@ START_TEST(test_fold_batchnorm) {
     va_test_fill_random(beta, COUT, 4);
     va_test_fill_random(mean, COUT, 5);
     va_test_fill_random(var, COUT, 6);
-    for (int o = 0; o < COUT; o++) var[o] += 1.25f;
+    for (int o = 0; o < COUT; o++)
+        var[o] += 1.25f;
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         if (with_bias)
             va_test_fill_random(b, COUT, 7);
@@ -569,7 +646,8 @@ START_TEST(test_fold_batchnorm) {
         for (int o = 0; o < COUT; o++)
             for (int p = 0; p < P; p++) {
                 double s = b[o];
-                for (int k = 0; k < K; k++) s += (double)w[o * K + k] * x[k * P + p];
+                for (int k = 0; k < K; k++)
+                    s += (double)w[o * K + k] * x[k * P + p];
                 want[o * P + p] = (s - mean[o]) / sqrt(var[o] + 1e-5) * gamma[o] + beta[o];
             }
         float fw[COUT * K], fb[COUT];
@@ -579,7 +657,8 @@ START_TEST(test_fold_batchnorm) {
         for (int o = 0; o < COUT; o++)
             for (int p = 0; p < P; p++) {
                 double s = fb[o];
-                for (int k = 0; k < K; k++) s += (double)fw[o * K + k] * x[k * P + p];
+                for (int k = 0; k < K; k++)
+                    s += (double)fw[o * K + k] * x[k * P + p];
                 ck_assert(fabs(s - want[o * P + p]) < 1e-5);
             }
     }
@@ -594,9 +673,11 @@ static void naive_group_norm(const va_tensor *x, int G, const float *gamma, cons
         for (int64_t g = 0; g < G; g++) {
             const float *xp = x->data + (n * G + g) * size;
             double s = 0, q = 0;
-            for (int64_t i = 0; i < size; i++) s += xp[i];
+            for (int64_t i = 0; i < size; i++)
+                s += xp[i];
             const double mean = s / size;
-            for (int64_t i = 0; i < size; i++) q += (xp[i] - mean) * (xp[i] - mean);
+            for (int64_t i = 0; i < size; i++)
+                q += (xp[i] - mean) * (xp[i] - mean);
             const double rstd = 1.0 / sqrt(q / size + eps);
             for (int64_t i = 0; i < size; i++) {
                 const int64_t c = g * (C / G) + i / HW;
@@ -611,7 +692,8 @@ static void check_group_norm(int64_t N, int64_t C, int64_t H, int64_t W, int G, 
     va_error err = {0};
     va_tensor x = random4(N, C, H, W, seed), y = tensor4(N, C, H, W);
     const int64_t total = va_numel(&x);
-    for (int64_t i = 0; i < total; i++) x.data[i] = offset + spread * x.data[i];
+    for (int64_t i = 0; i < total; i++)
+        x.data[i] = offset + spread * x.data[i];
     float *gamma = malloc((size_t)C * sizeof *gamma), *beta = malloc((size_t)C * sizeof *beta);
     va_test_fill_random(gamma, C, seed + 1);
     va_test_fill_random(beta, C, seed + 2);
@@ -670,7 +752,7 @@ START_TEST(test_group_norm_against_torch) {
 }
 END_TEST
 
-/* ---- Pooling ---------------------------------------------------------------------------------- */
+/* ---- Pooling --------------------------------------------------------------------------------- */
 
 START_TEST(test_global_pools) {
     va_error err = {0};
@@ -752,8 +834,8 @@ START_TEST(test_pool2d_against_naive) {
             float *want = malloc((size_t)va_numel(&y) * sizeof *want);
             for (int is_max = 0; is_max < 2; is_max++) {
                 naive_pool(is_max, d, &x, OH, OW, want);
-                va_status st = is_max ? va_maxpool2d(d, &x, &y, &err) : va_avgpool2d(d, &x, &y,
-                                                                                      &err);
+                va_status st =
+                    is_max ? va_maxpool2d(d, &x, &y, &err) : va_avgpool2d(d, &x, &y, &err);
                 ck_assert_msg(st == VA_OK, "%s", err.msg);
                 check_close(y.data, want, va_numel(&y), 1e-6f, is_max ? "maxpool" : "avgpool");
             }
@@ -833,19 +915,23 @@ START_TEST(test_channel_mean_max) {
 }
 END_TEST
 
-/* ---- Softmax ---------------------------------------------------------------------------------- */
+/* ---- Softmax --------------------------------------------------------------------------------- */
 
 static void naive_softmax(const va_tensor *x, int axis, double *out) {
     int64_t outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= x->shape[i];
-    for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    for (int i = 0; i < axis; i++)
+        outer *= x->shape[i];
+    for (int i = axis + 1; i < x->ndim; i++)
+        inner *= x->shape[i];
     const int64_t L = x->shape[axis];
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < inner; j++) {
             const float *xp = x->data + o * L * inner + j;
             double m = -INFINITY, s = 0;
-            for (int64_t l = 0; l < L; l++) m = fmax(m, xp[l * inner]);
-            for (int64_t l = 0; l < L; l++) s += exp(xp[l * inner] - m);
+            for (int64_t l = 0; l < L; l++)
+                m = fmax(m, xp[l * inner]);
+            for (int64_t l = 0; l < L; l++)
+                s += exp(xp[l * inner] - m);
             for (int64_t l = 0; l < L; l++)
                 out[o * L * inner + j + l * inner] = exp(xp[l * inner] - m) / s;
         }
@@ -856,7 +942,8 @@ static void check_softmax(int nd, const int64_t *shape, float scale, uint32_t se
     va_tensor x = tensor_nd(nd, shape), y = tensor_nd(nd, shape), z = tensor_nd(nd, shape);
     const int64_t total = va_numel(&x);
     va_test_fill_random(x.data, total, seed);
-    for (int64_t i = 0; i < total; i++) x.data[i] *= scale;
+    for (int64_t i = 0; i < total; i++)
+        x.data[i] *= scale;
     double *want = malloc((size_t)total * sizeof *want);
     for (int a = 0; a < nd; a++) {
         /* Alternate positive and negative spellings of the axis. */
@@ -931,7 +1018,7 @@ int main(void) {
     Suite *s = suite_create("ops");
     struct {
         const char *name;
-        const TTest *tests[8];
+        const TTest *tests[12];
     } groups[] = {
         {"activations",
          {test_act_names, test_act_against_naive, test_act_extremes_and_nan, test_act_against_torch,
@@ -939,20 +1026,20 @@ int main(void) {
         {"broadcast", {test_binary_all_broadcasts, test_binary_gates_large, test_binary_errors}},
         {"layout",
          {test_permute_all_4d, test_permute_other_ranks, test_permute_errors, test_channel_shuffle,
-          test_pad2d, test_resize_against_torch, test_resize_identity_and_errors,
-          test_concat_channels}},
+          test_pad2d, test_resize_against_torch, test_resize_against_naive,
+          test_resize_identity_and_errors, test_concat_channels, test_empty_tensors}},
         {"norm",
          {test_batchnorm, test_fold_batchnorm, test_group_norm_against_naive,
           test_group_norm_against_torch}},
         {"pool",
-         {test_global_pools, test_pool2d_against_naive, test_pool2d_errors,
-          test_channel_mean_max}},
+         {test_global_pools, test_pool2d_against_naive, test_pool2d_errors, test_channel_mean_max}},
         {"softmax", {test_softmax_against_naive, test_softmax_against_torch, test_softmax_errors}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);
         tcase_set_timeout(tc, 60);
-        for (int t = 0; t < 8 && groups[g].tests[t]; t++) tcase_add_test(tc, groups[g].tests[t]);
+        for (int t = 0; t < 12 && groups[g].tests[t]; t++)
+            tcase_add_test(tc, groups[g].tests[t]);
         suite_add_tcase(s, tc);
     }
     SRunner *sr = srunner_create(s);

@@ -81,6 +81,10 @@ def main():
         ("mixed", (2, 2, 6, 7), (6, 3)),   # equal H: PyTorch's copy branch on one axis
         ("double", (2, 1, 4, 4), (8, 8)),
         ("from1x1", (2, 2, 1, 1), (3, 5)),
+        # Large indices: PyTorch computes the source position in double from a float ratio; a
+        # float-only version is off by ~5e-5 here.
+        ("wide", (1, 1, 2, 300), (3, 601)),
+        ("tall", (1, 1, 301, 2), (13, 3)),
     ]
     w.raw("/* Bilinear resize as F.interpolate(mode='bilinear', align_corners=False). */")
     table = []

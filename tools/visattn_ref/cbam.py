@@ -97,10 +97,9 @@ PARITY_CASES = [
     ({"gate_channels": 20, "reduction_ratio": 2, "pool_types": ["lp", "avg"],
       "no_spatial": True}, (2, 20, 6, 11)),
     ({"gate_channels": 8, "reduction_ratio": 1, "pool_types": ["max", "max"]}, (2, 8, 1, 1)),
-    # gate_channels // reduction_ratio == 0 (e.g. {"gate_channels": 8}) is valid in the reference:
-    # Linear(8, 0) and Linear(0, 8), so the channel gate is sigmoid(number of pools * the second
-    # bias) whatever the input. The C block handles it; it is not a case here because
-    # common.randomize_ cannot fill zero-element parameters.
+    # gate_channels // reduction_ratio == 0 is valid in the reference: Linear(8, 0) and
+    # Linear(0, 8), so the channel gate is sigmoid(number of pools * the second bias).
+    ({"gate_channels": 8}, (2, 8, 5, 3)),
     ({"gate_channels": 12, "reduction_ratio": 5, "no_spatial": True}, (3, 12, 1, 4)),
 ]
 

@@ -10,6 +10,8 @@ def randomize_(module: nn.Module, seed: int) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
+            if p.numel() == 0:  # e.g. CBAM's Linear(C, 0) when C // reduction_ratio == 0
+                continue
             fan_in = p[0].numel() if p.dim() > 1 else 1
             scale = 1.0 / max(fan_in, 1) ** 0.5 if p.dim() > 1 else 0.5
             p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * scale * 1.7)

@@ -4,7 +4,7 @@ State-dict keys and constructor arguments follow DoubleAttention in xmu-xiaoma66
 External-Attention-pytorch (model/attention/A2Atttention.py): in_channels, c_m, c_n (required),
 reconstruct=True; convA, convB, convV and conv_reconstruct are 1x1 convs with bias.
 
-The softmax axes follow the paper, not that file (see /work/shared/CLARIFICATIONS.md): its master
+The softmax axes follow the paper, not that file (docs/blocks/double_attention.md): its master
 branch calls F.softmax without dim (PyTorch then picks dim 0, the batch axis, for a 3-D tensor) and
 an unmerged later revision uses dim=1 (c_n) for both. Here the gathering maps are a softmax of
 convB(x) over the H*W positions and the distribution vectors a softmax of convV(x) over c_n.
