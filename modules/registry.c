@@ -1,25 +1,16 @@
 #include "registry.h"
 
-/* One line per block file in modules/ (keep the two lists in the same order). */
-/* BEGIN EXTERNS */
-extern const va_block_ops va_double_attention_ops;
-extern const va_block_ops va_triplet_ops;
-extern const va_block_ops va_shuffle_ops;
+/* One block per file in modules/; the order here is the order of `visattn list` and of the bench
+ * table: channel gates first, then spatial, then the heavier blocks. */
 extern const va_block_ops va_se_ops;
 extern const va_block_ops va_spatial_ops;
 extern const va_block_ops va_cbam_ops;
+extern const va_block_ops va_triplet_ops;
+extern const va_block_ops va_shuffle_ops;
+extern const va_block_ops va_double_attention_ops;
 extern const va_block_ops va_irmb_ops;
-/* END EXTERNS */
 
 const va_block_ops *const va_block_registry[] = {
-    /* BEGIN BLOCKS */
-    &va_double_attention_ops,
-    &va_triplet_ops,
-    &va_shuffle_ops,
-    &va_se_ops,
-    &va_spatial_ops,
-    &va_cbam_ops,
-    &va_irmb_ops,
-    /* END BLOCKS */
-    NULL,
+    &va_se_ops,      &va_spatial_ops,          &va_cbam_ops, &va_triplet_ops,
+    &va_shuffle_ops, &va_double_attention_ops, &va_irmb_ops, NULL,
 };
