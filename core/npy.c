@@ -7,6 +7,7 @@
  * The reader parses the dict itself instead of trusting a fixed layout (key order and spacing vary
  * between writers) and checks the data size against the file size before allocating, so a header
  * claiming an absurd shape fails cleanly. */
+#include "io_util.h"
 #include "visattn/io.h"
 
 #include <errno.h>
@@ -492,15 +493,5 @@ va_status va_npy_write(const char *path, const va_tensor *t, va_error *err) {
         ok = fwrite(buf, 4, k, f) == k;
         i += k;
     }
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        /* Do not leave a half-written file behind. */
-        remove(path);
-        return va_fail(err, VA_ERR_IO, "%s: write failed: %s", path, strerror(saved));
-    }
-    return VA_OK;
+    return va_finish_write(f, ok, errno, path, err);
 }

@@ -8,6 +8,7 @@
  * The reader maps the file read-only and trusts nothing in it: every size, offset and shape is
  * checked against the file before anything is allocated or dereferenced, so a hostile or truncated
  * file yields one error line naming the file and the offending key. */
+#include "io_util.h"
 #include "visattn/io.h"
 
 #include <cjson/cJSON.h>
@@ -126,14 +127,6 @@ static const char *dtype_name(va_dtype d) {
     case VA_DTYPE_I64: return "I64";
     }
     return "?";
-}
-
-static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
-    va_tensor t = {0};
-    t.ndim = ndim;
-    for (int i = 0; i < ndim && i < VA_MAX_DIM; i++)
-        t.shape[i] = shape[i];
-    return va_shape_str(&t, buf, len);
 }
 
 /* JSON numbers are doubles: integers are exact only up to 2^53, far beyond any real file size. */
@@ -357,7 +350,7 @@ static va_status parse_entry(va_safetensors *st, const cJSON *item, va_st_entry 
         return va_fail(err, VA_ERR_FORMAT,
                        "%s: tensor '%s': %s shape %s needs %zu bytes but data_offsets [%llu, %llu] "
                        "hold %llu",
-                       path, key, dtype_name(e->dtype), shape_str(e->ndim, e->shape, sb, sizeof sb),
+                       path, key, dtype_name(e->dtype), va_dims_str(e->ndim, e->shape, sb, sizeof sb),
                        want, (unsigned long long)begin, (unsigned long long)end,
                        (unsigned long long)(end - begin));
     }
@@ -695,15 +688,5 @@ va_status va_st_write(const char *path, const va_st_tensor_in *tensors, size_t c
     free(header);
     for (size_t i = 0; ok && i < count; i++)
         ok = write_le_f32(f, tensors[i].data, tensor_numel(&tensors[i])) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        /* Do not leave a half-written file that would later fail to load with a stranger error. */
-        remove(path);
-        return va_fail(err, VA_ERR_IO, "%s: write failed: %s", path, strerror(saved));
-    }
-    return VA_OK;
+    return va_finish_write(f, ok, errno, path, err);
 }

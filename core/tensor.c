@@ -108,6 +108,13 @@ const char *va_shape_str(const va_tensor *t, char *buf, size_t len) {
     return buf;
 }
 
+const char *va_dims_str(int ndim, const int64_t *shape, char *buf, size_t len) {
+    va_tensor t = {0};
+    t.ndim = ndim < 0 ? 0 : ndim > VA_MAX_DIM ? VA_MAX_DIM : ndim;
+    for (int i = 0; i < t.ndim; i++) t.shape[i] = shape[i];
+    return va_shape_str(&t, buf, len);
+}
+
 /* ---- Arena ---------------------------------------------------------------------------------- */
 
 struct va_arena_chunk {

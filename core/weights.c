@@ -16,14 +16,6 @@ static int is_ignored_key(const char *name) {
     return n >= m && memcmp(name + n - m, suffix, m) == 0;
 }
 
-static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t len) {
-    va_tensor t = {0};
-    t.ndim = ndim;
-    for (int i = 0; i < ndim && i < VA_MAX_DIM; i++)
-        t.shape[i] = shape[i];
-    return va_shape_str(&t, buf, len);
-}
-
 va_status va_weights_init(va_weights *w, const va_safetensors *st, va_error *err) {
     if (!w || !st) return va_fail(err, VA_ERR_ARG, "va_weights_init: NULL weights or file");
     size_t n = va_st_count(st);
@@ -99,7 +91,7 @@ va_status va_weights_get(va_weights *w, const char *prefix, const char *key, int
     char *name = join_key(prefix ? prefix : "", key);
     if (!name) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
     char want[96], have[96];
-    shape_str(ndim, shape, want, sizeof want);
+    va_dims_str(ndim, shape, want, sizeof want);
     const va_st_entry *e = va_st_find(w->st, name);
     va_status s = VA_OK;
     if (!e) {
@@ -114,7 +106,7 @@ va_status va_weights_get(va_weights *w, const char *prefix, const char *key, int
             same = e->shape[i] == shape[i];
         if (!same) {
             s = va_fail(err, VA_ERR_KEY, "%s: key '%s' has shape %s, expected %s", path, name,
-                        shape_str(e->ndim, e->shape, have, sizeof have), want);
+                        va_dims_str(e->ndim, e->shape, have, sizeof have), want);
         } else {
             int64_t n = 1;
             for (int i = 0; i < ndim; i++)

@@ -10,7 +10,24 @@
  *     va_block_map(b, i)                           // attention maps of the last forward
  *     va_block_destroy(b);
  *
- * A forward pass takes its scratch from the arena and gives it back before returning. */
+ * A forward pass takes its scratch from the arena and gives it back before returning.
+ *
+ * Attention maps, by block (after a forward with want_maps set; docs/blocks/<name>.md has more):
+ *   se                 channel     N x C x 1 x 1   the scale each channel is multiplied by
+ *   spatial            spatial     N x 1 x H x W   the sigmoid gate each position is multiplied by
+ *   cbam               channel     N x C x 1 x 1   the channel gate
+ *                      spatial     N x 1 x H x W   the spatial gate (absent if no_spatial)
+ *   triplet            spatial     N x 1 x H x W   the (H, W) branch's gate (absent if no_spatial)
+ *                      gate_cw     N x 1 x C x W   the (C, W) branch's gate (ChannelGateH)
+ *                      gate_hc     N x 1 x H x C   the (H, C) branch's gate (ChannelGateW)
+ *   shuffle            spatial     N x 1 x H x W   spatial-half gates averaged over groups/channels
+ *                      channel     N x G*c0 x 1 x 1  channel-half gates, (group, channel) order
+ *   double_attention   gather      N x c_n x H x W each channel: a distribution over positions
+ *                      distribute  N x c_n x H x W each position: a distribution over c_n
+ *                      spatial     N x 1 x H x W   gather averaged over c_n
+ *   irmb               attention   N x 1 x H x W   weight each position receives as a key, averaged
+ *                                                  over heads and its window's real queries
+ *                                                  (absent if attn_s is false) */
 #ifndef VISATTN_BLOCK_H
 #define VISATTN_BLOCK_H
 

@@ -43,6 +43,8 @@ int va_same_shape(const va_tensor *a, const va_tensor *b);
 
 /* "2x3x7x5" into buf; returns buf. */
 const char *va_shape_str(const va_tensor *t, char *buf, size_t len);
+/* The same for a bare shape array (ndim clamped to VA_MAX_DIM). */
+const char *va_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 /* Aligned allocation helpers (NULL on failure or overflow). */
 void *va_aligned_alloc(size_t bytes);
