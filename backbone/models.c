@@ -8,11 +8,13 @@
 extern const va_block_ops va_conv2d_ops;
 extern const va_block_ops va_conv_bn_ops;
 extern const va_block_ops va_conv_bn_relu_ops;
+extern const va_block_ops va_backbone_ops;
 
 static const va_block_ops *const model_registry[] = {
     &va_conv2d_ops,
     &va_conv_bn_ops,
     &va_conv_bn_relu_ops,
+    &va_backbone_ops,
     NULL,
 };
 

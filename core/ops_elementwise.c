@@ -3,62 +3,21 @@
  * PyTorch op it mirrors and, where the order of float operations matters, which kernel. */
 #include <ctype.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "ops_internal.h"
 #include "ops_mathf.h"
 #include "visattn/ops.h"
 
-/* Below this many output elements a loop runs on one thread: forking the pool costs more than
- * the work (attention gates are often N x C x 1 x 1). */
-#define PAR_MIN ((int64_t)1 << 15)
 /* Work unit for splitting one long contiguous span across threads. */
 #define SPAN_CHUNK ((int64_t)1 << 14)
-
-#define SHAPE_BUF 128
 
 /* 1/sqrt(2) as PyTorch's GELU uses it (M_SQRT1_2 is not in strict C11). */
 #define VA_SQRT1_2 0.70710678118654752440f
 
 /* ---- Shared checks --------------------------------------------------------------------------- */
-
-static int ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) {
-    if (na <= 0 || nb <= 0 || !a || !b) return 0;
-    uintptr_t a0 = (uintptr_t)a, a1 = (uintptr_t)(a + na);
-    uintptr_t b0 = (uintptr_t)b, b1 = (uintptr_t)(b + nb);
-    return a0 < b1 && b0 < a1;
-}
-
-/* A tensor argument must exist and have storage unless it is empty. */
-static va_status check_tensor(const va_tensor *t, const char *op, const char *what, va_error *err) {
-    if (!t) return va_fail(err, VA_ERR_ARG, "%s: %s is NULL", op, what);
-    if (t->ndim < 0 || t->ndim > VA_MAX_DIM)
-        return va_fail(err, VA_ERR_SHAPE, "%s: %s has %d dims", op, what, t->ndim);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0)
-            return va_fail(err, VA_ERR_SHAPE, "%s: %s has a negative dimension", op, what);
-    if (!t->data && va_numel(t) > 0)
-        return va_fail(err, VA_ERR_ARG, "%s: %s has no data", op, what);
-    return VA_OK;
-}
-
-static va_status check_4d(const va_tensor *t, const char *op, const char *what, va_error *err) {
-    VA_TRY(check_tensor(t, op, what, err));
-    if (t->ndim != 4) {
-        char s[SHAPE_BUF];
-        return va_fail(err, VA_ERR_SHAPE, "%s: %s must be 4-D NCHW, got %s", op, what,
-                       va_shape_str(t, s, sizeof s));
-    }
-    return VA_OK;
-}
-
-/* For ops that do not allow in-place use: the output must not share memory with the input. */
-static va_status check_disjoint(const va_tensor *x, const va_tensor *y, const char *op,
-                                const char *what, va_error *err) {
-    if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)))
-        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps %s (this op is not in place)", op, what);
-    return VA_OK;
-}
 
 /* ---- Activations ----------------------------------------------------------------------------- */
 
@@ -103,51 +62,53 @@ static inline float relu6f(float x) {
     return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
 }
 
-void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
-    if (n <= 0 || !x || !y) return;
-    /* x and y are either the same array or disjoint (API contract), so `omp simd` is safe even
-     * in place: every iteration reads and writes only index i. */
+/* One contiguous span of an activation, vectorised (ops_mathf.h). x and y are either the same
+ * array or disjoint (API contract), so `omp simd` is safe even in place: every iteration reads
+ * and writes only index i. */
+static void act_span(va_act act, const float *x, float *y, int64_t n) {
     switch (act) {
     case VA_ACT_RELU:
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] < 0.0f ? 0.0f : x[i];
         return;
     case VA_ACT_RELU6:
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
             y[i] = relu6f(x[i]);
         return;
     case VA_ACT_SILU:
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        /* PyTorch's vectorised SiLU: x / (1 + exp(-x)), one division (not x * sigmoid(x)). */
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] * va_sigmoidf(x[i]);
+            y[i] = x[i] / (1.0f + va_expf(-x[i]));
         return;
     case VA_ACT_GELU:
         /* PyTorch GeluKernel (approximate='none'): x * 0.5 * (1 + erf(x * M_SQRT1_2)). The
          * 1 + erf factor comes from a vectorisable erfc (ops_mathf.h): within an ulp of the
          * erff-based value, and closer to the exact one for x < -3 where 1 + erf cancels. */
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] * 0.5f * va_one_plus_erff(x[i] * VA_SQRT1_2);
         return;
     case VA_ACT_SIGMOID:
-        /* exp only ever sees -|x|, so nothing overflows for large |x|; see ops_mathf.h. */
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
             y[i] = va_sigmoidf(x[i]);
         return;
     case VA_ACT_HARDSIGMOID:
-        /* PyTorch: min(max(x + 3, 0), 6) / 6 -- a true division, not * (1/6). */
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        /* PyTorch: min(max(x + 3, 0), 6) / 6 -- a true division, whose bits va_div_recip gives
+         * here (the dividend is in [0, 6] or NaN, so va_div6f's guard for inf is not needed). */
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
-            y[i] = relu6f(x[i] + 3.0f) / 6.0f;
+            y[i] = va_div_recip(relu6f(x[i] + 3.0f), 6.0f, 1.0f / 6.0f);
         return;
     case VA_ACT_HARDSWISH:
-        /* PyTorch: x * min(max(x + 3, 0), 6) / 6, evaluated left to right. */
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+        /* PyTorch: x * min(max(x + 3, 0), 6) / 6, evaluated left to right; va_div6f gives the
+         * division's bits without a division instruction. */
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] * relu6f(x[i] + 3.0f) / 6.0f;
+            y[i] = va_div6f(x[i] * relu6f(x[i] + 3.0f));
         return;
     case VA_ACT_NONE:
     default:
@@ -156,11 +117,46 @@ void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
     }
 }
 
-void va_scale(const float *a, float scale, float *y, int64_t n) {
-    if (n <= 0 || !a || !y) return;
-#pragma omp parallel for simd if (parallel : n >= PAR_MIN) schedule(static)
+static void scale_span(float scale, const float *a, float *y, int64_t n) {
+#pragma omp simd simdlen(VA_SIMDLEN)
     for (int64_t i = 0; i < n; i++)
         y[i] = a[i] * scale;
+}
+
+/* [*i0, *i1): thread t's share of n elements split in nt near-equal parts, each starting on a
+ * multiple of 16 floats (a cache line) so that no line is written by two threads. */
+static void thread_share(int64_t n, int t, int nt, int64_t *i0, int64_t *i1) {
+    const int64_t per = ((n + nt - 1) / nt + 15) & ~(int64_t)15;
+    *i0 = per * t < n ? per * t : n;
+    *i1 = *i0 + per < n ? *i0 + per : n;
+}
+
+void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
+    if (n <= 0 || !x || !y) return;
+    if (!want_threads(n)) {
+        act_span(act, x, y, n);
+        return;
+    }
+#pragma omp parallel
+    {
+        int64_t i0, i1;
+        thread_share(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+        if (i1 > i0) act_span(act, x + i0, y + i0, i1 - i0);
+    }
+}
+
+void va_scale(const float *a, float scale, float *y, int64_t n) {
+    if (n <= 0 || !a || !y) return;
+    if (!want_threads(n)) {
+        scale_span(scale, a, y, n);
+        return;
+    }
+#pragma omp parallel
+    {
+        int64_t i0, i1;
+        thread_share(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+        if (i1 > i0) scale_span(scale, a + i0, y + i0, i1 - i0);
+    }
 }
 
 /* ---- Broadcasting add / mul ------------------------------------------------------------------ */

@@ -6,48 +6,19 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops_internal.h"
 #include "ops_mathf.h"
 #include "visattn/ops.h"
 
-/* Below this many elements a loop runs on one thread (see ops_elementwise.c). */
-#define PAR_MIN ((int64_t)1 << 15)
 /* Columns per task in the across-channel reductions: 4 KB of y stays in L1 while planes stream. */
 #define CH_BLOCK 1024
 /* Inner-dim block of the strided softmax: per-column max and sum live on the stack. */
 #define SM_BLOCK 64
-
-#define SHAPE_BUF 128
+/* Softmax rows shorter than this are done SM_ROWS_BLOCK floats' worth of rows at a time. */
+#define SM_SHORT 1024
+#define SM_ROWS_BLOCK 4096
 
 /* ---- Shared checks --------------------------------------------------------------------------- */
-
-static int ranges_overlap(const float *a, int64_t na, const float *b, int64_t nb) {
-    if (na <= 0 || nb <= 0 || !a || !b) return 0;
-    uintptr_t a0 = (uintptr_t)a, a1 = (uintptr_t)(a + na);
-    uintptr_t b0 = (uintptr_t)b, b1 = (uintptr_t)(b + nb);
-    return a0 < b1 && b0 < a1;
-}
-
-static va_status check_tensor(const va_tensor *t, const char *op, const char *what, va_error *err) {
-    if (!t) return va_fail(err, VA_ERR_ARG, "%s: %s is NULL", op, what);
-    if (t->ndim < 0 || t->ndim > VA_MAX_DIM)
-        return va_fail(err, VA_ERR_SHAPE, "%s: %s has %d dims", op, what, t->ndim);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0)
-            return va_fail(err, VA_ERR_SHAPE, "%s: %s has a negative dimension", op, what);
-    if (!t->data && va_numel(t) > 0)
-        return va_fail(err, VA_ERR_ARG, "%s: %s has no data", op, what);
-    return VA_OK;
-}
-
-static va_status check_4d(const va_tensor *t, const char *op, const char *what, va_error *err) {
-    VA_TRY(check_tensor(t, op, what, err));
-    if (t->ndim != 4) {
-        char s[SHAPE_BUF];
-        return va_fail(err, VA_ERR_SHAPE, "%s: %s must be 4-D NCHW, got %s", op, what,
-                       va_shape_str(t, s, sizeof s));
-    }
-    return VA_OK;
-}
 
 /* y must have x's shape; in_place says whether y may be x itself (never a partial overlap). */
 static va_status check_same(const va_tensor *x, const va_tensor *y, int in_place, const char *op,
@@ -60,13 +31,6 @@ static va_status check_same(const va_tensor *x, const va_tensor *y, int in_place
         !(in_place && x->data == y->data))
         return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps x %s", op,
                        in_place ? "without being x itself" : "(this op is not in place)");
-    return VA_OK;
-}
-
-static va_status check_disjoint(const va_tensor *x, const va_tensor *y, const char *op,
-                                va_error *err) {
-    if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)))
-        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps x (this op is not in place)", op);
     return VA_OK;
 }
 
@@ -262,47 +226,68 @@ static va_status check_global(const va_tensor *x, const va_tensor *y, const char
     if (x->shape[2] * x->shape[3] == 0 && va_numel(y) > 0)
         return va_fail(err, VA_ERR_SHAPE, "%s: x %s has an empty spatial size", op,
                        va_shape_str(x, sx, sizeof sx));
-    return check_disjoint(x, y, op, err);
+    return check_disjoint(x, y, op, "x", err);
+}
+
+/* A plane is summed in blocks of SUM_BLOCK floats: each block by a vectorised float reduction
+ * (VA_SIMDLEN partial sums, so each adds at most 128 values), the block totals in double. The
+ * float sums run at load speed; the blocking keeps a large plane's error at that of a
+ * 2048-value float sum (PyTorch's mean sums in float too, in its own order). */
+#define SUM_BLOCK 2048
+
+static double sum_span(const float *restrict x, int64_t n) {
+    double total = 0.0;
+    for (int64_t b = 0; b < n; b += SUM_BLOCK) {
+        const float *xb = x + b;
+        const int64_t len = n - b < SUM_BLOCK ? n - b : SUM_BLOCK;
+        float s = 0.0f;
+#pragma omp simd simdlen(VA_SIMDLEN) reduction(+ : s)
+        for (int64_t i = 0; i < len; i++)
+            s += xb[i];
+        total += s;
+    }
+    return total;
+}
+
+/* Lanes of the running max in max_span: two 512-bit registers' worth of independent chains
+ * (OpenMP's max reduction cannot be used there: it need not let NaN win). */
+#define LANES 32
+
+/* Max of n > 0 floats, NaN-propagating: a running max per lane, folded at the end. */
+static float max_span(const float *restrict x, int64_t n) {
+    float lane[LANES];
+    for (int k = 0; k < LANES; k++)
+        lane[k] = -INFINITY;
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+#pragma omp simd
+        for (int k = 0; k < LANES; k++)
+            lane[k] = max_nan(lane[k], x[i + k]);
+    }
+    for (int k = 0; i + k < n; k++)
+        lane[k] = max_nan(lane[k], x[i + k]);
+    /* Pairwise fold of the lanes. */
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++)
+            lane[k] = max_nan(lane[k], lane[k + w]);
+    return lane[0];
 }
 
 va_status va_global_avgpool(const va_tensor *x, va_tensor *y, va_error *err) {
     VA_TRY(check_global(x, y, "va_global_avgpool", err));
     const int64_t planes = x->shape[0] * x->shape[1], HW = x->shape[2] * x->shape[3];
-    const float *restrict px = x->data;
-    float *restrict py = y->data;
-    /* nn.AdaptiveAvgPool2d(1) is x.mean((-1, -2)) in PyTorch; a double sum keeps it accurate for
-     * large planes whatever the summation order. */
-#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *xp = px + p * HW;
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < HW; i++)
-            s += xp[i];
-        py[p] = (float)(s / (double)HW);
+    const float *px = x->data;
+    float *py = y->data;
+    /* nn.AdaptiveAvgPool2d(1) is x.mean((-1, -2)) in PyTorch: the plane's sum over H*W. */
+    if (want_threads(planes * HW)) {
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < planes; p++)
+            py[p] = (float)(sum_span(px + p * HW, HW) / (double)HW);
+    } else {
+        for (int64_t p = 0; p < planes; p++)
+            py[p] = (float)(sum_span(px + p * HW, HW) / (double)HW);
     }
     return VA_OK;
-}
-
-/* Max of n > 0 floats: a running max per lane of MAX_LANES, elementwise like channel_max (which
- * vectorises), folded at the end. */
-#define MAX_LANES 16
-static float max_span(const float *restrict x, int64_t n) {
-    float lane[MAX_LANES];
-    for (int k = 0; k < MAX_LANES; k++)
-        lane[k] = -INFINITY;
-    int64_t i = 0;
-    for (; i + MAX_LANES <= n; i += MAX_LANES) {
-#pragma omp simd
-        for (int k = 0; k < MAX_LANES; k++)
-            lane[k] = max_nan(lane[k], x[i + k]);
-    }
-    float m = -INFINITY;
-    for (int k = 0; k < MAX_LANES; k++)
-        m = max_nan(m, lane[k]);
-    for (; i < n; i++)
-        m = max_nan(m, x[i]);
-    return m;
 }
 
 va_status va_global_maxpool(const va_tensor *x, va_tensor *y, va_error *err) {
@@ -310,9 +295,14 @@ va_status va_global_maxpool(const va_tensor *x, va_tensor *y, va_error *err) {
     const int64_t planes = x->shape[0] * x->shape[1], HW = x->shape[2] * x->shape[3];
     const float *px = x->data;
     float *py = y->data;
-#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
-    for (int64_t p = 0; p < planes; p++)
-        py[p] = max_span(px + p * HW, HW);
+    if (want_threads(planes * HW)) {
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < planes; p++)
+            py[p] = max_span(px + p * HW, HW);
+    } else {
+        for (int64_t p = 0; p < planes; p++)
+            py[p] = max_span(px + p * HW, HW);
+    }
     return VA_OK;
 }
 
@@ -363,7 +353,7 @@ static va_status check_pool(const va_pool2d_desc *d, const va_tensor *x, const v
             op, va_shape_str(x, sx, sizeof sx), d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
             d->pad_h, d->pad_w, (long long)x->shape[0], (long long)x->shape[1], (long long)oh,
             (long long)ow, va_shape_str(y, sy, sizeof sy));
-    return check_disjoint(x, y, op, err);
+    return check_disjoint(x, y, op, "x", err);
 }
 
 /* Range [lo, hi) of output columns whose input column ow * s + off lies inside [0, w). */
@@ -464,46 +454,68 @@ static va_status check_channel(const va_tensor *x, const va_tensor *y, const cha
     if (x->shape[1] == 0 && va_numel(y) > 0)
         return va_fail(err, VA_ERR_SHAPE, "%s: x %s has no channels", op,
                        va_shape_str(x, sx, sizeof sx));
-    return check_disjoint(x, y, op, err);
+    return check_disjoint(x, y, op, "x", err);
 }
 
-/* y[n, 0, i] = reduce over c of x[n, c, i]. The column block is the innermost loop (vectorised),
- * channels are visited in order: PyTorch's outer reduction over dim 1 sums in the same order. */
+/* y[n, 0, i] = reduce over c of x[n, c, i] for the CH_BLOCK columns of task t. The column block
+ * is the innermost loop (vectorised), channels are visited in order: PyTorch's outer reduction
+ * over dim 1 sums in the same order. */
+static void channel_block(int is_max, const float *restrict px, float *restrict py, int64_t C,
+                          int64_t HW, int64_t blocks, int64_t t) {
+    const int64_t n = t / blocks, i0 = (t % blocks) * CH_BLOCK;
+    const int64_t len = HW - i0 < CH_BLOCK ? HW - i0 : CH_BLOCK;
+    const float *xb = px + n * C * HW + i0;
+    float *yb = py + n * HW + i0;
+    memcpy(yb, xb, (size_t)len * sizeof(float));
+    /* Four channels per pass over y (a quarter of the y loads and stores), still folded in
+     * channel order, so the result has the same bits as one channel at a time. */
+    int64_t c = 1;
+    for (; c + 4 <= C; c += 4) {
+        const float *x0 = xb + c * HW, *x1 = x0 + HW, *x2 = x1 + HW, *x3 = x2 + HW;
+        if (is_max) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                yb[i] = max_nan(max_nan(max_nan(max_nan(yb[i], x0[i]), x1[i]), x2[i]), x3[i]);
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                yb[i] = (((yb[i] + x0[i]) + x1[i]) + x2[i]) + x3[i];
+        }
+    }
+    for (; c < C; c++) {
+        const float *xc = xb + c * HW;
+        if (is_max) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                yb[i] = max_nan(yb[i], xc[i]);
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++)
+                yb[i] += xc[i];
+        }
+    }
+    if (!is_max) {
+        /* torch.mean on CPU is sum(...).div_(C): divide, do not multiply by 1/C. */
+        const float div = (float)C;
+#pragma omp simd
+        for (int64_t i = 0; i < len; i++)
+            yb[i] /= div;
+    }
+}
+
 static va_status channel_reduce(int is_max, const char *op, const va_tensor *x, va_tensor *y,
                                 va_error *err) {
     VA_TRY(check_channel(x, y, op, err));
     const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
-    const int64_t total = va_numel(x);
     if (va_numel(y) == 0) return VA_OK;
     const int64_t blocks = (HW + CH_BLOCK - 1) / CH_BLOCK;
-    const float *restrict px = x->data;
-    float *restrict py = y->data;
-#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
-    for (int64_t t = 0; t < N * blocks; t++) {
-        const int64_t n = t / blocks, i0 = (t % blocks) * CH_BLOCK;
-        const int64_t len = HW - i0 < CH_BLOCK ? HW - i0 : CH_BLOCK;
-        const float *xb = px + n * C * HW + i0;
-        float *yb = py + n * HW + i0;
-        memcpy(yb, xb, (size_t)len * sizeof(float));
-        for (int64_t c = 1; c < C; c++) {
-            const float *xc = xb + c * HW;
-            if (is_max) {
-#pragma omp simd
-                for (int64_t i = 0; i < len; i++)
-                    yb[i] = max_nan(yb[i], xc[i]);
-            } else {
-#pragma omp simd
-                for (int64_t i = 0; i < len; i++)
-                    yb[i] += xc[i];
-            }
-        }
-        if (!is_max) {
-            /* torch.mean on CPU is sum(...).div_(C): divide, do not multiply by 1/C. */
-            const float div = (float)C;
-#pragma omp simd
-            for (int64_t i = 0; i < len; i++)
-                yb[i] /= div;
-        }
+    if (want_threads(va_numel(x))) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < N * blocks; t++)
+            channel_block(is_max, x->data, y->data, C, HW, blocks, t);
+    } else {
+        for (int64_t t = 0; t < N * blocks; t++)
+            channel_block(is_max, x->data, y->data, C, HW, blocks, t);
     }
     return VA_OK;
 }
@@ -518,22 +530,62 @@ va_status va_channel_max(const va_tensor *x, va_tensor *y, va_error *err) {
 
 /* ---- Softmax --------------------------------------------------------------------------------- */
 
+/* Max of a softmax row. Unlike max_span it need not let NaN win: a NaN element makes its own
+ * exp, the row's sum and so every output of the row NaN, which is what PyTorch gives (its max is
+ * NaN, and so is every x - max). That lets the compiler use its vector max. */
+static inline float row_max(const float *x, int64_t L) {
+    float m = -INFINITY;
+#pragma omp simd simdlen(VA_SIMDLEN) reduction(max : m)
+    for (int64_t i = 0; i < L; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 /* Softmax of one contiguous row, as PyTorch's _vec_softmax_lastdim: subtract the max, exp, then
  * multiply by 1 / sum. x may equal y. */
 static void softmax_row(const float *x, float *y, int64_t L) {
-    const float m = max_span(x, L);
-#pragma omp simd
-    for (int64_t i = 0; i < L; i++)
-        y[i] = va_expf_neg(x[i] - m);
+    const float m = row_max(x, L);
     /* Lane-wise partial sums like PyTorch's vectorised reduce_all, not one serial chain. */
     float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < L; i++)
-        s += y[i];
+#pragma omp simd simdlen(VA_SIMDLEN) reduction(+ : s)
+    for (int64_t i = 0; i < L; i++) {
+        const float e = va_expf(x[i] - m);
+        y[i] = e;
+        s += e;
+    }
     const float inv = 1.0f / s;
-#pragma omp simd
+#pragma omp simd simdlen(VA_SIMDLEN)
     for (int64_t i = 0; i < L; i++)
         y[i] *= inv;
+}
+
+/* The same for `rows` short rows (L < SM_SHORT): loops of a few vectors per row spend more on
+ * setup and reduction tails than on work, so the exp, the costly part, runs as one flat loop
+ * over all the rows. x may equal y. */
+static void softmax_short_rows(const float *x, float *y, int64_t L, int64_t rows) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * L;
+        float *yr = y + r * L;
+        const float m = row_max(xr, L);
+#pragma omp simd simdlen(VA_SIMDLEN)
+        for (int64_t i = 0; i < L; i++)
+            yr[i] = xr[i] - m;
+    }
+    const int64_t n = rows * L;
+#pragma omp simd simdlen(VA_SIMDLEN)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = va_expf(y[i]);
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * L;
+        float s = 0.0f;
+#pragma omp simd simdlen(VA_SIMDLEN) reduction(+ : s)
+        for (int64_t i = 0; i < L; i++)
+            s += yr[i];
+        const float inv = 1.0f / s;
+#pragma omp simd simdlen(VA_SIMDLEN)
+        for (int64_t i = 0; i < L; i++)
+            yr[i] *= inv;
+    }
 }
 
 /* Softmax over L rows of stride `inner` for columns [0, len), len <= SM_BLOCK, as PyTorch's
@@ -545,26 +597,56 @@ static void softmax_cols(const float *x, float *y, int64_t L, int64_t inner, int
         m[j] = -INFINITY;
         s[j] = 0.0f;
     }
+    /* As in row_max, NaN need not win the max. */
     for (int64_t l = 0; l < L; l++) {
         const float *xr = x + l * inner;
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t j = 0; j < len; j++)
-            m[j] = max_nan(m[j], xr[j]);
+            m[j] = xr[j] > m[j] ? xr[j] : m[j];
     }
     for (int64_t l = 0; l < L; l++) {
         const float *xr = x + l * inner;
         float *yr = y + l * inner;
-#pragma omp simd
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t j = 0; j < len; j++) {
-            yr[j] = va_expf_neg(xr[j] - m[j]);
-            s[j] += yr[j];
+            const float e = va_expf(xr[j] - m[j]);
+            yr[j] = e;
+            s[j] += e;
         }
     }
+    /* The division by the sum as a corrected product (va_div_recip: the same quotient, short
+     * of a subnormal ulp below 1.2e-38), since a division per element costs as much as the
+     * exp. */
+    float inv[SM_BLOCK];
+    for (int64_t j = 0; j < len; j++)
+        inv[j] = 1.0f / s[j];
     for (int64_t l = 0; l < L; l++) {
         float *yr = y + l * inner;
-#pragma omp simd
+#pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t j = 0; j < len; j++)
-            yr[j] /= s[j];
+            yr[j] = va_div_recip(yr[j], s[j], inv[j]);
     }
+}
+
+/* Task t of va_softmax along the last axis: `per` rows from row t * per (fewer at the end). */
+static void softmax_rows_task(const float *x, float *y, int64_t L, int64_t outer, int64_t per,
+                              int64_t t) {
+    const int64_t r0 = t * per, rows = outer - r0 < per ? outer - r0 : per;
+    if (L >= SM_SHORT) {
+        for (int64_t r = r0; r < r0 + rows; r++)
+            softmax_row(x + r * L, y + r * L, L);
+    } else {
+        softmax_short_rows(x + r0 * L, y + r0 * L, L, rows);
+    }
+}
+
+/* Task t of va_softmax along a strided axis: one SM_BLOCK-column block of one outer index. */
+static void softmax_cols_task(const float *x, float *y, int64_t L, int64_t inner, int64_t blocks,
+                              int64_t t) {
+    const int64_t o = t / blocks, j0 = (t % blocks) * SM_BLOCK;
+    const int64_t len = inner - j0 < SM_BLOCK ? inner - j0 : SM_BLOCK;
+    const int64_t off = o * L * inner + j0;
+    softmax_cols(x + off, y + off, L, inner, len);
 }
 
 va_status va_softmax(const va_tensor *x, int axis, va_tensor *y, va_error *err) {
@@ -589,19 +671,28 @@ va_status va_softmax(const va_tensor *x, int axis, va_tensor *y, va_error *err) 
     const int64_t L = x->shape[ax];
     const float *px = x->data;
     float *py = y->data;
+    const int par = want_threads(total);
     if (inner == 1) {
-#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
-        for (int64_t r = 0; r < outer; r++)
-            softmax_row(px + r * L, py + r * L, L);
+        const int64_t per = L >= SM_SHORT ? 1 : (SM_ROWS_BLOCK + L - 1) / L;
+        const int64_t tasks = (outer + per - 1) / per;
+        if (par) {
+#pragma omp parallel for schedule(static)
+            for (int64_t t = 0; t < tasks; t++)
+                softmax_rows_task(px, py, L, outer, per, t);
+        } else {
+            for (int64_t t = 0; t < tasks; t++)
+                softmax_rows_task(px, py, L, outer, per, t);
+        }
         return VA_OK;
     }
     const int64_t blocks = (inner + SM_BLOCK - 1) / SM_BLOCK;
-#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
-    for (int64_t t = 0; t < outer * blocks; t++) {
-        const int64_t o = t / blocks, j0 = (t % blocks) * SM_BLOCK;
-        const int64_t len = inner - j0 < SM_BLOCK ? inner - j0 : SM_BLOCK;
-        const int64_t off = o * L * inner + j0;
-        softmax_cols(px + off, py + off, L, inner, len);
+    if (par) {
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < outer * blocks; t++)
+            softmax_cols_task(px, py, L, inner, blocks, t);
+    } else {
+        for (int64_t t = 0; t < outer * blocks; t++)
+            softmax_cols_task(px, py, L, inner, blocks, t);
     }
     return VA_OK;
 }

@@ -27,6 +27,7 @@ typedef struct bench_opts {
     int warmup, iters;
     double min_time;
     const char *json, *csv, *svg;
+    int no_yardstick; /* leave the yardstick out unless --blocks names it */
 } bench_opts;
 
 typedef struct bench_row {
@@ -38,23 +39,26 @@ typedef struct bench_row {
     double median_ms, p10_ms, p90_ms, images_per_s;
     size_t workspace;
     int iters;
-    double overhead; /* median / yardstick median at the same shape and threads */
+    double overhead; /* median / yardstick median at the same shape and threads; NAN without one */
 } bench_row;
 
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: visattn bench [--blocks all|a,b,c] [--shape N,C,H,W ...] [--threads 1,2,...]\n"
             "                     [--warmup K] [--iters I | --min-time S]\n"
-            "                     [--json FILE] [--csv FILE] [--svg FILE]\n"
+            "                     [--json FILE] [--csv FILE] [--svg FILE] [--no-yardstick]\n"
             "\n"
             "Cost and latency of every block at its default config (docs/bench.md), next to the\n"
             "yardstick '" YARDSTICK "' (3x3 conv, C->C, + BN + ReLU).\n"
             "Defaults: all blocks; shapes 1,64,56,56 and 1,256,14,14; threads from\n"
-            "VISATTN_NUM_THREADS or all cores; --warmup 3; at least --iters 10 and --min-time 1.\n");
+            "VISATTN_NUM_THREADS or all cores; --warmup 3; at least --iters 10 and --min-time 1.\n"
+            "--no-yardstick leaves the yardstick out (unless --blocks names it), for scripts that\n"
+            "time one block at a time such as tools/compare_torch.py; 'vs conv' is then empty.\n");
 }
 
 /* The config each block is benchmarked with at C channels: the official defaults, plus the
- * arguments the reference requires (documented in docs/bench.md). */
+ * arguments the reference requires, adapted to C only where the default cannot run at C.
+ * docs/bench.md gives the reasons; tools/compare_torch.py reads these configs back from --json. */
 static int default_config(const char *block, int64_t c, char *buf, size_t len) {
     long long C = (long long)c;
     if (strcmp(block, "se") == 0) {
@@ -66,15 +70,22 @@ static int default_config(const char *block, int64_t c, char *buf, size_t len) {
         return snprintf(buf, len, "{\"gate_channels\": %lld}", C);
     if (strcmp(block, "shuffle") == 0) {
         long long g = 64; /* the reference default, halved until it divides C into 2g parts */
-        while (g > 1 && C % (2 * g) != 0) g /= 2;
+        while (g > 1 && C % (2 * g) != 0)
+            g /= 2;
         return snprintf(buf, len, "{\"channel\": %lld, \"groups\": %lld}", C, g);
     }
     if (strcmp(block, "double_attention") == 0) {
         long long m = C / 4 > 0 ? C / 4 : 1; /* c_m = c_n = C/4, as the reference's example */
         return snprintf(buf, len, "{\"in_channels\": %lld, \"c_m\": %lld, \"c_n\": %lld}", C, m, m);
     }
-    if (strcmp(block, "irmb") == 0)
-        return snprintf(buf, len, "{\"dim_in\": %lld, \"dim_out\": %lld}", C, C);
+    if (strcmp(block, "irmb") == 0) {
+        long long dh = 64; /* EMO's default head width, halved until C is a whole number of heads */
+        while (dh > 1 && C % dh != 0)
+            dh /= 2;
+        if (dh == 64) return snprintf(buf, len, "{\"dim_in\": %lld, \"dim_out\": %lld}", C, C);
+        return snprintf(buf, len, "{\"dim_in\": %lld, \"dim_out\": %lld, \"dim_head\": %lld}", C, C,
+                        dh);
+    }
     if (strcmp(block, YARDSTICK) == 0)
         return snprintf(buf, len,
                         "{\"in_channels\": %lld, \"out_channels\": %lld, \"kernel_size\": 3, "
@@ -94,6 +105,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Linear interpolation between order statistics (numpy's default percentile). */
 static double quantile(const double *sorted, int n, double q) {
     double pos = q * (n - 1);
     int i = (int)pos;
@@ -101,7 +113,7 @@ static double quantile(const double *sorted, int n, double q) {
     return i + 1 < n ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[n - 1];
 }
 
-/* Build a block (or the yardstick: conv_bn plus a ReLU) with random weights. */
+/* Build a block (or the yardstick: conv_bn_relu) with random weights. */
 static va_status make_block(const char *name, const char *config, va_block **out, va_error *err) {
     const char *real = strcmp(name, YARDSTICK) == 0 ? "conv_bn_relu" : name;
     VA_TRY(va_block_create(real, config, out, err));
@@ -142,7 +154,9 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
         }
     }
     va_set_num_threads(threads);
-    for (int i = 0; st == VA_OK && i < o->warmup; i++) {
+    /* At least one untimed pass, whatever --warmup says: it sizes the arena (the only pass that
+     * allocates) and starts the thread pool. */
+    for (int i = 0; st == VA_OK && i < (o->warmup > 0 ? o->warmup : 1); i++) {
         st = va_block_forward(b, &x, &y, &ws, err);
         if (st == VA_OK) st = va_arena_reset(&ws, err);
     }
@@ -193,64 +207,122 @@ static int parse_threads_list(const char *s, bench_opts *o) {
         }
         if (va_cli_parse_threads(tok, &o->threads[o->nthreads++])) return -1;
     }
+    if (o->nthreads == 0) va_cli_error("bench: --threads needs a list such as 1,2, got '%s'", s);
     return o->nthreads ? 0 : -1;
 }
 
-static int block_selected(const char *list, const char *name) {
-    if (strcmp(list, "all") == 0) return 1;
+static int name_in_list(const char *list, const char *name) {
     size_t n = strlen(name);
     for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
         if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return 1;
     return 0;
 }
 
+/* A block is selected by its name or its alias ("channel" selects se). */
+static int block_selected(const char *list, const va_block_ops *op) {
+    if (strcmp(list, "all") == 0) return 1;
+    return name_in_list(list, op->name) || (op->alias && name_in_list(list, op->alias));
+}
+
 /* Unknown names in --blocks are an error, not silently skipped. */
 static int check_block_list(const char *list) {
     if (strcmp(list, "all") == 0) return 0;
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", list);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf) {
+        va_cli_error("bench: --blocks list too long");
+        return -1;
+    }
+    int count = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","), count++) {
         const va_block_ops *o = va_find_ops(tok);
         if (strcmp(tok, YARDSTICK) != 0 && (!o || o->kind != VA_KIND_BLOCK)) {
             va_cli_error("bench: unknown block '%s' (see visattn list)", tok);
             return -1;
         }
     }
+    if (count == 0) {
+        va_cli_error("bench: --blocks needs 'all' or a comma-separated list of blocks");
+        return -1;
+    }
     return 0;
 }
 
-static void print_table(const bench_row *rows, int n) {
-    printf("%-17s %-14s %3s %9s %10s %11s %9s %9s %9s %9s %10s %8s\n", "block", "shape", "thr",
-           "params", "MMACs", "MFLOPs", "median ms", "p10 ms", "p90 ms", "img/s", "workspace",
+static const char *shape_str(const int64_t s[4], char *buf, size_t len) {
+    return va_dims_str(4, s, buf, len);
+}
+
+/* 512, 307.3K, 115.61M, 1.20G: counts with an SI suffix, for the aligned table. */
+static const char *si_str(int64_t v, char *buf, size_t len) {
+    if (v < 10000)
+        snprintf(buf, len, "%lld", (long long)v);
+    else if (v < 1000000)
+        snprintf(buf, len, "%.1fK", v / 1e3);
+    else if (v < 1000000000)
+        snprintf(buf, len, "%.2fM", v / 1e6);
+    else
+        snprintf(buf, len, "%.2fG", v / 1e9);
+    return buf;
+}
+
+static const char *bytes_str(size_t v, char *buf, size_t len) {
+    if (v < 1024)
+        snprintf(buf, len, "%zu B", v);
+    else if (v < 1024 * 1024)
+        snprintf(buf, len, "%.1f KiB", v / 1024.0);
+    else
+        snprintf(buf, len, "%.2f MiB", v / 1048576.0);
+    return buf;
+}
+
+static void print_table(const bench_opts *o, const bench_row *rows, int n) {
+    printf("visattn %s bench: per forward pass, %d warm-up, then at least %d pass%s and %.2g s; "
+           "median, p10, p90\n",
+           VISATTN_VERSION, o->warmup, o->iters, o->iters == 1 ? "" : "es", o->min_time);
+    printf("%-17s %-13s %3s %8s %8s %8s %9s %9s %9s %9s %10s %8s\n", "block", "shape", "thr",
+           "params", "MACs", "FLOPs", "median ms", "p10 ms", "p90 ms", "img/s", "workspace",
            "vs conv");
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
-        char shape[48];
-        snprintf(shape, sizeof shape, "%lldx%lldx%lldx%lld", (long long)r->shape[0],
-                 (long long)r->shape[1], (long long)r->shape[2], (long long)r->shape[3]);
-        printf("%-17s %-14s %3d %9lld %10.2f %11.2f %9.3f %9.3f %9.3f %9.1f %9.2fM %7.1f%%\n",
-               r->block, shape, r->threads, (long long)r->cost.params, r->cost.macs / 1e6,
-               r->cost.flops / 1e6, r->median_ms, r->p10_ms, r->p90_ms, r->images_per_s,
-               r->workspace / 1048576.0, 100.0 * r->overhead);
+        char shape[64], p[24], m[24], f[24], w[24], over[24] = "-";
+        if (!isnan(r->overhead)) snprintf(over, sizeof over, "%.1f%%", 100.0 * r->overhead);
+        printf("%-17s %-13s %3d %8s %8s %8s %9.3f %9.3f %9.3f %9.1f %10s %8s\n", r->block,
+               shape_str(r->shape, shape, sizeof shape), r->threads,
+               si_str(r->cost.params, p, sizeof p), si_str(r->cost.macs, m, sizeof m),
+               si_str(r->cost.flops, f, sizeof f), r->median_ms, r->p10_ms, r->p90_ms,
+               r->images_per_s, bytes_str(r->workspace, w, sizeof w), over);
     }
 }
 
-static int write_json(const char *path, const bench_row *rows, int n) {
+/* The overhead as a JSON or CSV value: `none` (null, or empty in CSV) without a yardstick row. */
+static const char *overhead_str(double v, const char *none, char *buf, size_t len) {
+    if (isnan(v)) return none;
+    snprintf(buf, len, "%.6f", v);
+    return buf;
+}
+
+/* JSON and CSV carry the same fields, in the same order (tests/py_bench.py checks it):
+ * block, config (JSON text), n, c, h, w, threads, params, macs, flops, median_ms, p10_ms, p90_ms,
+ * images_per_s, workspace_bytes (arena peak), iters, overhead_vs_conv (median / yardstick's). */
+static int write_json(const char *path, const bench_opts *o, const bench_row *rows, int n) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    fprintf(f, "{\"visattn\": \"%s\", \"rows\": [\n", VISATTN_VERSION);
+    fprintf(f,
+            "{\"visattn\": \"%s\", \"warmup\": %d, \"min_iters\": %d, \"min_time_s\": %g, "
+            "\"yardstick\": \"" YARDSTICK "\", \"rows\": [\n",
+            VISATTN_VERSION, o->warmup, o->iters, o->min_time);
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
+        char over[32];
         fprintf(f,
-                "  {\"block\": \"%s\", \"config\": %s, \"shape\": [%lld, %lld, %lld, %lld], "
-                "\"threads\": %d, \"params\": %lld, \"macs\": %lld, \"flops\": %lld, "
+                "  {\"block\": \"%s\", \"config\": %s, \"n\": %lld, \"c\": %lld, \"h\": %lld, "
+                "\"w\": %lld, \"threads\": %d, \"params\": %lld, \"macs\": %lld, \"flops\": %lld, "
                 "\"median_ms\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, \"images_per_s\": %.3f, "
-                "\"workspace_bytes\": %zu, \"iters\": %d, \"overhead_vs_conv\": %.6f}%s\n",
+                "\"workspace_bytes\": %zu, \"iters\": %d, \"overhead_vs_conv\": %s}%s\n",
                 r->block, r->config, (long long)r->shape[0], (long long)r->shape[1],
                 (long long)r->shape[2], (long long)r->shape[3], r->threads,
                 (long long)r->cost.params, (long long)r->cost.macs, (long long)r->cost.flops,
                 r->median_ms, r->p10_ms, r->p90_ms, r->images_per_s, r->workspace, r->iters,
-                r->overhead, i + 1 < n ? "," : "");
+                overhead_str(r->overhead, "null", over, sizeof over), i + 1 < n ? "," : "");
     }
     fprintf(f, "]}\n");
     return fclose(f);
@@ -259,53 +331,112 @@ static int write_json(const char *path, const bench_row *rows, int n) {
 static int write_csv(const char *path, const bench_row *rows, int n) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    fprintf(f, "block,n,c,h,w,threads,params,macs,flops,median_ms,p10_ms,p90_ms,images_per_s,"
-               "workspace_bytes,iters,overhead_vs_conv\n");
+    fprintf(f, "block,config,n,c,h,w,threads,params,macs,flops,median_ms,p10_ms,p90_ms,"
+               "images_per_s,workspace_bytes,iters,overhead_vs_conv\n");
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
-        fprintf(f, "%s,%lld,%lld,%lld,%lld,%d,%lld,%lld,%lld,%.6f,%.6f,%.6f,%.3f,%zu,%d,%.6f\n",
-                r->block, (long long)r->shape[0], (long long)r->shape[1], (long long)r->shape[2],
+        char over[32];
+        fprintf(f, "%s,\"", r->block); /* the config is JSON: quoted, its quotes doubled */
+        for (const char *c = r->config; *c; c++) {
+            if (*c == '"') fputc('"', f);
+            fputc(*c, f);
+        }
+        fprintf(f, "\",%lld,%lld,%lld,%lld,%d,%lld,%lld,%lld,%.6f,%.6f,%.6f,%.3f,%zu,%d,%s\n",
+                (long long)r->shape[0], (long long)r->shape[1], (long long)r->shape[2],
                 (long long)r->shape[3], r->threads, (long long)r->cost.params,
                 (long long)r->cost.macs, (long long)r->cost.flops, r->median_ms, r->p10_ms,
-                r->p90_ms, r->images_per_s, r->workspace, r->iters, r->overhead);
+                r->p90_ms, r->images_per_s, r->workspace, r->iters,
+                overhead_str(r->overhead, "", over, sizeof over));
     }
     return fclose(f);
 }
 
-/* Horizontal latency bars (median, with a p10-p90 whisker), MACs written beside each bar. */
+/* A round axis step (1, 2 or 5 times a power of ten) giving at most about 5 ticks up to max. */
+static double nice_step(double max) {
+    double raw = max / 5, p = pow(10, floor(log10(raw)));
+    return raw <= p ? p : raw <= 2 * p ? 2 * p : raw <= 5 * p ? 5 * p : 10 * p;
+}
+
+/* Two panels sharing the rows: median latency bars with a p10-p90 whisker (left) and MACs bars
+ * (right), one group per (shape, threads), the yardstick grey. Each panel has its own linear scale
+ * shared by all groups, so bars compare across shapes and thread counts. */
 static int write_svg(const char *path, const bench_row *rows, int n) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    const int row_h = 22, left = 300, bar_w = 520, top = 50;
-    double max_ms = 0;
-    for (int i = 0; i < n; i++)
+    const int row_h = 20, label_w = 150, lat_x = 165, lat_w = 430, mac_x = 700, mac_w = 200;
+    const int top = 70, group_gap = 28, width = mac_x + mac_w + 90;
+    double max_ms = 0, max_macs = 0;
+    int groups = 0;
+    for (int i = 0; i < n; i++) {
         if (rows[i].p90_ms > max_ms) max_ms = rows[i].p90_ms;
-    if (max_ms <= 0) max_ms = 1;
-    int height = top + n * row_h + 40;
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">visattn bench: median "
-            "latency (bar), p10-p90 (line), MACs (right)</text>\n",
-            left + bar_w + 160, height);
+        if (rows[i].cost.macs > max_macs) max_macs = (double)rows[i].cost.macs;
+        if (i == 0 || memcmp(rows[i].shape, rows[i - 1].shape, sizeof rows[i].shape) != 0 ||
+            rows[i].threads != rows[i - 1].threads)
+            groups++;
+    }
+    double ms_step = nice_step(max_ms > 0 ? max_ms : 1),
+           mac_step = nice_step(max_macs > 0 ? max_macs / 1e6 : 1);
+    double ms_axis = ms_step * ceil((max_ms > 0 ? max_ms : 1) / ms_step);
+    double mac_axis = mac_step * ceil((max_macs > 0 ? max_macs / 1e6 : 1) / mac_step);
+    int height = top + n * row_h + groups * group_gap + 30;
+    fprintf(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+        "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+        "<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">visattn bench %s</text>\n"
+        "<text x=\"%d\" y=\"44\" font-weight=\"bold\">median latency, ms (line: p10 to p90)"
+        "</text>\n<text x=\"%d\" y=\"44\" font-weight=\"bold\">MACs, millions</text>\n",
+        width, height, width, height, VISATTN_VERSION, lat_x, mac_x);
+    int y_end = height - 30;
+    /* Axes: ticks along the top, light grid lines down through every group. */
+    for (double v = 0; v <= ms_axis + 1e-9 * ms_axis; v += ms_step) {
+        double x = lat_x + lat_w * v / ms_axis;
+        fprintf(f,
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%g</text>\n",
+                x, x, top - 8, y_end, x, top - 12, v);
+    }
+    for (double v = 0; v <= mac_axis + 1e-9 * mac_axis; v += mac_step) {
+        double x = mac_x + mac_w * v / mac_axis;
+        fprintf(f,
+                "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%g</text>\n",
+                x, x, top - 8, y_end, x, top - 12, v);
+    }
+    int y = top;
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
-        int y = top + i * row_h;
-        double w = bar_w * r->median_ms / max_ms;
-        double x10 = left + bar_w * r->p10_ms / max_ms, x90 = left + bar_w * r->p90_ms / max_ms;
+        if (i == 0 || memcmp(r->shape, rows[i - 1].shape, sizeof r->shape) != 0 ||
+            r->threads != rows[i - 1].threads) {
+            char shape[64];
+            y += group_gap;
+            fprintf(f,
+                    "<line x1=\"10\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#999\"/>\n"
+                    "<text x=\"10\" y=\"%d\" font-weight=\"bold\">input %s, %d thread%s</text>\n",
+                    width - 10, y - 22, y - 22, y - 7, shape_str(r->shape, shape, sizeof shape),
+                    r->threads, r->threads == 1 ? "" : "s");
+        }
         int yard = strcmp(r->block, YARDSTICK) == 0;
+        double w = lat_w * r->median_ms / ms_axis;
+        double x10 = lat_x + lat_w * r->p10_ms / ms_axis, x90 = lat_x + lat_w * r->p90_ms / ms_axis;
+        double mw = mac_w * (r->cost.macs / 1e6) / mac_axis;
+        double tx = lat_x + w > x90 ? lat_x + w : x90;
+        char macs[24];
         fprintf(f,
-                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s %lldx%lldx%lldx%lld t%d</text>\n"
-                "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n"
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n"
+                "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\">"
+                "<title>%s: median %.3f ms, p10 %.3f, p90 %.3f</title></rect>\n"
                 "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"black\"/>\n"
-                "<text x=\"%.1f\" y=\"%d\">%.3f ms</text>\n"
-                "<text x=\"%d\" y=\"%d\" fill=\"#555\">%.2f MMACs</text>\n",
-                left - 8, y + 15, r->block, (long long)r->shape[0], (long long)r->shape[1],
-                (long long)r->shape[2], (long long)r->shape[3], r->threads, left, y + 3, w,
-                row_h - 6, yard ? "#888888" : "#3b75af", x10, x90, y + row_h / 2, y + row_h / 2,
-                left + w + 4 > x90 + 4 ? left + w + 4 : x90 + 4, y + 15, r->median_ms,
-                left + bar_w + 70, y + 15, r->cost.macs / 1e6);
+                "<text x=\"%.1f\" y=\"%d\">%.3f</text>\n"
+                "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n"
+                "<text x=\"%.1f\" y=\"%d\" fill=\"#555\">%s</text>\n",
+                label_w, y + 14, r->block, lat_x, y + 3, w, row_h - 6, yard ? "#888888" : "#3b75af",
+                r->block, r->median_ms, r->p10_ms, r->p90_ms, x10, x90, y + row_h / 2,
+                y + row_h / 2, tx + 5, y + 14, r->median_ms, mac_x, y + 3, mw, row_h - 6,
+                yard ? "#bbbbbb" : "#e6924a", mac_x + mw + 5, y + 14,
+                si_str(r->cost.macs, macs, sizeof macs));
+        y += row_h;
     }
     fprintf(f, "</svg>\n");
     return fclose(f);
@@ -322,8 +453,8 @@ int va_cmd_bench(int argc, char **argv) {
         }
         if (strcmp(a, "--blocks") == 0 || strcmp(a, "--shape") == 0 ||
             strcmp(a, "--threads") == 0 || strcmp(a, "--warmup") == 0 ||
-            strcmp(a, "--iters") == 0 || strcmp(a, "--min-time") == 0 ||
-            strcmp(a, "--json") == 0 || strcmp(a, "--csv") == 0 || strcmp(a, "--svg") == 0) {
+            strcmp(a, "--iters") == 0 || strcmp(a, "--min-time") == 0 || strcmp(a, "--json") == 0 ||
+            strcmp(a, "--csv") == 0 || strcmp(a, "--svg") == 0) {
             if (!v) {
                 va_cli_error("bench: %s needs a value", a);
                 return 2;
@@ -344,11 +475,14 @@ int va_cmd_bench(int argc, char **argv) {
             char *end;
             long k = strtol(v, &end, 10);
             if (*end || k < (a[2] == 'w' ? 0 : 1) || k > 1000000) {
-                va_cli_error("bench: %s needs a non-negative integer, got '%s'", a, v);
+                va_cli_error("bench: %s needs a %s integer, got '%s'", a,
+                             a[2] == 'w' ? "non-negative" : "positive", v);
                 return 2;
             }
-            if (a[2] == 'w') o.warmup = (int)k;
-            else o.iters = (int)k, iters_given = 1;
+            if (a[2] == 'w')
+                o.warmup = (int)k;
+            else
+                o.iters = (int)k, iters_given = 1;
         } else if (strcmp(a, "--min-time") == 0) {
             char *end;
             o.min_time = strtod(v, &end);
@@ -363,6 +497,8 @@ int va_cmd_bench(int argc, char **argv) {
             o.csv = v;
         } else if (strcmp(a, "--svg") == 0) {
             o.svg = v;
+        } else if (strcmp(a, "--no-yardstick") == 0) {
+            o.no_yardstick = 1;
         } else {
             va_cli_error("bench: unknown argument '%s' (see visattn bench --help)", a);
             return 2;
@@ -382,12 +518,14 @@ int va_cmd_bench(int argc, char **argv) {
         o.nthreads = 1;
     }
 
+    /* The yardstick comes first in each group: every row's overhead is relative to it. */
     const char *names[MAX_BLOCKS];
     int nnames = 0;
-    names[nnames++] = YARDSTICK;
+    int with_yardstick = !o.no_yardstick || name_in_list(o.blocks, YARDSTICK);
+    if (with_yardstick) names[nnames++] = YARDSTICK;
     const va_block_ops *op;
     for (int i = 0; (op = va_ops_at(i)) != NULL && nnames < MAX_BLOCKS; i++)
-        if (op->kind == VA_KIND_BLOCK && block_selected(o.blocks, op->name)) names[nnames++] = op->name;
+        if (op->kind == VA_KIND_BLOCK && block_selected(o.blocks, op)) names[nnames++] = op->name;
 
     int nrows = o.nshapes * o.nthreads * nnames;
     bench_row *rows = calloc((size_t)nrows, sizeof *rows);
@@ -402,16 +540,20 @@ int va_cmd_bench(int argc, char **argv) {
             for (int b = 0; b < nnames; b++) {
                 va_error err = {0};
                 if (measure(&o, names[b], o.shapes[s], o.threads[t], &rows[k], &err) != VA_OK) {
-                    va_cli_error("bench: %s: %s", names[b], err.msg);
+                    char shape[64];
+                    va_cli_error("bench: %s at %s with config %s: %s", names[b],
+                                 shape_str(o.shapes[s], shape, sizeof shape), rows[k].config,
+                                 err.msg);
                     rc = 1;
                     goto out;
                 }
-                rows[k].overhead = rows[k].median_ms / rows[yard].median_ms;
+                rows[k].overhead = with_yardstick ? rows[k].median_ms / rows[yard].median_ms : NAN;
                 k++;
             }
         }
-    print_table(rows, k);
-    if (o.json && write_json(o.json, rows, k)) va_cli_error("bench: cannot write %s", o.json), rc = 1;
+    print_table(&o, rows, k);
+    if (o.json && write_json(o.json, &o, rows, k))
+        va_cli_error("bench: cannot write %s", o.json), rc = 1;
     if (o.csv && write_csv(o.csv, rows, k)) va_cli_error("bench: cannot write %s", o.csv), rc = 1;
     if (o.svg && write_svg(o.svg, rows, k)) va_cli_error("bench: cannot write %s", o.svg), rc = 1;
 out:

@@ -7,6 +7,8 @@
 int va_cmd_run(int argc, char **argv);
 int va_cmd_info(int argc, char **argv);
 int va_cmd_bench(int argc, char **argv);
+int va_cmd_eval(int argc, char **argv);
+int va_cmd_heatmap(int argc, char **argv);
 
 /* Shared helpers (cli.c). */
 /* Parse --threads N; returns 0 and sets *n, or prints an error and returns -1. */

@@ -13,6 +13,8 @@ static void usage(FILE *f) {
             "  run MODEL.safetensors INPUT.npy OUTPUT.npy   run a block or model on an array\n"
             "  info MODEL.safetensors --shape N,C,H,W       output shape, params, MACs, FLOPs\n"
             "  bench [--blocks ...] [--shape ...] [...]     cost and latency of every block\n"
+            "  eval MODEL IMAGES.idx[.gz] LABELS.idx[.gz]   accuracy of a classifier on IDX data\n"
+            "  heatmap IMAGE... [--block all|NAME] [...]    attention maps over images (PNG)\n"
             "  list                                         list the registered blocks and models\n"
             "\n"
             "  visattn COMMAND --help    help for one command\n"
@@ -56,6 +58,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "run") == 0) return va_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return va_cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return va_cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return va_cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "heatmap") == 0) return va_cmd_heatmap(argc - 1, argv + 1);
     if (strcmp(cmd, "list") == 0) return cmd_list(argc - 1, argv + 1);
     va_cli_error("unknown command '%s' (see visattn --help)", cmd);
     return 2;

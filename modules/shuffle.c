@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops_mathf.h" /* va_sigmoidf: inline, so the per-plane loops below vectorise */
 #include "visattn/block.h"
 #include "visattn/ops.h"
 
@@ -139,36 +140,6 @@ static double plane_sqdev(const float *x, int64_t n, float mean) {
     return s;
 }
 
-/* Logistic function that the compiler can vectorise, for the fused per-plane loop below (a call
- * per element is not an option there; calling va_act_apply per plane measured about 9 ns per
- * element, its loop running scalar, which alone made this block slower than PyTorch).
- * exp(-t) as in Cephes expf: -t = n*ln2 + r with |r| <= ln2/2, a degree-6 polynomial for exp(r),
- * 2^n from the exponent bits. Relative error below 1.5e-7 for t > -87 (below that the result
- * stays at ~6e-39 instead of underflowing further); NaN stays NaN, +-inf give 1 and ~0.
- * core/ops_mathf.h now has an equivalent va_sigmoidf, private to core/; use it if it is exported.
- */
-static inline float sigmoid_vec(float t) {
-    float x = -t;
-    x = x < 88.0f ? x : 88.0f; /* also maps NaN to 88, so the int conversion below is defined */
-    x = x > -87.0f ? x : -87.0f;
-    /* Round to nearest by adding and subtracting 1.5 * 2^23 (IEEE semantics, no -ffast-math). */
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f; /* ln2 split in two for an exact n*ln2_hi */
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) * (1 << 23);
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    const float y = 1.0f / (1.0f + p * scale);
-    return t != t ? t : y;
-}
-
 static va_status shuffle_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
                                  va_error *err) {
     const shuffle *s = b->self;
@@ -198,7 +169,7 @@ static va_status shuffle_forward(va_block *b, const va_tensor *x, va_tensor *y, 
             /* With k = 3 the single cweight/cbias broadcasts over both x_0 channels. */
             const int64_t pj = c0 == c1 ? j : 0;
             const float t = s->cweight[pj] * mean + s->cbias[pj];
-            const float gate = sigmoid_vec(t);
+            const float gate = va_sigmoidf(t);
             for (int64_t i = 0; i < hw; i++)
                 yp[i] = xp[i] * gate;
             if (cmap) cmap->data[(in * groups + g) * c0 + j] = gate;
@@ -214,12 +185,12 @@ static va_status shuffle_forward(va_block *b, const va_tensor *x, va_tensor *y, 
             if (sgates) {
                 float *gp = sgates + ((in * groups + g) * c1 + i1) * hw;
                 for (int64_t i = 0; i < hw; i++) {
-                    gp[i] = sigmoid_vec(a * (xp[i] - mean) + bb);
+                    gp[i] = va_sigmoidf(a * (xp[i] - mean) + bb);
                     yp[i] = xp[i] * gp[i];
                 }
             } else {
                 for (int64_t i = 0; i < hw; i++)
-                    yp[i] = xp[i] * sigmoid_vec(a * (xp[i] - mean) + bb);
+                    yp[i] = xp[i] * va_sigmoidf(a * (xp[i] - mean) + bb);
             }
         }
     }

@@ -4,8 +4,8 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
-      libopenblas-openmp-dev libcjson-dev libstb-dev check
-      python3-torch python3-numpy)
+      libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev check
+      python3-torch python3-numpy dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fixtures/op_fixtures.h"
+#include "ops_mathf.h"
 #include "testutil.h"
 #include "visattn/visattn.h"
 
@@ -177,6 +178,177 @@ START_TEST(test_scale) {
     va_scale(z, 0.5f, z, 19); /* in place */
     for (int i = 0; i < 19; i++)
         ck_assert(z[i] == x[i] * 0.5f);
+}
+END_TEST
+
+/* ---- Vectorisable math (core/ops_mathf.h) ---------------------------------------------------- */
+
+/* |got - want| in units of the float spacing at |want| (the subnormal spacing below FLT_MIN). */
+static double ulps(float got, double want) {
+    int e;
+    frexp(want, &e);
+    const double spacing = fabs(want) < 0x1p-126 ? 0x1p-149 : ldexp(1.0, e - 24);
+    return fabs((double)got - want) / spacing;
+}
+
+static float float_of_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Every 251st float of each sign from 0 to the end of va_expf's accurate range, plus the edges:
+ * about 8.9 million values. */
+START_TEST(test_mathf_exp) {
+    const uint32_t stride = 251, top = 0x42B17217u; /* 88.7228, exp just below FLT_MAX */
+    double worst = 0.0;
+    float worst_x = 0.0f;
+    for (int sign = 0; sign < 2; sign++)
+        for (uint32_t u = 0; u <= top; u += stride) {
+            const float x = sign ? -float_of_bits(u) : float_of_bits(u);
+            if (x < -86.9f) continue; /* below that the result flushes to 0 (documented) */
+            const double e = ulps(va_expf(x), exp((double)x));
+            if (e > worst) {
+                worst = e;
+                worst_x = x;
+            }
+        }
+#if defined(FP_FAST_FMAF)
+    const double bound = 1.0;
+#else
+    const double bound = 1.5; /* separate roundings of the multiply-adds */
+#endif
+    ck_assert_msg(worst <= bound, "va_expf: %.3f ulp at %a", worst, (double)worst_x);
+    ck_assert(va_expf(0.0f) == 1.0f && va_expf(-0.0f) == 1.0f);
+    ck_assert(isfinite(va_expf(88.72f)) && ulps(va_expf(88.72f), exp((double)88.72f)) <= 1.0);
+    ck_assert(isinf(va_expf(88.73f)) && isinf(va_expf(89.0f)) && isinf(va_expf(1e30f)));
+    ck_assert(isinf(va_expf(INFINITY)) && va_expf(INFINITY) > 0.0f);
+    ck_assert(va_expf(-87.5f) == 0.0f && va_expf(-1e30f) == 0.0f && va_expf(-INFINITY) == 0.0f);
+    ck_assert(isnan(va_expf(NAN)) && isnan(va_expf(-NAN)));
+}
+END_TEST
+
+START_TEST(test_mathf_sigmoid) {
+    double worst = 0.0;
+    float worst_x = 0.0f;
+    for (float x = -87.0f; x <= 20.0f; x += 0.00390625f * 3.0f) {
+        const double want = 1.0 / (1.0 + exp(-(double)x));
+        const double e = ulps(va_sigmoidf(x), want);
+        if (e > worst) {
+            worst = e;
+            worst_x = x;
+        }
+    }
+    ck_assert_msg(worst <= 2.5, "va_sigmoidf: %.3f ulp at %a", worst, (double)worst_x);
+    /* PyTorch's 1 / (1 + exp(-x)): exp overflows below -88.72 and the result is 0. */
+    ck_assert(va_sigmoidf(-89.0f) == 0.0f && va_sigmoidf(-INFINITY) == 0.0f);
+    ck_assert(va_sigmoidf(88.0f) == 1.0f && va_sigmoidf(INFINITY) == 1.0f);
+    ck_assert(va_sigmoidf(0.0f) == 0.5f);
+    ck_assert(isnan(va_sigmoidf(NAN)));
+}
+END_TEST
+
+/* va_div6f has t / 6.0f's bits except for subnormal quotients (one subnormal ulp at most); the
+ * full 2^32 sweep was done once offline, this samples every 4099th pattern. */
+START_TEST(test_mathf_div6) {
+    int64_t bad = -1;
+    for (uint64_t u = 0; u <= 0xFFFFFFFFu && bad < 0; u += 4099) {
+        const float t = float_of_bits((uint32_t)u), got = va_div6f(t), want = t / 6.0f;
+        if (isnan(want)) {
+            if (!isnan(got)) bad = (int64_t)u;
+        } else if (fabsf(want) >= 0x1p-126f || want == 0.0f || isinf(want)) {
+            if (memcmp(&got, &want, sizeof got) != 0) bad = (int64_t)u;
+        } else if (fabs((double)got - want) > 0x1p-149) {
+            bad = (int64_t)u;
+        }
+    }
+    ck_assert_msg(bad < 0, "va_div6f(%a) != %a", (double)float_of_bits((uint32_t)bad),
+                  (double)(float_of_bits((uint32_t)bad) / 6.0f));
+    ck_assert(isinf(va_div6f(INFINITY)) && va_div6f(-INFINITY) < 0.0f);
+    /* The corrected product in general: a / b for normal a, b. */
+    uint32_t seed = 77;
+    for (int i = 0; i < 100000; i++) {
+        float ab[2];
+        va_test_fill_random(ab, 2, seed++);
+        const float a = fabsf(ab[0]), b = 1.0f + 2047.0f * fabsf(ab[1]);
+        if (a == 0.0f) continue;
+        ck_assert_msg(va_div_recip(a, b, 1.0f / b) == a / b, "%a / %a", (double)a, (double)b);
+    }
+}
+END_TEST
+
+/* ---- Activations, continued ------------------------------------------------------------------ */
+
+/* Special values inside a long array, so that the vector loop (not only its scalar tail) meets
+ * them: the expected value is PyTorch's for each. */
+START_TEST(test_act_specials_vectorised) {
+    enum { N = 100 };
+    const float xs[] = {NAN, INFINITY, -INFINITY, 1e38f, -1e38f, -100.0f, 100.0f, -0.0f};
+    const struct {
+        va_act act;
+        float want[8]; /* for xs; a NaN entry means NaN */
+    } cases[] = {
+        {VA_ACT_SIGMOID, {NAN, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f, 0.5f}},
+        {VA_ACT_SILU, {NAN, INFINITY, NAN, 1e38f, -0.0f, -0.0f, 100.0f, -0.0f}},
+        {VA_ACT_GELU, {NAN, INFINITY, NAN, 1e38f, -0.0f, -0.0f, 100.0f, -0.0f}},
+        {VA_ACT_HARDSIGMOID, {NAN, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f, 0.5f}},
+        {VA_ACT_HARDSWISH, {NAN, INFINITY, NAN, INFINITY, -0.0f, -0.0f, 100.0f, -0.0f}},
+    };
+    float x[N], y[N];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++)
+            for (int pos = 0; pos < N; pos += 37) {
+                va_test_fill_random(x, N, 5u + (uint32_t)pos);
+                x[pos] = xs[k];
+                va_act_apply(cases[c].act, x, y, N);
+                const float w = cases[c].want[k];
+                ck_assert_msg(isnan(w) ? isnan(y[pos]) : y[pos] == w, "%s(%g) = %g, want %g",
+                              va_act_name(cases[c].act), (double)xs[k], (double)y[pos], (double)w);
+                /* Neighbours are unaffected. */
+                const int nb = pos + 1 < N ? pos + 1 : pos - 1;
+                ck_assert(fabs(y[nb] - naive_act(cases[c].act, x[nb])) <= 2e-6);
+            }
+}
+END_TEST
+
+/* hardsigmoid and hardswish divide by 6 as PyTorch does: the same bits as the float formula. */
+START_TEST(test_act_hard_exact) {
+    enum { N = 4096 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    va_test_fill_random(x, N, 9);
+    for (int i = 0; i < N; i++)
+        x[i] *= i % 2 ? 4.0f : 1e4f;
+    va_act_apply(VA_ACT_HARDSIGMOID, x, y, N);
+    for (int i = 0; i < N; i++) {
+        const float r6 = x[i] + 3.0f < 0.0f ? 0.0f : (x[i] + 3.0f > 6.0f ? 6.0f : x[i] + 3.0f);
+        ck_assert_msg(y[i] == r6 / 6.0f, "hardsigmoid(%a)", (double)x[i]);
+    }
+    va_act_apply(VA_ACT_HARDSWISH, x, y, N);
+    for (int i = 0; i < N; i++) {
+        const float r6 = x[i] + 3.0f < 0.0f ? 0.0f : (x[i] + 3.0f > 6.0f ? 6.0f : x[i] + 3.0f);
+        ck_assert_msg(y[i] == x[i] * r6 / 6.0f, "hardswish(%a)", (double)x[i]);
+    }
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* The threaded path of va_scale (and of the activations): shares that do not divide evenly. */
+START_TEST(test_scale_large) {
+    const int64_t n = ((int64_t)1 << 16) + 37;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    va_test_fill_random(x, n, 11);
+    va_scale(x, 3.0f, y, n);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+        if (y[i] != x[i] * 3.0f) bad = i;
+    ck_assert_msg(bad < 0, "va_scale: element %lld", (long long)bad);
+    va_act_apply(VA_ACT_RELU, x, y, n);
+    for (int64_t i = 0; i < n && bad < 0; i++)
+        if (y[i] != (x[i] < 0.0f ? 0.0f : x[i])) bad = i;
+    ck_assert_msg(bad < 0, "relu: element %lld", (long long)bad);
+    free(x);
+    free(y);
 }
 END_TEST
 
@@ -972,6 +1144,9 @@ START_TEST(test_softmax_against_naive) {
     check_softmax(2, s2, 1.0f, 4);
     check_softmax(3, big, 2.0f, 5); /* threaded, and inner > block size */
     check_softmax(6, s6, 1.0f, 6);
+    /* Rows of 1500: the long-row path along the last axis (shorter rows are done in blocks). */
+    const int64_t s_long[2] = {3, 1500};
+    check_softmax(2, s_long, 4.0f, 8);
     /* Large logits: only stable with the max subtracted. */
     check_softmax(3, s3, 500.0f, 7);
 }
@@ -993,6 +1168,70 @@ START_TEST(test_softmax_against_torch) {
         va_tensor_free(&x);
         va_tensor_free(&y);
     }
+}
+END_TEST
+
+/* Element l of row r in a softmax test tensor: R rows of L along the last axis, or along axis 0
+ * of an L x R tensor. */
+static int64_t sm_index(int strided, int64_t R, int64_t L, int64_t r, int64_t l) {
+    return strided ? l * R + r : r * L + l;
+}
+
+/* Rows holding NaN, -inf or +inf, along the last axis (short and long rows) and along a strided
+ * axis: PyTorch's results are NaN for the whole row for NaN or +inf (x - max is NaN somewhere),
+ * NaN for an all -inf row, and exact zeros for -inf entries (masked logits) among finite ones. */
+START_TEST(test_softmax_specials) {
+    va_error err = {0};
+    const int64_t lens[] = {37, 1100};
+    for (int li = 0; li < 2; li++)
+        for (int strided = 0; strided < 2; strided++) {
+            const int64_t L = lens[li], R = 5;
+            const int64_t shape[2] = {strided ? L : R, strided ? R : L};
+            va_tensor x = tensor_nd(2, shape), y = tensor_nd(2, shape);
+            va_test_fill_random(x.data, L * R, 21u + (uint32_t)li);
+#define AT(r, l) x.data[sm_index(strided, R, L, r, l)]
+#define OUT(r, l) y.data[sm_index(strided, R, L, r, l)]
+            AT(1, L / 2) = NAN;
+            AT(2, 3) = -INFINITY;
+            AT(2, L - 1) = -INFINITY;
+            AT(3, 5) = INFINITY;
+            for (int64_t l = 0; l < L; l++)
+                AT(4, l) = -INFINITY;
+            ck_assert_int_eq(va_softmax(&x, strided ? 0 : 1, &y, &err), VA_OK);
+            double s0 = 0.0, s2 = 0.0;
+            for (int64_t l = 0; l < L; l++) {
+                s0 += OUT(0, l);
+                s2 += OUT(2, l);
+                ck_assert(isnan(OUT(1, l)) && isnan(OUT(3, l)) && isnan(OUT(4, l)));
+                ck_assert(OUT(0, l) > 0.0f && (OUT(2, l) > 0.0f || l == 3 || l == L - 1));
+            }
+            ck_assert(OUT(2, 3) == 0.0f && OUT(2, L - 1) == 0.0f);
+            ck_assert(fabs(s0 - 1.0) < 1e-5 && fabs(s2 - 1.0) < 1e-5);
+#undef AT
+#undef OUT
+            va_tensor_free(&x);
+            va_tensor_free(&y);
+        }
+}
+END_TEST
+
+/* A large plane far from zero: float sums in one chain would lose ~1e-4 of the mean here. */
+START_TEST(test_global_avgpool_large_plane) {
+    va_error err = {0};
+    va_tensor x = random4(1, 2, 700, 700, 31), y = tensor4(1, 2, 1, 1);
+    const int64_t HW = 700 * 700;
+    for (int64_t i = 0; i < 2 * HW; i++)
+        x.data[i] = (i < HW ? 100.0f : -3.0f) + 0.01f * x.data[i];
+    ck_assert_int_eq(va_global_avgpool(&x, &y, &err), VA_OK);
+    for (int p = 0; p < 2; p++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < HW; i++)
+            s += x.data[p * HW + i];
+        ck_assert_msg(fabs(y.data[p] - s / HW) <= 1e-6 * fabs(s / HW), "plane %d: %.9g vs %.9g", p,
+                      (double)y.data[p], s / HW);
+    }
+    va_tensor_free(&x);
+    va_tensor_free(&y);
 }
 END_TEST
 
@@ -1020,9 +1259,10 @@ int main(void) {
         const char *name;
         const TTest *tests[12];
     } groups[] = {
+        {"mathf", {test_mathf_exp, test_mathf_sigmoid, test_mathf_div6}},
         {"activations",
          {test_act_names, test_act_against_naive, test_act_extremes_and_nan, test_act_against_torch,
-          test_scale}},
+          test_act_specials_vectorised, test_act_hard_exact, test_scale, test_scale_large}},
         {"broadcast", {test_binary_all_broadcasts, test_binary_gates_large, test_binary_errors}},
         {"layout",
          {test_permute_all_4d, test_permute_other_ranks, test_permute_errors, test_channel_shuffle,
@@ -1032,8 +1272,11 @@ int main(void) {
          {test_batchnorm, test_fold_batchnorm, test_group_norm_against_naive,
           test_group_norm_against_torch}},
         {"pool",
-         {test_global_pools, test_pool2d_against_naive, test_pool2d_errors, test_channel_mean_max}},
-        {"softmax", {test_softmax_against_naive, test_softmax_against_torch, test_softmax_errors}},
+         {test_global_pools, test_global_avgpool_large_plane, test_pool2d_against_naive,
+          test_pool2d_errors, test_channel_mean_max}},
+        {"softmax",
+         {test_softmax_against_naive, test_softmax_against_torch, test_softmax_specials,
+          test_softmax_errors}},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         TCase *tc = tcase_create(groups[g].name);

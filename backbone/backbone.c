@@ -1,0 +1,468 @@
+/* "backbone": the small CNN with an attention slot (docs/backbone.md; PyTorch twin
+ * tools/backbone.py, same config and state_dict keys).
+ *
+ * stem conv3x3-BN-ReLU, stages of conv3x3-BN-ReLU layers each ending in any registered attention
+ * block (built by name with its channel arguments filled in, as timm's create_attn does), global
+ * average pool, linear classifier. BN is folded into each conv at load and the ReLU fused into it.
+ * Maps: each stage's block maps as "stage{k}.<map>", "stage{k}.energy" (channel mean of the stage
+ * output), and "cam" (class activation map of the top-1 class). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "visattn/block.h"
+#include "visattn/ops.h"
+
+#define BB_MAX_STAGES 6
+#define BB_MAX_DEPTH 16
+#define BB_MAX_CLASSES 1000
+#define BB_NAME_LEN 32
+
+typedef struct bb_conv {
+    va_conv2d_desc d;
+    float *weight, *bias; /* bias holds the folded BN shift */
+} bb_conv;
+
+typedef struct bb_stage {
+    int width, depth;
+    bb_conv *layers;
+    va_block *attn; /* NULL without attention */
+} bb_stage;
+
+typedef struct backbone {
+    int in_channels, num_classes, stem_width, num_stages, residual;
+    bb_conv stem;
+    bb_stage stages[BB_MAX_STAGES];
+    float *fc_w, *fc_b;
+} backbone;
+
+static va_status bb_conv_init(bb_conv *c, int cin, int cout, int stride, va_error *err) {
+    va_conv2d_desc_init(&c->d, cin, cout, 3);
+    c->d.stride_h = c->d.stride_w = stride;
+    c->d.pad_h = c->d.pad_w = 1;
+    c->d.act = VA_ACT_RELU;
+    VA_TRY(va_conv2d_check(&c->d, err));
+    size_t n = (size_t)cout * (size_t)cin * 9;
+    c->weight = va_aligned_alloc(n * sizeof(float));
+    c->bias = va_aligned_alloc((size_t)cout * sizeof(float));
+    if (!c->weight || !c->bias) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    memset(c->bias, 0, (size_t)cout * sizeof(float));
+    c->d.weight = c->weight;
+    c->d.bias = c->bias;
+    return VA_OK;
+}
+
+static void bb_conv_free(bb_conv *c) {
+    va_aligned_free(c->weight);
+    va_aligned_free(c->bias);
+}
+
+/* "<prefix>conv.weight" then "<prefix>bn.*", folded (nn.BatchNorm2d default eps 1e-5). */
+static va_status bb_conv_load(bb_conv *c, va_weights *w, const char *prefix, va_error *err) {
+    const va_conv2d_desc *d = &c->d;
+    const int64_t cout = d->out_channels;
+    const int64_t wshape[4] = {cout, d->in_channels, 3, 3};
+    char p[256];
+    snprintf(p, sizeof p, "%sconv.", prefix);
+    VA_TRY(va_weights_get(w, p, "weight", 4, wshape, c->weight, err));
+    float *bn = malloc(4 * (size_t)cout * sizeof(float));
+    if (!bn) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    float *gamma = bn, *beta = bn + cout, *mean = beta + cout, *var = mean + cout;
+    snprintf(p, sizeof p, "%sbn.", prefix);
+    va_status s = va_weights_get(w, p, "weight", 1, &cout, gamma, err);
+    if (!s) s = va_weights_get(w, p, "bias", 1, &cout, beta, err);
+    if (!s) s = va_weights_get(w, p, "running_mean", 1, &cout, mean, err);
+    if (!s) s = va_weights_get(w, p, "running_var", 1, &cout, var, err);
+    if (!s) {
+        memset(c->bias, 0, (size_t)cout * sizeof(float));
+        va_fold_batchnorm(c->weight, c->bias, cout, wshape[1] * 9, gamma, beta, mean, var, 1e-5f);
+    }
+    free(bn);
+    return s;
+}
+
+/* The attention block's constructor config at a stage of `c` channels: attention_args plus the
+ * channel arguments the backbone owns (docs/backbone.md). Returns a malloc'ed JSON string. */
+static va_status bb_attn_json(const char *name, const cJSON *args, int reduction, int c, char **out,
+                              va_error *err) {
+    static const char *const owned[][3] = {
+        {"se", "input_channels", "squeeze_channels"},
+        {"cbam", "gate_channels", NULL},
+        {"triplet", "gate_channels", NULL},
+        {"shuffle", "channel", NULL},
+        {"double_attention", "in_channels", "c_m"},
+        {"double_attention", "c_n", NULL},
+        {"irmb", "dim_in", "dim_out"},
+    };
+    *out = NULL;
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        if (strcmp(owned[i][0], name) != 0) continue;
+        for (int k = 1; k < 3; k++)
+            if (owned[i][k] && cJSON_GetObjectItemCaseSensitive(args, owned[i][k]))
+                return va_fail(err, VA_ERR_CONFIG,
+                               "backbone config: attention_args must not set '%s' (the backbone "
+                               "sets it per stage)",
+                               owned[i][k]);
+    }
+    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
+    if (!o) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    const int r = c / reduction > 1 ? c / reduction : 1;
+    int ok = 1;
+    if (strcmp(name, "se") == 0) {
+        ok = cJSON_AddNumberToObject(o, "input_channels", c) &&
+             cJSON_AddNumberToObject(o, "squeeze_channels", r);
+    } else if (strcmp(name, "cbam") == 0 || strcmp(name, "triplet") == 0) {
+        ok = cJSON_AddNumberToObject(o, "gate_channels", c) != NULL;
+    } else if (strcmp(name, "shuffle") == 0) {
+        /* SA-Net needs C divisible by 2*groups: take the largest groups that fits. */
+        int g = 64;
+        const cJSON *gj = cJSON_GetObjectItemCaseSensitive(o, "groups");
+        if (gj && cJSON_IsNumber(gj)) g = gj->valueint;
+        if (g < 1) g = 1;
+        while (g > 1 && c % (2 * g) != 0)
+            g--;
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "groups");
+        ok = cJSON_AddNumberToObject(o, "channel", c) && cJSON_AddNumberToObject(o, "groups", g);
+    } else if (strcmp(name, "double_attention") == 0) {
+        ok = cJSON_AddNumberToObject(o, "in_channels", c) && cJSON_AddNumberToObject(o, "c_m", r) &&
+             cJSON_AddNumberToObject(o, "c_n", r);
+    } else if (strcmp(name, "irmb") == 0) {
+        ok = cJSON_AddNumberToObject(o, "dim_in", c) && cJSON_AddNumberToObject(o, "dim_out", c);
+    }
+    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!*out) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    return VA_OK;
+}
+
+/* mean and std: lists of in_channels numbers, std > 0 (read here only to validate: the CLI's
+ * preprocessing reads them from the file's metadata). */
+static va_status bb_check_norm(const cJSON *root, const char *key, int in_channels, va_error *err) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!a) return VA_OK;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != in_channels)
+        return va_fail(err, VA_ERR_CONFIG, "backbone config: '%s' must be a list of %d numbers",
+                       key, in_channels);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, a) {
+        if (!cJSON_IsNumber(v) || (strcmp(key, "std") == 0 && !(v->valuedouble > 0)))
+            return va_fail(err, VA_ERR_CONFIG, "backbone config: '%s' must be a list of %d %s", key,
+                           in_channels, strcmp(key, "std") == 0 ? "numbers > 0" : "numbers");
+    }
+    return VA_OK;
+}
+
+static va_status bb_create(va_block *b, const va_config *cfg, va_error *err) {
+    static const char *const keys[] = {"in_channels",
+                                       "num_classes",
+                                       "stem_width",
+                                       "widths",
+                                       "depths",
+                                       "strides",
+                                       "attention",
+                                       "attention_args",
+                                       "attention_reduction",
+                                       "attention_residual",
+                                       "class_names",
+                                       "input_size",
+                                       "mean",
+                                       "std",
+                                       NULL};
+    VA_TRY(va_cfg_check_keys(cfg, keys, err));
+    backbone *m = calloc(1, sizeof *m);
+    if (!m) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    b->self = m;
+    int widths[BB_MAX_STAGES] = {32, 64, 128}, depths[BB_MAX_STAGES] = {1, 1, 1},
+        strides[BB_MAX_STAGES] = {2, 2, 2};
+    int nw = 3, nd = 3, ns = 3, reduction, input_size[2], nsize;
+    VA_TRY(va_cfg_int(cfg, "in_channels", 1, &m->in_channels, err));
+    VA_TRY(va_cfg_int(cfg, "num_classes", 10, &m->num_classes, err));
+    VA_TRY(va_cfg_int(cfg, "stem_width", 16, &m->stem_width, err));
+    VA_TRY(va_cfg_int(cfg, "attention_reduction", 4, &reduction, err));
+    VA_TRY(va_cfg_bool(cfg, "attention_residual", 0, &m->residual, err));
+    if (va_cfg_has(cfg, "widths"))
+        VA_TRY(va_cfg_int_list(cfg, "widths", widths, BB_MAX_STAGES, &nw, err));
+    if (va_cfg_has(cfg, "depths"))
+        VA_TRY(va_cfg_int_list(cfg, "depths", depths, BB_MAX_STAGES, &nd, err));
+    if (va_cfg_has(cfg, "strides"))
+        VA_TRY(va_cfg_int_list(cfg, "strides", strides, BB_MAX_STAGES, &ns, err));
+    VA_TRY(va_cfg_int_list(cfg, "input_size", input_size, 2, &nsize, err));
+    if (m->in_channels < 1 || m->stem_width < 1 || reduction < 1)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "backbone config: in_channels, stem_width and attention_reduction must be "
+                       ">= 1");
+    if (m->num_classes < 1 || m->num_classes > BB_MAX_CLASSES)
+        return va_fail(err, VA_ERR_CONFIG, "backbone config: num_classes must be 1..%d, got %d",
+                       BB_MAX_CLASSES, m->num_classes);
+    if (nw < 1 || nd != nw || ns != nw)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "backbone config: widths, depths and strides must be non-empty lists of the "
+                       "same length (got %d, %d, %d)",
+                       nw, nd, ns);
+    for (int i = 0; i < nw; i++) {
+        if (widths[i] < 1 || depths[i] < 1 || depths[i] > BB_MAX_DEPTH || strides[i] < 1 ||
+            strides[i] > 2)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "backbone config: stage %d: width must be >= 1, depth 1..%d, stride 1 "
+                           "or 2",
+                           i + 1, BB_MAX_DEPTH);
+    }
+    if (nsize != 0 && nsize != 2)
+        return va_fail(err, VA_ERR_CONFIG, "backbone config: input_size must be [H, W]");
+    char(*names)[BB_NAME_LEN] = malloc((size_t)BB_MAX_CLASSES * BB_NAME_LEN);
+    if (!names) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    int nnames = 0;
+    va_status s = va_cfg_str_list(cfg, "class_names", names, BB_MAX_CLASSES, &nnames, err);
+    free(names);
+    VA_TRY(s);
+    if (nnames != 0 && nnames != m->num_classes)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "backbone config: class_names has %d names for %d classes", nnames,
+                       m->num_classes);
+
+    /* mean/std and attention_args are read with cJSON from the config's own serialisation. */
+    char *json = va_config_to_json(cfg);
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!root) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    s = bb_check_norm(root, "mean", m->in_channels, err);
+    if (!s) s = bb_check_norm(root, "std", m->in_channels, err);
+    char attn[64] = "";
+    if (!s && va_cfg_has(cfg, "attention") && !va_cfg_is_null(cfg, "attention")) {
+        s = va_cfg_str(cfg, "attention", "", attn, sizeof attn, err);
+        const va_block_ops *ops = s ? NULL : va_find_ops(attn);
+        if (!s && (!ops || ops->kind != VA_KIND_BLOCK))
+            s = va_fail(err, VA_ERR_CONFIG,
+                        "backbone config: attention '%s' is not a registered "
+                        "block (see visattn list)",
+                        attn);
+        if (!s) snprintf(attn, sizeof attn, "%s", ops->name); /* alias -> name */
+    }
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "attention_args");
+    if (!s && args && !cJSON_IsNull(args) && !cJSON_IsObject(args))
+        s = va_fail(err, VA_ERR_CONFIG, "backbone config: attention_args must be an object");
+    if (args && cJSON_IsNull(args)) args = NULL;
+
+    m->num_stages = nw;
+    int cin = m->stem_width;
+    if (!s) s = bb_conv_init(&m->stem, m->in_channels, m->stem_width, 1, err);
+    for (int i = 0; i < nw && !s; i++) {
+        bb_stage *st = &m->stages[i];
+        st->width = widths[i];
+        st->depth = depths[i];
+        st->layers = calloc((size_t)depths[i], sizeof *st->layers);
+        if (!st->layers) s = va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+        for (int j = 0; j < depths[i] && !s; j++)
+            s = bb_conv_init(&st->layers[j], j == 0 ? cin : widths[i], widths[i],
+                             j == 0 ? strides[i] : 1, err);
+        if (!s && attn[0]) {
+            char *aj = NULL;
+            s = bb_attn_json(attn, args, reduction, widths[i], &aj, err);
+            if (!s && (s = va_block_create(attn, aj, &st->attn, err)) != VA_OK)
+                va_error_prefix(err, "backbone config: attention");
+            free(aj);
+        }
+        cin = widths[i];
+    }
+    cJSON_Delete(root);
+    VA_TRY(s);
+    size_t nfc = (size_t)m->num_classes * (size_t)cin;
+    m->fc_w = malloc(nfc * sizeof(float));
+    m->fc_b = malloc((size_t)m->num_classes * sizeof(float));
+    if (!m->fc_w || !m->fc_b) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    return VA_OK;
+}
+
+static va_status bb_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
+    backbone *m = b->self;
+    char p[256];
+    snprintf(p, sizeof p, "%sstem.", prefix);
+    VA_TRY(bb_conv_load(&m->stem, w, p, err));
+    for (int i = 0; i < m->num_stages; i++) {
+        bb_stage *st = &m->stages[i];
+        for (int j = 0; j < st->depth; j++) {
+            snprintf(p, sizeof p, "%sstages.%d.layers.%d.", prefix, i, j);
+            VA_TRY(bb_conv_load(&st->layers[j], w, p, err));
+        }
+        if (st->attn) {
+            snprintf(p, sizeof p, "%sstages.%d.attn.", prefix, i);
+            VA_TRY(va_block_load(st->attn, w, p, err));
+        }
+    }
+    const int64_t last = m->stages[m->num_stages - 1].width, nc = m->num_classes;
+    const int64_t fshape[2] = {nc, last};
+    VA_TRY(va_weights_get(w, prefix, "fc.weight", 2, fshape, m->fc_w, err));
+    return va_weights_get(w, prefix, "fc.bias", 1, &nc, m->fc_b, err);
+}
+
+/* Shape after the stem and each stage; shapes[0] is the stem's output. */
+static va_status bb_shapes(const backbone *m, const int64_t in[4],
+                           int64_t shapes[BB_MAX_STAGES + 1][4], va_error *err) {
+    if (in[1] != m->in_channels)
+        return va_fail(err, VA_ERR_SHAPE, "backbone: input has %lld channels, expected %d",
+                       (long long)in[1], m->in_channels);
+    shapes[0][0] = in[0];
+    shapes[0][1] = m->stem_width;
+    VA_TRY(va_conv2d_out_hw(&m->stem.d, in[2], in[3], &shapes[0][2], &shapes[0][3], err));
+    for (int i = 0; i < m->num_stages; i++) {
+        const bb_stage *st = &m->stages[i];
+        int64_t h = shapes[i][2], w = shapes[i][3];
+        for (int j = 0; j < st->depth; j++)
+            VA_TRY(va_conv2d_out_hw(&st->layers[j].d, h, w, &h, &w, err));
+        shapes[i + 1][0] = in[0];
+        shapes[i + 1][1] = st->width;
+        shapes[i + 1][2] = h;
+        shapes[i + 1][3] = w;
+    }
+    return VA_OK;
+}
+
+static va_status bb_out_shape(const va_block *b, const int64_t in[4], int64_t out[4],
+                              va_error *err) {
+    const backbone *m = b->self;
+    int64_t shapes[BB_MAX_STAGES + 1][4];
+    VA_TRY(bb_shapes(m, in, shapes, err));
+    out[0] = in[0];
+    out[1] = m->num_classes;
+    out[2] = out[3] = 1;
+    return VA_OK;
+}
+
+static va_status bb_conv_forward(const bb_conv *c, const va_tensor *x, va_tensor *y, va_arena *ws,
+                                 va_error *err) {
+    int64_t oh, ow;
+    VA_TRY(va_conv2d_out_hw(&c->d, x->shape[2], x->shape[3], &oh, &ow, err));
+    VA_TRY(va_arena_tensor4(ws, y, x->shape[0], c->d.out_channels, oh, ow, err));
+    return va_conv2d(&c->d, x, y, ws, err);
+}
+
+static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+                            va_error *err) {
+    backbone *m = b->self;
+    const int64_t n = x->shape[0];
+    va_tensor cur, next;
+    int slot = 0;
+    VA_TRY(bb_conv_forward(&m->stem, x, &cur, ws, err));
+    for (int i = 0; i < m->num_stages; i++) {
+        bb_stage *st = &m->stages[i];
+        for (int j = 0; j < st->depth; j++) {
+            VA_TRY(bb_conv_forward(&st->layers[j], &cur, &next, ws, err));
+            cur = next;
+        }
+        char prefix[24];
+        snprintf(prefix, sizeof prefix, "stage%d.", i + 1);
+        if (st->attn) {
+            st->attn->want_maps = b->want_maps;
+            VA_TRY(va_arena_tensor4(ws, &next, n, cur.shape[1], cur.shape[2], cur.shape[3], err));
+            VA_TRY(va_block_forward(st->attn, &cur, &next, ws, err));
+            if (m->residual) VA_TRY(va_add(&next, &cur, &next, err));
+            cur = next;
+            if (b->want_maps) {
+                if (slot + st->attn->num_maps + 1 > VA_MAX_MAPS)
+                    return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
+                                   VA_MAX_MAPS);
+                VA_TRY(va_block_maps_import(b, slot, prefix, st->attn, err));
+                slot += st->attn->num_maps;
+            }
+        }
+        if (b->want_maps) {
+            char name[VA_MAP_NAME_LEN];
+            va_tensor *e;
+            snprintf(name, sizeof name, "%senergy", prefix);
+            if (slot + 1 > VA_MAX_MAPS)
+                return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
+                               VA_MAX_MAPS);
+            VA_TRY(
+                va_block_map_prepare(b, slot++, name, n, 1, cur.shape[2], cur.shape[3], &e, err));
+            VA_TRY(va_channel_mean(&cur, e, err));
+        }
+    }
+    const int64_t c = cur.shape[1], hw = cur.shape[2] * cur.shape[3], nc = m->num_classes;
+    va_tensor pooled;
+    VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
+    VA_TRY(va_global_avgpool(&cur, &pooled, err));
+    VA_TRY(va_linear(pooled.data, n, c, m->fc_w, m->fc_b, nc, y->data, err));
+    if (!b->want_maps) return VA_OK;
+    if (slot + 1 > VA_MAX_MAPS)
+        return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
+                       VA_MAX_MAPS);
+    va_tensor *cam;
+    VA_TRY(va_block_map_prepare(b, slot++, "cam", n, 1, cur.shape[2], cur.shape[3], &cam, err));
+    for (int64_t s = 0; s < n; s++) {
+        const float *logits = y->data + s * nc;
+        int64_t top = 0;
+        for (int64_t k = 1; k < nc; k++)
+            if (logits[k] > logits[top]) top = k; /* first maximum, as torch.argmax */
+        /* cam = w_top^T F: a 1 x C by C x HW product. */
+        VA_TRY(va_bmm(1, 1, hw, c, m->fc_w + top * c, 0, cur.data + s * c * hw, 0,
+                      cam->data + s * hw, err));
+    }
+    b->num_maps = slot;
+    return VA_OK;
+}
+
+static va_status bb_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {
+    const backbone *m = b->self;
+    int64_t shapes[BB_MAX_STAGES + 1][4];
+    VA_TRY(bb_shapes(m, in, shapes, err));
+    const int64_t n = in[0];
+    /* Each conv is counted as conv + BN + ReLU, as PyTorch runs it (BN params included). */
+    const bb_conv *c = &m->stem;
+    int64_t h = shapes[0][2], w = shapes[0][3];
+    va_cost_conv2d(cost, c->d.in_channels, c->d.out_channels, 3, 3, 1, 0, n, h, w);
+    va_cost_params(cost, 2 * (int64_t)c->d.out_channels);
+    va_cost_elementwise(cost, n * c->d.out_channels * h * w, VA_FLOPS_BN + VA_FLOPS_ACT);
+    h = shapes[0][2], w = shapes[0][3];
+    for (int i = 0; i < m->num_stages; i++) {
+        const bb_stage *st = &m->stages[i];
+        for (int j = 0; j < st->depth; j++) {
+            c = &st->layers[j];
+            VA_TRY(va_conv2d_out_hw(&c->d, h, w, &h, &w, err));
+            va_cost_conv2d(cost, c->d.in_channels, c->d.out_channels, 3, 3, 1, 0, n, h, w);
+            va_cost_params(cost, 2 * (int64_t)c->d.out_channels);
+            va_cost_elementwise(cost, n * c->d.out_channels * h * w, VA_FLOPS_BN + VA_FLOPS_ACT);
+        }
+        if (st->attn) {
+            va_cost ac;
+            VA_TRY(va_block_cost(st->attn, shapes[i + 1], &ac, err));
+            cost->params += ac.params;
+            cost->macs += ac.macs;
+            cost->flops += ac.flops;
+            if (m->residual) va_cost_elementwise(cost, n * st->width * h * w, VA_FLOPS_ADDMUL);
+        }
+    }
+    const int64_t last = m->stages[m->num_stages - 1].width;
+    va_cost_elementwise(cost, n * last * h * w, VA_FLOPS_POOL);
+    va_cost_linear(cost, n, last, m->num_classes, 1);
+    return VA_OK;
+}
+
+static void bb_destroy(va_block *b) {
+    backbone *m = b->self;
+    if (!m) return;
+    bb_conv_free(&m->stem);
+    for (int i = 0; i < m->num_stages; i++) {
+        bb_stage *st = &m->stages[i];
+        if (st->layers)
+            for (int j = 0; j < st->depth; j++)
+                bb_conv_free(&st->layers[j]);
+        free(st->layers);
+        va_block_destroy(st->attn);
+    }
+    free(m->fc_w);
+    free(m->fc_b);
+    free(m);
+}
+
+const va_block_ops va_backbone_ops = {
+    .name = "backbone",
+    .kind = VA_KIND_MODEL,
+    .summary = "small CNN with an attention block after each stage (docs/backbone.md)",
+    .create = bb_create,
+    .load = bb_load,
+    .out_shape = bb_out_shape,
+    .forward = bb_forward,
+    .cost = bb_cost,
+    .destroy = bb_destroy,
+};

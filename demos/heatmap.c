@@ -1,0 +1,721 @@
+/* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
+ *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
+ *                 [--max-pixels N] [--save-input]
+ * Show where each attention block of the project's backbone models looks: run the model on the
+ * image, take each stage's spatial attention map, upsample it to the image's full resolution,
+ * colour-map it and blend it over the image. */
+/* realpath() and readlink() are XSI/POSIX-2008 extensions that glibc hides without this. */
+#define _XOPEN_SOURCE 700
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "colormap.h"
+#include "image.h"
+#include "overlay.h"
+#include "visattn/visattn.h"
+
+#define HM_PATH_MAX 4096
+#define HM_MAX_MODELS 16
+#define HM_MAX_STAGES 6
+#define HM_MAX_CLASSES 1000
+#define HM_TILE_PX 224
+
+static void heatmap_usage(FILE *f) {
+    fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
+          "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
+          "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
+          "\n"
+          "Runs the project's trained backbone models on each image and writes, for each\n"
+          "stage, the attention map upsampled to the image's full size and blended over it:\n"
+          "  DIR/<image>_<block>_stage<k>.png, and with --block all DIR/<image>_contact.png\n"
+          "  (the original and every block's overlays side by side, labelled).\n"
+          "\n"
+          "The map a stage shows is the block's spatial map if it has one: 'spatial' for\n"
+          "spatial, cbam, triplet, shuffle and double_attention (its gathering maps averaged),\n"
+          "'attention' for irmb; else (se, and the model without attention, 'none') 'energy',\n"
+          "the channel mean of the stage's output after attention.\n"
+          "\n"
+          "  --block all|NAME  all (default): one model per block, for every registered block\n"
+          "                    with a file assets/models/<block>.safetensors, plus 'none' (the\n"
+          "                    model without attention); NAME: that block's model only\n"
+          "  --model NAME|FILE one model: assets/models/NAME.safetensors, or a model file\n"
+          "  --stage K|all     the stages to show (default all; stages count from 1)\n"
+          "  --out DIR         output directory, created if needed (default: current directory)\n"
+          "  --colormap CMAP   turbo (default), jet, viridis, inferno or gray\n"
+          "  --alpha A         weight of the heatmap in the blend, 0..1 (default 0.5)\n"
+          "  --cam             also the class activation map of the predicted class\n"
+          "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
+          "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
+          "  --save-input      also write the preprocessed input, <image>_<block>_input.npy\n"
+          "  --threads N       threads for OpenMP and OpenBLAS\n"
+          "\n"
+          "Assets: $VISATTN_ASSETS, else <directory of visattn>/../assets, else ./assets.\n"
+          "Images: whatever stb_image reads (PNG, JPEG, BMP, GIF, TGA, PSD, PNM, HDR); grey,\n"
+          "RGB or RGBA (alpha composited over black); 16-bit PNGs are reduced to 8 bits. Each\n"
+          "image is converted as the model expects (grey or RGB), resized to its input size\n"
+          "(bilinear) and normalised with its mean and std.\n",
+          f);
+}
+
+/* snprintf into a path buffer; a path that does not fit is an error (printed), not a silent
+ * truncation that could write somewhere else. */
+static int path_fmt(char *buf, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len) {
+        va_cli_error("heatmap: path too long: %.60s...", buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Models ---------------------------------------------------------------------------------- */
+
+typedef struct hm_model {
+    char label[64]; /* block name, or "none" */
+    char path[HM_PATH_MAX];
+    va_block *b;
+    va_preprocess pp;
+    int num_classes;
+    int num_names;
+    char (*names)[32]; /* class names, num_names of them (0 or num_classes) */
+} hm_model;
+
+static void model_free(hm_model *m) {
+    va_block_destroy(m->b);
+    free(m->names);
+    memset(m, 0, sizeof *m);
+}
+
+static int json_floats(const cJSON *a, float *out, int max_len) {
+    if (!cJSON_IsArray(a)) return -1;
+    int n = cJSON_GetArraySize(a);
+    if (n < 1 || n > max_len) return -1;
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v)) return -1;
+        out[i] = (float)v->valuedouble;
+    }
+    return n;
+}
+
+/* Read what preprocessing needs from the file's visattn.config (docs/backbone.md has the keys and
+ * defaults; the defaults here must match). */
+static va_status read_model_config(hm_model *m, va_error *err) {
+    va_safetensors *st = NULL;
+    VA_TRY(va_st_open(m->path, &st, err));
+    const char *model = va_st_meta(st, "visattn.model");
+    if (!model || strcmp(model, "backbone") != 0) {
+        va_st_close(st);
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s: not a backbone model (visattn.model is '%s'); heatmap needs one of the "
+                       "classifier models described in docs/backbone.md",
+                       m->path, model ? model : "absent");
+    }
+    const char *json = va_st_meta(st, "visattn.config");
+    cJSON *cfg = cJSON_Parse(json ? json : "{}");
+    va_st_close(st);
+    if (!cfg || !cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return va_fail(err, VA_ERR_CONFIG, "%s: visattn.config is not a JSON object", m->path);
+    }
+    va_status rc = VA_OK;
+    const cJSON *v;
+    m->pp.channels = 1;
+    m->pp.height = m->pp.width = 28;
+    m->num_classes = 10;
+    float mean[3] = {0.2860f, 0.2860f, 0.2860f}, std[3] = {0.3530f, 0.3530f, 0.3530f};
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "in_channels")) && cJSON_IsNumber(v))
+        m->pp.channels = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "num_classes")) && cJSON_IsNumber(v))
+        m->num_classes = v->valueint;
+    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "input_size"))) {
+        float hw[2];
+        if (json_floats(v, hw, 2) != 2 || hw[0] < 1 || hw[1] < 1 || hw[0] > 8192 || hw[1] > 8192) {
+            rc = va_fail(err, VA_ERR_CONFIG, "%s: input_size must be [H, W]", m->path);
+            goto done;
+        }
+        m->pp.height = (int)hw[0], m->pp.width = (int)hw[1];
+    }
+    if (m->pp.channels != 1 && m->pp.channels != 3) {
+        rc = va_fail(err, VA_ERR_UNSUPPORTED,
+                     "%s: in_channels %d: heatmap feeds images as 1 "
+                     "(grey) or 3 (RGB) channels",
+                     m->path, m->pp.channels);
+        goto done;
+    }
+    const char *keys[2] = {"mean", "std"};
+    float *dst[2] = {mean, std};
+    for (int k = 0; k < 2; k++) {
+        if (!(v = cJSON_GetObjectItemCaseSensitive(cfg, keys[k]))) continue;
+        int n = json_floats(v, dst[k], 3);
+        if (n != 1 && n != m->pp.channels) {
+            rc = va_fail(err, VA_ERR_CONFIG, "%s: %s must list one number per input channel",
+                         m->path, keys[k]);
+            goto done;
+        }
+        for (int c = n; c < 3; c++)
+            dst[k][c] = dst[k][0];
+    }
+    for (int c = 0; c < 3; c++) {
+        if (!(std[c] > 0.f)) {
+            rc = va_fail(err, VA_ERR_CONFIG, "%s: std must be positive", m->path);
+            goto done;
+        }
+        m->pp.mean[c] = mean[c], m->pp.std[c] = std[c];
+    }
+    v = cJSON_GetObjectItemCaseSensitive(cfg, "attention");
+    snprintf(m->label, sizeof m->label, "%s", cJSON_IsString(v) ? v->valuestring : "none");
+    /* Aliases (e.g. "channel" for se) are shown under the block's registry name. */
+    const va_block_ops *ops = cJSON_IsString(v) ? va_find_ops(v->valuestring) : NULL;
+    if (ops) snprintf(m->label, sizeof m->label, "%s", ops->name);
+    v = cJSON_GetObjectItemCaseSensitive(cfg, "class_names");
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && m->num_classes <= HM_MAX_CLASSES) {
+        int n = cJSON_GetArraySize(v);
+        m->names = calloc((size_t)n, sizeof *m->names);
+        if (!m->names) {
+            rc = va_fail(err, VA_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < n; i++) {
+            const cJSON *s = cJSON_GetArrayItem(v, i);
+            snprintf(m->names[i], sizeof m->names[i], "%s",
+                     cJSON_IsString(s) ? s->valuestring : "?");
+        }
+        m->num_names = n;
+    }
+done:
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+static va_status model_load(hm_model *m, va_error *err) {
+    VA_TRY(read_model_config(m, err));
+    VA_TRY(va_block_load_file(m->path, &m->b, err));
+    m->b->want_maps = 1;
+    return VA_OK;
+}
+
+static int is_dir(const char *p) {
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
+}
+
+static int is_file(const char *p) {
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+/* $VISATTN_ASSETS, else <dir of the executable>/../assets, else ./assets. */
+static void find_assets(char *buf, size_t len) {
+    const char *env = getenv("VISATTN_ASSETS");
+    if (env && *env) {
+        snprintf(buf, len, "%s", env);
+        return;
+    }
+    char exe[HM_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char cand[HM_PATH_MAX];
+            if (strlen(exe) + 11 < sizeof cand) {
+                memcpy(cand, exe, strlen(exe));
+                memcpy(cand + strlen(exe), "/../assets", 11);
+                char real[PATH_MAX];
+                /* Resolved, so messages name .../assets rather than .../build/../assets. */
+                const char *p = realpath(cand, real) ? real : cand;
+                if (is_dir(p) && strlen(p) < len) {
+                    memcpy(buf, p, strlen(p) + 1);
+                    return;
+                }
+            }
+        }
+    }
+    snprintf(buf, len, "assets");
+}
+
+/* Create dir and its parents (mkdir -p); then require a writable directory. */
+static int make_out_dir(const char *dir) {
+    char p[HM_PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        va_cli_error("%s: output directory path too long", dir);
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                va_cli_error("%s: cannot create the output directory: %s", dir, strerror(errno));
+                return -1;
+            }
+            *s = c;
+            if (!c) break;
+        }
+    }
+    if (!is_dir(dir)) {
+        va_cli_error("%s: cannot create the output directory: %s", dir, strerror(ENOTDIR));
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        va_cli_error("%s: output directory is not writable: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Per image ------------------------------------------------------------------------------- */
+
+typedef struct hm_opts {
+    const char *out_dir;
+    int stage; /* 0 = all */
+    va_colormap cmap;
+    float alpha;
+    int cam, save_input, sheet;
+    int64_t max_pixels;
+    const char *const *images; /* every input, so that no output ever replaces one */
+    int nimages;
+} hm_opts;
+
+/* 0 if `out` may be written; else prints why not. An output name can only meet an input when the
+ * inputs themselves look like outputs (a.png and a_none_stage1.png in one call, --out beside them);
+ * the input wins. */
+static int check_not_input(const char *out, const hm_opts *o) {
+    struct stat so, si;
+    if (stat(out, &so) != 0) return 0;
+    for (int i = 0; i < o->nimages; i++)
+        if (stat(o->images[i], &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            va_cli_error("%s: refusing to overwrite an input image", out);
+            return -1;
+        }
+    return 0;
+}
+
+/* The map a stage shows: the block's spatial map (one channel, more than one position), else the
+ * energy map the backbone records for every stage. NULL past the last stage. */
+static const va_map *stage_map(const va_block *b, int k) {
+    char name[VA_MAP_NAME_LEN];
+    snprintf(name, sizeof name, "stage%d.energy", k);
+    const va_map *energy = va_block_find_map(b, name);
+    if (!energy) return NULL;
+    static const char *const preferred[] = {"spatial", "attention"};
+    for (size_t i = 0; i < sizeof preferred / sizeof preferred[0]; i++) {
+        snprintf(name, sizeof name, "stage%d.%s", k, preferred[i]);
+        const va_map *m = va_block_find_map(b, name);
+        if (m && m->t.ndim == 4 && m->t.shape[1] == 1 && m->t.shape[2] * m->t.shape[3] > 1)
+            return m;
+    }
+    return energy;
+}
+
+static void image_stem(const char *path, char *buf, size_t len) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, len, "%s", base);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf) *dot = '\0';
+    if (!buf[0]) snprintf(buf, len, "image");
+}
+
+static void print_top5(const char *image, const hm_model *m, const va_tensor *logits) {
+    int k = (int)logits->shape[1];
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < k; i++)
+        mx = fmax(mx, logits->data[i]);
+    for (int i = 0; i < k; i++)
+        sum += exp(logits->data[i] - mx);
+    int used[5] = {-1, -1, -1, -1, -1};
+    printf("%s  %s  top-5:", image, m->label);
+    for (int r = 0; r < 5 && r < k; r++) {
+        int best = -1;
+        for (int i = 0; i < k; i++) {
+            int taken = 0;
+            for (int j = 0; j < r; j++)
+                taken |= used[j] == i;
+            if (!taken && (best < 0 || logits->data[i] > logits->data[best])) best = i;
+        }
+        used[r] = best;
+        char idx[24];
+        snprintf(idx, sizeof idx, "class %d", best);
+        printf("%s %s %.3f", r ? "," : "", best < m->num_names ? m->names[best] : idx,
+               exp(logits->data[best] - mx) / sum);
+    }
+    printf("\n");
+}
+
+/* Write one overlay; keep a tile-sized copy for the contact sheet if `tile` is not NULL. */
+static int write_overlay(const va_tensor *map, const va_image *img, const hm_opts *o,
+                         const char *path, va_image *tile, int tw, int th) {
+    va_error err = {0};
+    va_image ov;
+    if (check_not_input(path, o)) return -1;
+    if (va_overlay(map, img, o->cmap, o->alpha, &ov, &err) != VA_OK ||
+        va_image_write_png(path, &ov, &err) != VA_OK ||
+        (tile && va_image_resize(&ov, tw, th, tile, &err) != VA_OK)) {
+        va_image_free(&ov);
+        va_cli_error("%s", err.msg);
+        return -1;
+    }
+    va_image_free(&ov);
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o,
+                         va_arena *ws) {
+    va_error err = {0};
+    va_image img = {0};
+    if (va_image_load(path, o->max_pixels, &img, &err) != VA_OK) {
+        va_cli_error("%s", err.msg);
+        return -1;
+    }
+    char stem[256];
+    image_stem(path, stem, sizeof stem);
+    int rc = -1;
+    /* Contact sheet: rows = shown stages (+ cam), columns = original + one per model. */
+    int rows = 0, cols = nmodels + 1;
+    va_image *tiles = NULL;
+    char(*labels)[64] = NULL;
+    double s = (double)HM_TILE_PX / (img.w > img.h ? img.w : img.h);
+    int tw = (int)lround(img.w * s), th = (int)lround(img.h * s);
+    if (tw < 1) tw = 1;
+    if (th < 1) th = 1;
+    int max_rows = HM_MAX_STAGES + 1;
+    if (o->sheet) {
+        tiles = calloc((size_t)(max_rows * cols), sizeof *tiles);
+        labels = calloc((size_t)(max_rows * cols), sizeof *labels);
+        if (!tiles || !labels) {
+            va_cli_error("out of memory");
+            goto done;
+        }
+    }
+    for (int mi = 0; mi < nmodels; mi++) {
+        hm_model *m = &models[mi];
+        va_tensor x = {0}, y = {0};
+        int64_t out[4];
+        int ok = 0;
+        char file[HM_PATH_MAX];
+        if (va_image_to_input(&img, &m->pp, &x, &err) != VA_OK ||
+            va_block_out_shape(m->b, x.shape, out, &err) != VA_OK ||
+            va_tensor_alloc(&y, 4, out, &err) != VA_OK ||
+            va_block_forward(m->b, &x, &y, ws, &err) != VA_OK) {
+            va_cli_error("%s: %s: %s", path, m->path, err.msg);
+            goto model_done;
+        }
+        if (o->save_input) {
+            if (path_fmt(file, sizeof file, "%s/%s_%s_input.npy", o->out_dir, stem, m->label))
+                goto model_done;
+            if (check_not_input(file, o)) goto model_done;
+            if (va_npy_write(file, &x, &err) != VA_OK) {
+                va_cli_error("%s", err.msg);
+                goto model_done;
+            }
+            printf("wrote %s\n", file);
+        }
+        int row = 0;
+        for (int k = 1; k <= HM_MAX_STAGES; k++) {
+            const va_map *map = stage_map(m->b, k);
+            if (!map) {
+                if (o->stage >= k) {
+                    va_cli_error("%s: --stage %d: the model has %d stages", m->path, o->stage,
+                                 k - 1);
+                    goto model_done;
+                }
+                break;
+            }
+            if (o->stage && o->stage != k) continue;
+            if (path_fmt(file, sizeof file, "%s/%s_%s_stage%d.png", o->out_dir, stem, m->label, k))
+                goto model_done;
+            va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
+            if (write_overlay(&map->t, &img, o, file, tile, tw, th)) goto model_done;
+            if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
+            row++;
+        }
+        if (o->cam) {
+            const va_map *cam = va_block_find_map(m->b, "cam");
+            if (!cam) {
+                va_cli_error("%s: the model records no 'cam' map", m->path);
+                goto model_done;
+            }
+            if (path_fmt(file, sizeof file, "%s/%s_%s_cam.png", o->out_dir, stem, m->label))
+                goto model_done;
+            va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
+            if (write_overlay(&cam->t, &img, o, file, tile, tw, th)) goto model_done;
+            if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
+            row++;
+            print_top5(path, m, &y);
+        }
+        if (row > rows) rows = row;
+        ok = 1;
+    model_done:
+        va_tensor_free(&x);
+        va_tensor_free(&y);
+        if (!ok) goto done;
+    }
+    if (o->sheet && rows > 0) {
+        va_image orig;
+        if (va_image_resize(&img, tw, th, &orig, &err) != VA_OK) {
+            va_cli_error("%s", err.msg);
+            goto done;
+        }
+        va_sheet_cell *cells = calloc((size_t)(rows * cols), sizeof *cells);
+        if (!cells) {
+            va_image_free(&orig);
+            va_cli_error("out of memory");
+            goto done;
+        }
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                va_sheet_cell *cell = &cells[r * cols + c];
+                if (c == 0) {
+                    cell->img = &orig, cell->label = "original";
+                } else if (tiles[r * cols + c].px) {
+                    cell->img = &tiles[r * cols + c], cell->label = labels[r * cols + c];
+                }
+            }
+        va_image sheet;
+        char file[HM_PATH_MAX];
+        va_status st = VA_ERR_ARG;
+        if (path_fmt(file, sizeof file, "%s/%s_contact.png", o->out_dir, stem)) {
+            va_image_free(&orig);
+            free(cells);
+            goto done;
+        }
+        st = va_contact_sheet(cells, rows, cols, tw > th ? tw : th, &sheet, &err);
+        if (st == VA_OK && check_not_input(file, o)) {
+            va_image_free(&sheet);
+            va_image_free(&orig);
+            free(cells);
+            goto done;
+        }
+        if (st == VA_OK) st = va_image_write_png(file, &sheet, &err);
+        if (st == VA_OK)
+            printf("wrote %s\n", file);
+        else
+            va_cli_error("%s", err.msg);
+        va_image_free(&sheet);
+        va_image_free(&orig);
+        free(cells);
+        if (st != VA_OK) goto done;
+    }
+    rc = 0;
+done:
+    if (tiles)
+        for (int i = 0; i < max_rows * cols; i++)
+            va_image_free(&tiles[i]);
+    free(tiles);
+    free(labels);
+    va_image_free(&img);
+    return rc;
+}
+
+/* ---- Command --------------------------------------------------------------------------------- */
+
+static int parse_positive(const char *opt, const char *arg, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = arg ? strtoll(arg, &end, 10) : 0;
+    if (!arg || errno || *end || v < 1 || v > max) {
+        va_cli_error("heatmap: %s needs a positive integer, got '%s'", opt, arg ? arg : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Fill models[] from --model / --block; returns the count, or -1 after printing an error. */
+static int resolve_models(const char *model_arg, const char *block_arg, hm_model *models) {
+    char assets[HM_PATH_MAX];
+    find_assets(assets, sizeof assets);
+    int n = 0;
+    if (model_arg) {
+        int looks_like_file =
+            strchr(model_arg, '/') || strstr(model_arg, ".safetensors") || is_file(model_arg);
+        if (looks_like_file)
+            return path_fmt(models[0].path, sizeof models[0].path, "%s", model_arg) ? -1 : 1;
+        return path_fmt(models[0].path, sizeof models[0].path, "%s/models/%s.safetensors", assets,
+                        model_arg)
+                   ? -1
+                   : 1;
+    }
+    if (strcmp(block_arg, "all") != 0) {
+        const va_block_ops *ops = va_find_ops(block_arg);
+        const char *name = block_arg;
+        if (strcmp(block_arg, "none") != 0) {
+            if (!ops || ops->kind != VA_KIND_BLOCK) {
+                va_cli_error("heatmap: unknown block '%s' (see visattn list)", block_arg);
+                return -1;
+            }
+            name = ops->name;
+        }
+        if (path_fmt(models[0].path, sizeof models[0].path, "%s/models/%s.safetensors", assets,
+                     name))
+            return -1;
+        if (!is_file(models[0].path)) {
+            va_cli_error("%s: no model for block '%s' (train it with tools/train.py, or pass "
+                         "--model FILE; assets are found via $VISATTN_ASSETS)",
+                         models[0].path, name);
+            return -1;
+        }
+        return 1;
+    }
+    /* "none" first: the model without attention is the baseline the others are compared with. */
+    const va_block_ops *o;
+    for (int i = -1; n < HM_MAX_MODELS; i++) {
+        const char *name = "none";
+        if (i >= 0) {
+            if (!(o = va_ops_at(i))) break;
+            if (o->kind != VA_KIND_BLOCK) continue;
+            name = o->name;
+        }
+        if (path_fmt(models[n].path, sizeof models[n].path, "%s/models/%s.safetensors", assets,
+                     name))
+            return -1;
+        if (is_file(models[n].path)) n++;
+    }
+    if (n == 0) {
+        va_cli_error("%s/models: no model files (<block>.safetensors); train them with "
+                     "tools/train.py, pass --model FILE, or set VISATTN_ASSETS",
+                     assets);
+        return -1;
+    }
+    return n;
+}
+
+int va_cmd_heatmap(int argc, char **argv) {
+    const char **images = calloc((size_t)argc, sizeof *images);
+    if (!images) {
+        va_cli_error("out of memory");
+        return 1;
+    }
+    int nimages = 0, threads = 0;
+    const char *model_arg = NULL, *block_arg = "all";
+    hm_opts o = {.out_dir = ".",
+                 .stage = 0,
+                 .cmap = VA_CMAP_TURBO,
+                 .alpha = 0.5f,
+                 .max_pixels = VA_IMAGE_DEFAULT_MAX_PIXELS};
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            heatmap_usage(stdout);
+            free(images);
+            return 0;
+        }
+        int takes_value = strcmp(a, "--model") == 0 || strcmp(a, "--block") == 0 ||
+                          strcmp(a, "--stage") == 0 || strcmp(a, "--out") == 0 ||
+                          strcmp(a, "--colormap") == 0 || strcmp(a, "--alpha") == 0 ||
+                          strcmp(a, "--max-pixels") == 0;
+        if (takes_value && !next) {
+            va_cli_error("heatmap: %s needs a value", a);
+            goto out;
+        }
+        if (strcmp(a, "--threads") == 0) {
+            if (va_cli_parse_threads(next, &threads)) goto out;
+            i++;
+        } else if (strcmp(a, "--model") == 0) {
+            model_arg = argv[++i];
+        } else if (strcmp(a, "--block") == 0) {
+            block_arg = argv[++i];
+        } else if (strcmp(a, "--out") == 0) {
+            o.out_dir = argv[++i];
+        } else if (strcmp(a, "--stage") == 0) {
+            long long k;
+            i++;
+            if (strcmp(next, "all") == 0)
+                o.stage = 0;
+            else if (parse_positive("--stage", next, HM_MAX_STAGES, &k))
+                goto out;
+            else
+                o.stage = (int)k;
+        } else if (strcmp(a, "--colormap") == 0) {
+            int cm = va_colormap_from_name(argv[++i]);
+            if (cm < 0) {
+                va_cli_error("heatmap: unknown colormap '%s' (turbo, jet, viridis, inferno, gray)",
+                             next);
+                goto out;
+            }
+            o.cmap = (va_colormap)cm;
+        } else if (strcmp(a, "--alpha") == 0) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (*end || end == next || !(v >= 0.0 && v <= 1.0)) {
+                va_cli_error("heatmap: --alpha needs a number in [0, 1], got '%s'", next);
+                goto out;
+            }
+            o.alpha = (float)v;
+        } else if (strcmp(a, "--max-pixels") == 0) {
+            long long v;
+            if (parse_positive("--max-pixels", argv[++i], LLONG_MAX, &v)) goto out;
+            o.max_pixels = v;
+        } else if (strcmp(a, "--cam") == 0) {
+            o.cam = 1;
+        } else if (strcmp(a, "--save-input") == 0) {
+            o.save_input = 1;
+        } else if (a[0] == '-' && a[1] == '-') {
+            va_cli_error("heatmap: unknown option '%s'", a);
+            goto out;
+        } else {
+            images[nimages++] = a;
+        }
+    }
+    if (nimages == 0) {
+        heatmap_usage(stderr);
+        goto out;
+    }
+    if (va_cli_setup_threads(threads)) goto out;
+    o.sheet = !model_arg && strcmp(block_arg, "all") == 0;
+    o.images = images, o.nimages = nimages;
+
+    rc = 1;
+    hm_model models[HM_MAX_MODELS];
+    memset(models, 0, sizeof models);
+    int nmodels = resolve_models(model_arg, block_arg, models);
+    if (nmodels < 0) goto out;
+    if (make_out_dir(o.out_dir)) goto out_models;
+    for (int i = 0; i < nmodels; i++) {
+        va_error err = {0};
+        if (model_load(&models[i], &err) != VA_OK) {
+            va_cli_error("%s", err.msg);
+            goto out_models;
+        }
+    }
+    va_arena ws;
+    va_arena_init(&ws);
+    int failed = 0;
+    for (int i = 0; i < nimages; i++) {
+        /* Progress goes to stderr so that stdout stays the list of files written. */
+        if (nimages > 1) {
+            fflush(stdout); /* keep the two streams in order when both go to one file */
+            fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, nimages, images[i]);
+        }
+        failed += process_image(images[i], models, nmodels, &o, &ws) != 0;
+        va_arena_reset(&ws, NULL);
+    }
+    va_arena_free(&ws);
+    rc = failed ? 1 : 0;
+out_models:
+    for (int i = 0; i < nmodels; i++)
+        model_free(&models[i]);
+out:
+    free(images);
+    return rc;
+}

@@ -1,0 +1,103 @@
+#include "overlay.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "font.h"
+
+va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, float alpha,
+                     va_image *out, va_error *err) {
+    memset(out, 0, sizeof *out);
+    if (map->ndim != 4 || map->shape[2] < 1 || map->shape[3] < 1)
+        return va_fail(err, VA_ERR_SHAPE, "overlay: map must be 4-D with h, w >= 1");
+    va_tensor src, up = {0};
+    /* Sample 0, channel 0: a contiguous h x w plane at the start of the data. */
+    va_tensor_view4(&src, map->data, 1, 1, map->shape[2], map->shape[3]);
+    VA_TRY(va_tensor_alloc4(&up, 1, 1, img->h, img->w, err));
+    va_status st = va_resize_bilinear(&src, &up, err);
+    if (st == VA_OK) st = va_image_alloc(out, img->w, img->h, err);
+    if (st != VA_OK) {
+        va_tensor_free(&up);
+        return st;
+    }
+    size_t n = (size_t)img->w * (size_t)img->h;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        float v = up.data[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    /* A flat map has nothing to show; scaling its rounding noise up to full range would. */
+    float range = hi - lo;
+    float scale = (range > 1e-12f * (fabsf(hi) + fabsf(lo)) && range > 0.f) ? 1.f / range : 0.f;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char rgb[3];
+        va_colormap_apply(cm, (up.data[i] - lo) * scale, rgb);
+        const unsigned char *p = img->px + i * 3;
+        unsigned char *d = out->px + i * 3;
+        for (int c = 0; c < 3; c++)
+            d[c] = (unsigned char)lrintf((1.f - alpha) * p[c] + alpha * rgb[c]);
+    }
+    va_tensor_free(&up);
+    return VA_OK;
+}
+
+#define SHEET_GAP 6
+#define SHEET_LABEL_SCALE 2
+
+static void blit(va_image *dst, const va_image *src, int x0, int y0) {
+    for (int y = 0; y < src->h; y++) {
+        if (y0 + y < 0 || y0 + y >= dst->h) continue;
+        for (int x = 0; x < src->w; x++) {
+            if (x0 + x < 0 || x0 + x >= dst->w) continue;
+            memcpy(dst->px + ((size_t)(y0 + y) * (size_t)dst->w + (size_t)(x0 + x)) * 3,
+                   src->px + ((size_t)y * (size_t)src->w + (size_t)x) * 3, 3);
+        }
+    }
+}
+
+va_status va_contact_sheet(const va_sheet_cell *cells, int rows, int cols, int tile_px,
+                           va_image *out, va_error *err) {
+    memset(out, 0, sizeof *out);
+    const va_image *first = NULL;
+    for (int i = 0; i < rows * cols && !first; i++)
+        first = cells[i].img;
+    if (!first || rows < 1 || cols < 1 || tile_px < 8)
+        return va_fail(err, VA_ERR_ARG, "contact sheet: nothing to draw");
+    double s = (double)tile_px / (first->w > first->h ? first->w : first->h);
+    int tw = (int)lround(first->w * s), th = (int)lround(first->h * s);
+    if (tw < 1) tw = 1;
+    if (th < 1) th = 1;
+    int label_h = VA_FONT_H * SHEET_LABEL_SCALE + 6;
+    int cell_w = tw + SHEET_GAP, cell_h = th + label_h + SHEET_GAP;
+    VA_TRY(va_image_alloc(out, cols * cell_w + SHEET_GAP, rows * cell_h + SHEET_GAP, err));
+    memset(out->px, 24, (size_t)out->w * (size_t)out->h * 3); /* dark grey background */
+    static const unsigned char white[3] = {240, 240, 240};
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            const va_sheet_cell *cell = &cells[r * cols + c];
+            int x0 = SHEET_GAP + c * cell_w, y0 = SHEET_GAP + r * cell_h;
+            if (cell->label) {
+                /* Long names drop to the 1x font rather than run into the next tile. */
+                int scale = SHEET_LABEL_SCALE;
+                if (va_font_text_width(cell->label, scale) > tw) scale = 1;
+                va_font_draw(out->px, out->w, out->h, x0, y0 + (label_h - VA_FONT_H * scale) / 2,
+                             cell->label, scale, white);
+            }
+            if (!cell->img) continue;
+            if (cell->img->w != first->w || cell->img->h != first->h) {
+                va_image_free(out);
+                return va_fail(err, VA_ERR_SHAPE, "contact sheet: images differ in size");
+            }
+            va_image tile;
+            va_status st = va_image_resize(cell->img, tw, th, &tile, err);
+            if (st != VA_OK) {
+                va_image_free(out);
+                return st;
+            }
+            blit(out, &tile, x0, y0 + label_h);
+            va_image_free(&tile);
+        }
+    return VA_OK;
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""`visattn bench` runs, its outputs agree with each other, and its counts are right.
+
+(a) `visattn bench` on two small shapes at 1 and 2 threads, with --json, --csv and --svg: every
+    registered block plus the yardstick in every (shape, threads) group; JSON and CSV hold the same
+    rows with the same fields; the SVG parses as XML with an <svg> root; the timings are sane.
+    A config the bench's table cannot run at some C fails with a clear one-line message.
+(b) For every row, params, MACs and FLOPs equal `visattn info` on a file exported from our PyTorch
+    version of that block and config (tools/export.py), and params and MACs equal the closed-form
+    counts of tools/analytic_cost.py (and params equal sum(p.numel()) of the PyTorch module).
+(c) For each block, at several shapes (odd sizes, N = 2, H != W, 1 x 1, irmb windows that do not
+    divide the map), with the bench config and with every PARITY_CASES config: `visattn info`'s MACs
+    and params equal analytic_cost's.
+The benchmark's speed is not tested: it is a program, not a test. Prints one line per failure and
+a summary; exits non-zero if anything fails.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import analytic_cost  # noqa: E402
+import visattn_ref  # noqa: E402
+from export import export  # noqa: E402
+from export_conv_bn import ConvBN  # noqa: E402
+from visattn_ref.common import randomize_  # noqa: E402
+
+YARDSTICK = analytic_cost.YARDSTICK
+BENCH_SHAPES = [(1, 16, 9, 7), (2, 32, 14, 10)]
+FIELDS = ["block", "config", "n", "c", "h", "w", "threads", "params", "macs", "flops", "median_ms",
+          "p10_ms", "p90_ms", "images_per_s", "workspace_bytes", "iters", "overhead_vs_conv"]
+# Extra input shapes per channel count for (c): odd sizes, batch 2, H != W, 1 x 1, and maps that
+# irmb's 7 x 7 windows do not divide (15 x 8, 5 x 23) or that are smaller than one window.
+EXTRA_HW = [(1, 9, 7), (2, 14, 10), (1, 5, 23), (2, 15, 8), (1, 1, 1), (3, 13, 13), (2, 3, 2),
+            (1, 56, 56)]
+
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL " + msg)
+
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def registered_blocks(visattn):
+    r = run([visattn, "list"])
+    if r.returncode != 0:
+        sys.exit(f"visattn list failed: {r.stderr}")
+    return [line.split()[1] for line in r.stdout.splitlines() if line.startswith("block ")]
+
+
+def torch_module(block, config, seed):
+    torch.manual_seed(seed)
+    if block == YARDSTICK:
+        return randomize_(ConvBN(**config), seed)  # keys conv.*, bn.*, as conv_bn_relu reads them
+    return randomize_(visattn_ref.load(block).build(dict(config)), seed)
+
+
+class Exported:
+    """One exported weight file per (block, config), reused for every shape."""
+
+    def __init__(self, workdir):
+        self.workdir, self.files, self.modules = workdir, {}, {}
+
+    def get(self, block, config):
+        key = (block, json.dumps(config, sort_keys=True))
+        if key not in self.files:
+            module = torch_module(block, config, len(self.files) + 1)
+            path = os.path.join(self.workdir, f"{block}_{len(self.files)}.safetensors")
+            if block == YARDSTICK:
+                export(module, path, model="conv_bn_relu", config=config)
+            else:
+                export(module, path, block=block, config=config)
+            self.files[key], self.modules[key] = path, module
+        return self.files[key], self.modules[key]
+
+
+def info(visattn, path, shape):
+    r = run([visattn, "info", path, "--shape", ",".join(map(str, shape))])
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    return json.loads(r.stdout), None
+
+
+def check_outputs(args, blocks):
+    """(a): run the bench, compare JSON, CSV, SVG and stdout."""
+    j, c, s = (os.path.join(args.workdir, "bench." + e) for e in ("json", "csv", "svg"))
+    cmd = [args.visattn, "bench", "--iters", "2", "--warmup", "1", "--min-time", "0",
+           "--threads", "1,2", "--json", j, "--csv", c, "--svg", s]
+    for shape in BENCH_SHAPES:
+        cmd += ["--shape", ",".join(map(str, shape))]
+    r = run(cmd)
+    if r.returncode != 0:
+        fail(f"visattn bench failed (exit {r.returncode}): {r.stderr.strip()}")
+        return []
+    with open(j) as f:
+        doc = json.load(f)
+    rows = doc["rows"]
+    want = [(b, shape, t) for shape in BENCH_SHAPES for t in (1, 2) for b in [YARDSTICK] + blocks]
+    got = [(x["block"], (x["n"], x["c"], x["h"], x["w"]), x["threads"]) for x in rows]
+    if got != want:
+        fail(f"bench rows {got} != expected {want}")
+    table = [line.split()[0] for line in r.stdout.splitlines()[2:] if line.strip()]
+    if table != [x["block"] for x in rows]:
+        fail(f"stdout table rows {table} != JSON rows")
+    with open(c, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        crows = list(reader)
+    if header != FIELDS:
+        fail(f"CSV header {header} != {FIELDS}")
+    if len(crows) != len(rows):
+        fail(f"CSV has {len(crows)} rows, JSON {len(rows)}")
+    for i, (jr, cr) in enumerate(zip(rows, crows)):
+        if list(jr) != FIELDS:
+            fail(f"JSON row {i} fields {list(jr)} != {FIELDS}")
+            continue
+        for k, v in zip(header, cr):
+            jv = jr[k]
+            if k == "config":
+                same = json.loads(v) == jv
+            elif isinstance(jv, str):
+                same = v == jv
+            elif jv is None:
+                same = v == ""
+            else:
+                same = abs(float(v) - jv) <= 1e-6 * max(1.0, abs(jv))
+            if not same:
+                fail(f"row {i} field {k}: CSV {v!r} != JSON {jv!r}")
+    for x in rows:
+        label = f"{x['block']} {x['n']}x{x['c']}x{x['h']}x{x['w']} t{x['threads']}"
+        if not (0 < x["p10_ms"] <= x["median_ms"] <= x["p90_ms"]):
+            fail(f"{label}: p10 {x['p10_ms']}, median {x['median_ms']}, p90 {x['p90_ms']}")
+        if abs(x["images_per_s"] - x["n"] / (x["median_ms"] / 1e3)) > 1e-3 * x["images_per_s"]:
+            fail(f"{label}: images/s {x['images_per_s']} != N / median")
+        if x["iters"] < 2 or x["workspace_bytes"] < 0:
+            fail(f"{label}: iters {x['iters']}, workspace {x['workspace_bytes']}")
+        if x["block"] == YARDSTICK and abs(x["overhead_vs_conv"] - 1) > 1e-9:
+            fail(f"{label}: yardstick overhead {x['overhead_vs_conv']} != 1")
+    root = ET.parse(s).getroot()
+    if root.tag != "{http://www.w3.org/2000/svg}svg":
+        fail(f"SVG root is <{root.tag}>, not <svg>")
+    if len(root.findall(".//{http://www.w3.org/2000/svg}rect")) < 2 * len(rows):
+        fail("SVG has fewer bars than rows")
+
+    # The bench's config table cannot run shuffle at an odd C (2·groups never divides it): the
+    # bench must say so in one line naming the block, the shape and the config.
+    r = run([args.visattn, "bench", "--blocks", "shuffle", "--shape", "1,15,8,8", "--iters", "1"])
+    msg = r.stderr.strip()
+    if r.returncode == 0 or "\n" in msg or not all(s in msg for s in ("shuffle", "1x15x8x8", "{")):
+        fail(f"bench with an unrunnable config: exit {r.returncode}, {msg!r}")
+    # The config table at every C from 1 to 40 and a few larger ones: every block runs, except
+    # shuffle at an odd C, which must fail as above.
+    for c in list(range(1, 41)) + [96, 100, 192, 384]:
+        names = [b for b in blocks if b != "shuffle" or c % 2 == 0]
+        r = run([args.visattn, "bench", "--blocks", ",".join(names), "--shape", f"1,{c},3,2",
+                 "--iters", "1", "--warmup", "0", "--threads", "1"])
+        if r.returncode != 0:
+            fail(f"bench config table at C = {c}: {r.stderr.strip()}")
+        if c % 2 and "shuffle" in blocks:
+            r = run([args.visattn, "bench", "--blocks", "shuffle", "--shape", f"1,{c},3,2",
+                     "--iters", "1", "--threads", "1"])
+            if r.returncode == 0 or "shuffle config" not in r.stderr:
+                fail(f"shuffle at odd C = {c}: exit {r.returncode}, {r.stderr.strip()!r}")
+    # An explicit block list, an alias, and --no-yardstick.
+    r = run([args.visattn, "bench", "--blocks", "channel", "--no-yardstick", "--shape", "1,8,3,3",
+             "--iters", "1", "--json", j])
+    with open(j) as f:
+        names = [x["block"] for x in json.load(f)["rows"]]
+    if r.returncode != 0 or names != ["se"]:
+        fail(f"--blocks channel --no-yardstick: exit {r.returncode}, rows {names}, {r.stderr}")
+    return rows
+
+
+def check_counts(args, rows, exported):
+    """(b): each bench row against `visattn info` and the analytic counts."""
+    for x in rows:
+        shape = (x["n"], x["c"], x["h"], x["w"])
+        label = f"{x['block']} {json.dumps(x['config'])} at {shape}"
+        path, module = exported.get(x["block"], x["config"])
+        got, err = info(args.visattn, path, shape)
+        if err:
+            fail(f"{label}: visattn info failed: {err}")
+            continue
+        for k in ("params", "macs", "flops"):
+            if got[k] != x[k]:
+                fail(f"{label}: bench {k} {x[k]} != visattn info {got[k]}")
+        p, m = analytic_cost.cost(x["block"], x["config"], shape)
+        if (x["params"], x["macs"]) != (p, m):
+            fail(f"{label}: bench params, MACs {x['params']}, {x['macs']} != analytic {p}, {m}")
+        numel = sum(t.numel() for t in module.parameters())
+        if numel != p:
+            fail(f"{label}: analytic params {p} != PyTorch's {numel}")
+    print(f"(b) {len(rows)} bench rows checked against visattn info and analytic_cost")
+
+
+def check_shapes(args, blocks, exported):
+    """(c): MACs and params at many shapes, bench configs and every parity config."""
+    cases = []
+    for c in (16, 32, 64):
+        bench_rows = run([args.visattn, "bench", "--shape", f"1,{c},2,2", "--iters", "1",
+                          "--warmup", "0", "--threads", "1", "--json",
+                          os.path.join(args.workdir, f"cfg{c}.json")])
+        if bench_rows.returncode != 0:
+            fail(f"bench at C = {c}: {bench_rows.stderr.strip()}")
+            continue
+        with open(os.path.join(args.workdir, f"cfg{c}.json")) as f:
+            for x in json.load(f)["rows"]:
+                cases += [(x["block"], x["config"], (n, c, h, w)) for n, h, w in EXTRA_HW]
+    for name in blocks:
+        for config, shape in visattn_ref.load(name).PARITY_CASES:
+            n, c, h, w = shape
+            for s in (shape, (2, c, h + 3, w + 1), (1, c, 2 * h + 1, w)):
+                cases.append((name, config, s))
+    checked = 0
+    for block, config, shape in cases:
+        path, _ = exported.get(block, config)
+        got, err = info(args.visattn, path, shape)
+        if err:
+            fail(f"{block} {json.dumps(config)} at {shape}: visattn info failed: {err}")
+            continue
+        p, m = analytic_cost.cost(block, config, shape)
+        if (got["params"], got["macs"]) != (p, m):
+            fail(f"{block} {json.dumps(config)} at {shape}: visattn info params, MACs "
+                 f"{got['params']}, {got['macs']} != analytic {p}, {m}")
+        checked += 1
+    print(f"(c) {checked} (block, config, shape) cases: visattn info's MACs and params equal "
+          f"analytic_cost's")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--visattn", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    torch.set_num_threads(1)
+    blocks = registered_blocks(args.visattn)
+    missing = [b for b in blocks if b not in analytic_cost.BLOCKS]
+    if missing:
+        fail(f"blocks without an analytic count in tools/analytic_cost.py: {missing}")
+    blocks = [b for b in blocks if b in analytic_cost.BLOCKS]
+    exported = Exported(args.workdir)
+    rows = check_outputs(args, blocks)
+    print(f"(a) bench: {len(rows)} rows; JSON, CSV, SVG and stdout agree")
+    check_counts(args, rows, exported)
+    check_shapes(args, blocks, exported)
+    print(f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
