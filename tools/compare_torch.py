@@ -4,6 +4,7 @@
     /usr/bin/python3 tools/compare_torch.py [--visattn build/visattn] [--blocks all|a,b,c]
         [--shape N,C,H,W ...] [--threads 1,2] [--min-time S] [--warmup K] [--rounds R]
         [--markdown] [--json FILE]
+    /usr/bin/python3 tools/compare_torch.py --from-json FILE [--markdown]
 
 The rows and their configs come from `visattn bench --json` (this script holds no config table of
 its own). For each row, visattn (`visattn bench --blocks B --no-yardstick ...`, a fresh process)
@@ -270,6 +271,12 @@ def print_targets(results, markdown):
             print(f"{bullet}{r['block']}: visattn {v:.2f}x ({status}); PyTorch {t:.2f}x")
 
 
+def report(header, method, results, markdown):
+    print(header + "\n" + method + ("\n" if markdown else ""))
+    print_table(results, markdown)
+    print_targets(results, markdown)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--visattn", default="build/visattn", help="the visattn CLI")
@@ -288,7 +295,14 @@ def main():
     ap.add_argument("--retries", type=int, default=2, help="re-measurements per row")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: print the results a --json run saved (e.g. as Markdown)")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        report(saved["header"], saved["method"], saved["rows"], args.markdown)
+        return 0
     visattn = args.visattn
     if not os.path.exists(visattn) and os.path.exists(os.path.join(ROOT, visattn)):
         visattn = os.path.join(ROOT, visattn)
@@ -302,8 +316,17 @@ def main():
                         ["--iters", "1", "--warmup", "0", "--min-time", "0"])
     load_start = os.getloadavg()
     per_round = args.min_time / args.rounds
-    results = []
-    for row in listing["rows"]:
+    # Measured block by block, each block's thread counts one after another, so that the 1- and
+    # 2-thread rows compared by the scaling target run close together in time; printed in the
+    # bench's order.
+    rows = listing["rows"]
+    blocks = list(dict.fromkeys(r["block"] for r in rows))
+    order = sorted(range(len(rows)), key=lambda i: (
+        (rows[i]["n"], rows[i]["c"], rows[i]["h"], rows[i]["w"]), blocks.index(rows[i]["block"]),
+        rows[i]["threads"]))
+    results = [None] * len(rows)
+    for index in order:
+        row = rows[index]
         shape = (row["n"], row["c"], row["h"], row["w"])
         torch.set_num_threads(row["threads"])
         torch.manual_seed(0)
@@ -334,7 +357,7 @@ def main():
         r["speedup"] = r["torch_ms"] / r["visattn_ms"]
         r["spread"], r["idle"], r["other_cores_busy"] = spread, idle, busy
         r["conv_heavy"] = 2 * row["macs"] >= CONV_HEAVY * row["flops"] and row["flops"] > 0
-        results.append(r)
+        results[index] = r
     load_end = os.getloadavg()
 
     nthreads = sorted({r["threads"] for r in results})
@@ -348,9 +371,7 @@ def main():
               f"passes; speed-up = PyTorch / visattn; spread = largest max/min - 1 of "
               f"either side's round medians (high: the machine was busy; 'busy': other processes "
               f"were using CPU when the row started)")
-    print(header + "\n" + method + ("\n" if args.markdown else ""))
-    print_table(results, args.markdown)
-    print_targets(results, args.markdown)
+    report(header, method, results, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"header": header, "method": method, "rows": results}, f, indent=1)
