@@ -3,10 +3,21 @@
 #define VISATTN_CORE_IO_UTIL_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "visattn/error.h"
+
+/* Little-endian float32 into 4 bytes, whatever the host byte order (both file formats are LE). */
+static inline void store_le_f32(unsigned char *p, float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    p[0] = (unsigned char)bits;
+    p[1] = (unsigned char)(bits >> 8);
+    p[2] = (unsigned char)(bits >> 16);
+    p[3] = (unsigned char)(bits >> 24);
+}
 
 /* Close a file being written; if any write failed (ok == 0) or the close fails, remove the file so
  * no half-written file is left behind to fail later with a stranger error. saved_errno is errno

@@ -43,15 +43,6 @@ static double load_le_f64(const unsigned char *p) {
     return d;
 }
 
-static void store_le_f32(unsigned char *p, float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    p[0] = (unsigned char)bits;
-    p[1] = (unsigned char)(bits >> 8);
-    p[2] = (unsigned char)(bits >> 16);
-    p[3] = (unsigned char)(bits >> 24);
-}
-
 /* read() until n bytes or end of file; returns bytes read, or -1 on error (errno set). */
 static ssize_t read_full(int fd, void *buf, size_t n) {
     size_t got = 0;

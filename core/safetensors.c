@@ -61,15 +61,6 @@ static float load_le_f32(const unsigned char *p) {
     return bits_to_f32(bits);
 }
 
-static void store_le_f32(unsigned char *p, float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    p[0] = (unsigned char)bits;
-    p[1] = (unsigned char)(bits >> 8);
-    p[2] = (unsigned char)(bits >> 16);
-    p[3] = (unsigned char)(bits >> 24);
-}
-
 /* IEEE binary16 -> binary32, exact for every input: subnormal halves become normal floats, inf and
  * nan keep their sign and payload. */
 static float f16_to_f32(uint16_t h) {
