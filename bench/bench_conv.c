@@ -12,23 +12,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "visattn/ops.h"
 
 typedef struct bench_case {
     const char *name;
     int n, cin, h, w, cout, k, stride, pad, groups;
 } bench_case;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void fill(float *p, int64_t n, unsigned seed) {
     for (int64_t i = 0; i < n; i++) {

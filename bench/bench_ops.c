@@ -11,18 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "visattn/ops.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Uniform in [-scale, scale): activations see the whole interesting range (sigmoid saturates past
  * |x| ~ 17, hardswish bends at +-3). */
