@@ -170,10 +170,9 @@ void va_cost_params(va_cost *c, int64_t params) { c->params += params; }
 
 /* ---- Loading from a file ------------------------------------------------------------------- */
 
-va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
-    *out = NULL;
-    va_safetensors *st;
-    VA_TRY(va_st_open(path, &st, err));
+/* Build the block or model a file's metadata names and load its weights; closes st. */
+static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) {
+    const char *path = va_st_path(st);
     const char *block = va_st_meta(st, "visattn.block");
     const char *model = va_st_meta(st, "visattn.model");
     const char *config = va_st_meta(st, "visattn.config");
@@ -189,7 +188,8 @@ va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
         const va_block_ops *ops = va_find_ops(name);
         va_block_kind want = block ? VA_KIND_BLOCK : VA_KIND_MODEL;
         if (!ops)
-            s = va_fail(err, VA_ERR_CONFIG, "%s: unknown %s '%s'", path, block ? "block" : "model", name);
+            s = va_fail(err, VA_ERR_CONFIG, "%s: unknown %s '%.64s'", path,
+                        block ? "block" : "model", name);
         else if (ops->kind != want)
             s = va_fail(err, VA_ERR_CONFIG, "%s: '%s' is a %s, but the file names it as a %s", path,
                         name, ops->kind == VA_KIND_BLOCK ? "block" : "model",
@@ -197,9 +197,11 @@ va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
     }
     va_block *b = NULL;
     va_weights w = {0};
-    if (s == VA_OK && (s = va_block_create(name, config, &b, err)) != VA_OK) va_error_prefix(err, path);
+    if (s == VA_OK && (s = va_block_create(name, config, &b, err)) != VA_OK)
+        va_error_prefix(err, path);
     if (s == VA_OK) s = va_weights_init(&w, st, err);
-    if (s == VA_OK && (s = va_block_load(b, &w, "", err)) == VA_OK) s = va_weights_check_all_used(&w, err);
+    if (s == VA_OK && (s = va_block_load(b, &w, "", err)) == VA_OK)
+        s = va_weights_check_all_used(&w, err);
     va_weights_free(&w);
     va_st_close(st);
     if (s != VA_OK) {
@@ -208,4 +210,21 @@ va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
     }
     *out = b;
     return VA_OK;
+}
+
+va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
+    if (!out) return va_fail(err, VA_ERR_ARG, "va_block_load_file: out is NULL");
+    *out = NULL;
+    va_safetensors *st;
+    VA_TRY(va_st_open(path, &st, err));
+    return load_opened(st, out, err);
+}
+
+va_status va_block_load_memory(const void *data, size_t len, const char *name, va_block **out,
+                               va_error *err) {
+    if (!out) return va_fail(err, VA_ERR_ARG, "va_block_load_memory: out is NULL");
+    *out = NULL;
+    va_safetensors *st;
+    VA_TRY(va_st_open_memory(data, len, name, &st, err));
+    return load_opened(st, out, err);
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,21 +42,6 @@ static double load_le_f64(const unsigned char *p) {
     double d;
     memcpy(&d, &bits, sizeof d);
     return d;
-}
-
-/* read() until n bytes or end of file; returns bytes read, or -1 on error (errno set). */
-static ssize_t read_full(int fd, void *buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
 }
 
 /* ---- Header dict parser ---------------------------------------------------------------------
@@ -307,90 +293,63 @@ static va_status check_layout(const char *path, const npy_header *h, size_t *esi
     return VA_OK;
 }
 
-/* Preamble and header dict; on success *data_start is the byte offset of the data. */
-static va_status read_header(int fd, const char *path, size_t fsize, npy_header *h,
-                             size_t *data_start, va_error *err) {
-    unsigned char pre[12];
+/* Preamble and header dict of the file in [p, p + len); on success *data_start is the byte offset
+ * of the data. */
+static va_status parse_preamble(const char *path, const unsigned char *p, size_t len, npy_header *h,
+                                size_t *data_start, va_error *err) {
     size_t pre_len = 10, hlen;
-    ssize_t got = read_full(fd, pre, 10);
-    if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-    if ((size_t)got < NPY_MAGIC_LEN || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+    if (len < NPY_MAGIC_LEN || memcmp(p, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
         return va_fail(err, VA_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-    if (got < 10)
+    if (len < 10)
         return va_fail(err, VA_ERR_FORMAT,
-                       "%s: .npy file truncated inside its preamble (%zu bytes)", path,
-                       (size_t)got);
-    if (pre[6] == 1 && pre[7] == 0) {
-        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8);
-    } else if ((pre[6] == 2 || pre[6] == 3) && pre[7] == 0) {
+                       "%s: .npy file truncated inside its preamble (%zu bytes)", path, len);
+    if (p[6] == 1 && p[7] == 0) {
+        hlen = (size_t)p[8] | ((size_t)p[9] << 8);
+    } else if ((p[6] == 2 || p[6] == 3) && p[7] == 0) {
         /* 2.0 widened the length to 4 bytes; 3.0 only changed the header's encoding to UTF-8. */
         pre_len = 12;
-        got = read_full(fd, pre + 10, 2);
-        if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-        if (got < 2)
+        if (len < 12)
             return va_fail(err, VA_ERR_FORMAT, "%s: .npy file truncated inside its preamble", path);
-        hlen = (size_t)pre[8] | ((size_t)pre[9] << 8) | ((size_t)pre[10] << 16) |
-               ((size_t)pre[11] << 24);
+        hlen = (size_t)p[8] | ((size_t)p[9] << 8) | ((size_t)p[10] << 16) | ((size_t)p[11] << 24);
     } else {
         return va_fail(err, VA_ERR_UNSUPPORTED, "%s: .npy format version %u.%u is not supported",
-                       path, pre[6], pre[7]);
+                       path, p[6], p[7]);
     }
     if (hlen > NPY_MAX_HEADER)
         return va_fail(err, VA_ERR_FORMAT, "%s: .npy header length %zu is implausible (limit %zu)",
                        path, hlen, NPY_MAX_HEADER);
-    if (hlen > fsize - pre_len)
+    if (hlen > len - pre_len)
         return va_fail(err, VA_ERR_FORMAT,
                        "%s: .npy file truncated: header of %zu bytes but only %zu bytes follow",
-                       path, hlen, fsize - pre_len);
+                       path, hlen, len - pre_len);
+    /* parse_header wants a NUL-terminated string. */
     char *text = malloc(hlen + 1);
     if (!text) return va_fail(err, VA_ERR_NOMEM, "%s: cannot allocate the .npy header", path);
-    got = read_full(fd, text, hlen);
-    va_status s;
-    if (got < 0) {
-        s = va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-    } else if ((size_t)got != hlen) {
-        s = va_fail(err, VA_ERR_FORMAT, "%s: .npy header truncated (file shrank)", path);
-    } else {
-        text[hlen] = '\0';
-        s = parse_header(path, text, hlen, h, err);
-    }
+    memcpy(text, p + pre_len, hlen);
+    text[hlen] = '\0';
+    va_status s = parse_header(path, text, hlen, h, err);
     free(text);
     *data_start = pre_len + hlen;
     return s;
 }
 
-static va_status read_data(int fd, const char *path, size_t esize, va_tensor *t, va_error *err) {
-    /* A bounce buffer converts byte order and width and copes with any data offset. */
-    unsigned char buf[8 * 2048];
-    size_t chunk = sizeof buf / esize, numel = (size_t)va_numel(t);
-    for (size_t i = 0; i < numel;) {
-        size_t k = numel - i < chunk ? numel - i : chunk;
-        ssize_t got = read_full(fd, buf, k * esize);
-        if (got < 0) return va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-        if ((size_t)got != k * esize)
-            return va_fail(err, VA_ERR_FORMAT, "%s: .npy data truncated (file shrank)", path);
-        if (esize == 4)
-            for (size_t j = 0; j < k; j++)
-                t->data[i + j] = load_le_f32(buf + 4 * j);
-        else
-            for (size_t j = 0; j < k; j++)
-                t->data[i + j] = (float)load_le_f64(buf + 8 * j);
-        i += k;
-    }
-    return VA_OK;
+/* Convert byte order and width; the data may sit at any byte offset. */
+static void convert_data(const unsigned char *src, size_t esize, float *dst, size_t numel) {
+    if (esize == 4)
+        for (size_t i = 0; i < numel; i++)
+            dst[i] = load_le_f32(src + 4 * i);
+    else
+        for (size_t i = 0; i < numel; i++)
+            dst[i] = (float)load_le_f64(src + 8 * i);
 }
 
-static va_status read_fd(int fd, const char *path, va_tensor *t, va_error *err) {
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
-    size_t fsize = (uintmax_t)sb.st_size > SIZE_MAX ? SIZE_MAX : (size_t)sb.st_size;
-    if (fsize == 0)
+static va_status parse_npy(const char *path, const unsigned char *p, size_t len, va_tensor *t,
+                           va_error *err) {
+    if (len == 0)
         return va_fail(err, VA_ERR_FORMAT, "%s: file is empty (0 bytes), not a .npy file", path);
     npy_header h;
     size_t data_start = 0, esize = 0;
-    VA_TRY(read_header(fd, path, fsize, &h, &data_start, err));
+    VA_TRY(parse_preamble(path, p, len, &h, &data_start, err));
     VA_TRY(check_layout(path, &h, &esize, err));
 
     /* Overflow is checked on the product of the non-zero dims so that later prefix products of the
@@ -414,7 +373,7 @@ static va_status read_fd(int fd, const char *path, va_tensor *t, va_error *err) 
                        va_shape_str(&shape_only, shape_buf, sizeof shape_buf));
     /* Checked before allocating: a header may claim any shape. Trailing bytes are tolerated, as
      * numpy does. */
-    size_t avail = fsize - data_start;
+    size_t avail = len - data_start;
     if (need > avail)
         return va_fail(err, VA_ERR_FORMAT,
                        "%s: .npy data truncated: shape %s of '%s' needs %zu bytes but the file "
@@ -422,8 +381,18 @@ static va_status read_fd(int fd, const char *path, va_tensor *t, va_error *err) 
                        path, va_shape_str(&shape_only, shape_buf, sizeof shape_buf), h.descr, need,
                        avail);
     if (va_tensor_alloc(t, h.ndim, h.shape, err) != VA_OK) return va_error_prefix(err, path);
-    va_status s = read_data(fd, path, esize, t, err);
-    if (s != VA_OK) va_tensor_free(t);
+    convert_data(p + data_start, esize, t->data, numel);
+    return VA_OK;
+}
+
+va_status va_npy_read_memory(const void *data, size_t len, const char *name, va_tensor *t,
+                             va_error *err) {
+    if (!t) return va_fail(err, VA_ERR_ARG, "va_npy_read_memory: NULL tensor");
+    memset(t, 0, sizeof *t);
+    if (!name) name = "<memory>";
+    if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "%s: data is NULL", name);
+    va_status s = parse_npy(name, data, data ? len : 0, t, err);
+    if (s != VA_OK) memset(t, 0, sizeof *t);
     return s;
 }
 
@@ -432,8 +401,29 @@ va_status va_npy_read(const char *path, va_tensor *t, va_error *err) {
     memset(t, 0, sizeof *t);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    va_status s = read_fd(fd, path, t, err);
+    struct stat sb;
+    va_status s = VA_OK;
+    void *map = NULL;
+    size_t len = 0;
+    if (fstat(fd, &sb) != 0) {
+        s = va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (!S_ISREG(sb.st_mode)) {
+        s = va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
+    } else if ((uintmax_t)sb.st_size > SIZE_MAX) {
+        s = va_fail(err, VA_ERR_NOMEM, "%s: file too large to map (%lld bytes)", path,
+                    (long long)sb.st_size);
+    } else if (sb.st_size > 0) { /* mmap refuses length 0; parse_npy reports the empty file */
+        len = (size_t)sb.st_size;
+        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            map = NULL;
+            s = va_fail(err, VA_ERR_IO, "%s: cannot map %zu bytes: %s", path, len,
+                        strerror(errno));
+        }
+    }
     close(fd);
+    if (s == VA_OK) s = parse_npy(path, map, map ? len : 0, t, err);
+    if (map) munmap(map, len);
     if (s != VA_OK) memset(t, 0, sizeof *t);
     return s;
 }

@@ -22,9 +22,10 @@
 #include <unistd.h>
 
 struct va_safetensors {
-    char *path;
-    void *map;
-    size_t map_len;
+    char *path;                /* file path, or the caller's name for an in-memory file */
+    void *map;                 /* our mapping of the file, or NULL for an in-memory file */
+    const unsigned char *base; /* the whole file: map, or the caller's buffer */
+    size_t len;
     const unsigned char *data; /* start of the data section, inside map */
     size_t data_len;
     cJSON *root;          /* parsed header; owns entry names and metadata strings */
@@ -166,24 +167,18 @@ static va_status map_file(va_safetensors *st, va_error *err) {
         s = va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     } else if (!S_ISREG(sb.st_mode)) {
         s = va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
-    } else if (sb.st_size == 0) {
-        s = va_fail(err, VA_ERR_FORMAT, "%s: file is empty (0 bytes), not a safetensors file",
-                    path);
-    } else if (sb.st_size < 8) {
-        s = va_fail(err, VA_ERR_FORMAT,
-                    "%s: file is only %lld bytes, shorter than the 8-byte header length field; "
-                    "not a safetensors file",
-                    path, (long long)sb.st_size);
     } else if ((uintmax_t)sb.st_size > SIZE_MAX) {
         s = va_fail(err, VA_ERR_NOMEM, "%s: file too large to map (%lld bytes)", path,
                     (long long)sb.st_size);
-    } else {
-        st->map_len = (size_t)sb.st_size;
-        st->map = mmap(NULL, st->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (st->map == MAP_FAILED) {
-            st->map = NULL;
-            s = va_fail(err, VA_ERR_IO, "%s: cannot map %zu bytes: %s", path, st->map_len,
-                        strerror(errno));
+    } else if (sb.st_size > 0) { /* mmap refuses length 0; parse_json reports the empty file */
+        void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            s = va_fail(err, VA_ERR_IO, "%s: cannot map %lld bytes: %s", path,
+                        (long long)sb.st_size, strerror(errno));
+        } else {
+            st->map = map;
+            st->base = map;
+            st->len = (size_t)sb.st_size;
         }
     }
     close(fd);
@@ -194,9 +189,17 @@ static va_status map_file(va_safetensors *st, va_error *err) {
  * buffer first: it gives cJSON a proper C string and lets us reject embedded NUL bytes. */
 static va_status parse_json(va_safetensors *st, va_error *err) {
     const char *path = st->path;
-    const unsigned char *base = st->map;
+    const unsigned char *base = st->base;
+    if (st->len == 0)
+        return va_fail(err, VA_ERR_FORMAT, "%s: file is empty (0 bytes), not a safetensors file",
+                       path);
+    if (st->len < 8)
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: file is only %zu bytes, shorter than the 8-byte header length field; "
+                       "not a safetensors file",
+                       path, st->len);
     uint64_t hlen = load_le64(base);
-    size_t avail = st->map_len - 8;
+    size_t avail = st->len - 8;
     if (hlen > VA_ST_MAX_HEADER_BYTES)
         return va_fail(err, VA_ERR_FORMAT,
                        "%s: header length %llu bytes exceeds the %u-byte limit; not a safetensors "
@@ -428,17 +431,9 @@ static va_status parse_entries(va_safetensors *st, va_error *err) {
     return s;
 }
 
-va_status va_st_open(const char *path, va_safetensors **out, va_error *err) {
-    if (!out) return va_fail(err, VA_ERR_ARG, "va_st_open: out is NULL");
-    *out = NULL;
-    if (!path) return va_fail(err, VA_ERR_ARG, "va_st_open: path is NULL");
-    va_safetensors *st = calloc(1, sizeof *st);
-    if (!st || !(st->path = strdup(path))) {
-        free(st);
-        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
-    }
-    va_status s = map_file(st, err);
-    if (s == VA_OK) s = parse_json(st, err);
+/* Shared by both ways of opening: st->base and st->len are set (or st->len is 0). */
+static va_status open_common(va_safetensors *st, va_safetensors **out, va_error *err) {
+    va_status s = parse_json(st, err);
     if (s == VA_OK) s = parse_entries(st, err);
     if (s != VA_OK) {
         va_st_close(st);
@@ -448,9 +443,45 @@ va_status va_st_open(const char *path, va_safetensors **out, va_error *err) {
     return VA_OK;
 }
 
+static va_safetensors *new_file(const char *name) {
+    va_safetensors *st = calloc(1, sizeof *st);
+    if (st && !(st->path = strdup(name))) {
+        free(st);
+        st = NULL;
+    }
+    return st;
+}
+
+va_status va_st_open(const char *path, va_safetensors **out, va_error *err) {
+    if (!out) return va_fail(err, VA_ERR_ARG, "va_st_open: out is NULL");
+    *out = NULL;
+    if (!path) return va_fail(err, VA_ERR_ARG, "va_st_open: path is NULL");
+    va_safetensors *st = new_file(path);
+    if (!st) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
+    va_status s = map_file(st, err);
+    if (s != VA_OK) {
+        va_st_close(st);
+        return s;
+    }
+    return open_common(st, out, err);
+}
+
+va_status va_st_open_memory(const void *data, size_t len, const char *name, va_safetensors **out,
+                            va_error *err) {
+    if (!out) return va_fail(err, VA_ERR_ARG, "va_st_open_memory: out is NULL");
+    *out = NULL;
+    if (!name) name = "<memory>";
+    if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "%s: data is NULL", name);
+    va_safetensors *st = new_file(name);
+    if (!st) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", name);
+    st->base = data;
+    st->len = data ? len : 0;
+    return open_common(st, out, err);
+}
+
 void va_st_close(va_safetensors *st) {
     if (!st) return;
-    if (st->map) munmap(st->map, st->map_len);
+    if (st->map) munmap(st->map, st->len);
     cJSON_Delete(st->root);
     free(st->entries);
     free(st->by_name);

@@ -28,15 +28,10 @@ void va_image_free(va_image *img) {
     img->px = NULL;
 }
 
-/* Width and height from a PNG's IHDR (big-endian, right after the signature); 0 if not a PNG. The
- * file position is restored. */
-static int png_header_size(FILE *f, int *w, int *h) {
-    unsigned char b[24];
-    long pos = ftell(f);
-    size_t n = fread(b, 1, sizeof b, f);
-    if (pos >= 0) fseek(f, pos, SEEK_SET);
+/* Width and height from a PNG's IHDR (big-endian, right after the signature); 0 if not a PNG. */
+static int png_header_size(const unsigned char *b, size_t len, int *w, int *h) {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < sizeof b || memcmp(b, sig, 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
+    if (len < 24 || memcmp(b, sig, 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
     uint32_t bw = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
     uint32_t bh = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
     *w = bw > INT32_MAX ? INT32_MAX : (int)bw;
@@ -51,63 +46,136 @@ static va_status too_large(const char *path, int w, int h, int64_t max_pixels, v
                    path, w, h, (double)w * h / 1e6, (long long)max_pixels);
 }
 
-va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err) {
-    memset(img, 0, sizeof *img);
-    FILE *f = fopen(path, "rb");
-    if (!f) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) == 0 && (S_ISDIR(sb.st_mode) || sb.st_size == 0)) {
-        fclose(f);
-        return va_fail(err, VA_ERR_FORMAT, "%s: %s", path,
-                       S_ISDIR(sb.st_mode) ? "is a directory, not an image" : "empty file");
+/* ---- Checks before stb_image sees the bytes -------------------------------------------------
+ * stb_image trusts some fields it should not. Fuzzing (tests/fuzz/fuzz_image.c, with stb built
+ * instrumented) found inputs that make Debian's version write out of bounds; each check below
+ * refuses the inputs of one such class before decoding (docs/hardening.md lists them). */
+
+/* JPEG: a Huffman table (DHT) declares up to 16 x 255 codes, but stb_image's tables hold 256; more
+ * writes past them. Walk the marker segments as a decoder does (entropy-coded data runs to the
+ * next marker that is not a stuffed 0xFF00 or a restart) and check every DHT. */
+static const char *jpeg_check(const unsigned char *p, size_t len) {
+    if (len < 4 || p[0] != 0xFF || p[1] != 0xD8) return NULL; /* not a JPEG */
+    size_t i = 2;
+    while (i + 1 < len) {
+        if (p[i] != 0xFF) { /* inside entropy-coded data: find the next marker */
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < len && p[j] == 0xFF) /* fill bytes */
+            j++;
+        if (j >= len) break;
+        unsigned m = p[j];
+        if (m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01 || m == 0xD8) { /* no length */
+            i = j + 1;
+            continue;
+        }
+        if (m == 0xD9) break; /* end of image */
+        if (j + 2 >= len) break;
+        size_t seg = (size_t)p[j + 1] << 8 | p[j + 2];
+        if (seg < 2) break; /* the decoder refuses it */
+        if (m == 0xC4) {
+            /* As stb_image reads it: tables follow one another while the segment has bytes left,
+             * so a short last table makes it read the next one from past the segment. */
+            size_t q = j + 3;
+            long left = (long)seg - 2;
+            while (left > 0 && q < len) {
+                size_t n = 0;
+                for (size_t k = q + 1; k <= q + 16 && k < len; k++)
+                    n += p[k];
+                if (n > 256) return "JPEG Huffman table declares more than 256 codes";
+                left -= (long)(17 + n);
+                q += 17 + n;
+            }
+        }
+        i = j + 1 + seg; /* past the segment; entropy-coded data follows an SOS */
     }
+    return NULL;
+}
+
+/* PNM (P5/P6): stb_image reads the header numbers into an int without an overflow check. */
+static int pnm_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static const char *pnm_check(const unsigned char *p, size_t len) {
+    if (len < 2 || p[0] != 'P' || (p[1] != '5' && p[1] != '6')) return NULL;
+    size_t i = 2;
+    for (int field = 0; field < 3; field++) { /* width, height, maximum value */
+        for (;;) { /* whitespace and # comments, as stb_image skips them */
+            while (i < len && pnm_space(p[i]))
+                i++;
+            if (i >= len || p[i] != '#') break;
+            while (i < len && p[i] != '\n' && p[i] != '\r')
+                i++;
+        }
+        long long v = 0;
+        for (; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+            v = v * 10 + (p[i] - '0');
+            if (v > INT32_MAX) return "PNM header number is too large";
+        }
+    }
+    return NULL;
+}
+
+/* The checks in order; NULL if none objects. */
+static const char *precheck(const unsigned char *p, size_t len) {
+    const char *why = jpeg_check(p, len);
+    return why ? why : pnm_check(p, len);
+}
+
+va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
+                               int64_t max_pixels, va_image *img, va_error *err) {
+    memset(img, 0, sizeof *img);
+    if (!name) name = "<memory>";
+    if (!data || len == 0) return va_fail(err, VA_ERR_FORMAT, "%s: empty file", name);
+    if (len > INT32_MAX)
+        return va_fail(err, VA_ERR_UNSUPPORTED, "%s: file of %zu bytes is too large to decode",
+                       name, len);
+    const int n_in = (int)len;
+    const char *bad = precheck(data, len);
+    if (bad) return va_fail(err, VA_ERR_FORMAT, "%s: refused: %s", name, bad);
     int w = 0, h = 0, comp = 0;
     /* The header alone says how big the image is, so an absurd size is refused before stb_image
-     * allocates for it. stbi_info_from_file leaves the file position where it was. */
-    if (!stbi_info_from_file(f, &w, &h, &comp)) {
+     * allocates for it. */
+    if (!stbi_info_from_memory(data, n_in, &w, &h, &comp)) {
         /* stb_image refuses PNG headers with 0 or huge sizes but then reports only the last
          * format it tried ("unknown image type"); say what the header claims instead. */
         const char *why = stbi_failure_reason();
         int pw, ph;
-        int png = png_header_size(f, &pw, &ph);
-        fclose(f);
+        int png = png_header_size(data, len, &pw, &ph);
         if (png && (pw <= 0 || ph <= 0))
-            return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %d x %d pixels", path, pw,
+            return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %d x %d pixels", name, pw,
                            ph);
-        if (png && (int64_t)pw * ph > max_pixels) return too_large(path, pw, ph, max_pixels, err);
-        return va_fail(err, VA_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", path,
+        if (png && (int64_t)pw * ph > max_pixels) return too_large(name, pw, ph, max_pixels, err);
+        return va_fail(err, VA_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", name,
                        why && *why ? why : "unknown error");
     }
-    if (w <= 0 || h <= 0) {
-        fclose(f);
-        return va_fail(err, VA_ERR_FORMAT, "%s: image header claims %d x %d pixels", path, w, h);
-    }
-    if ((int64_t)w * h > max_pixels) {
-        fclose(f);
-        return too_large(path, w, h, max_pixels, err);
-    }
-    img->src_16bit = stbi_is_16_bit_from_file(f);
+    if (w <= 0 || h <= 0)
+        return va_fail(err, VA_ERR_FORMAT, "%s: image header claims %d x %d pixels", name, w, h);
+    if ((int64_t)w * h > max_pixels) return too_large(name, w, h, max_pixels, err);
+    int is16 = stbi_is_16_bit_from_memory(data, n_in);
     int dw = 0, dh = 0, dc = 0;
     /* stbi_load reduces 16-bit files to 8 bits (value >> 8): all a display needs. */
-    unsigned char *raw = stbi_load_from_file(f, &dw, &dh, &dc, 0);
-    fclose(f);
+    unsigned char *raw = stbi_load_from_memory(data, n_in, &dw, &dh, &dc, 0);
     if (!raw) {
         const char *why = stbi_failure_reason();
         return va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %d x %d image (stb_image: %s)",
-                       path, w, h, why && *why ? why : "truncated or corrupt data");
+                       name, w, h, why && *why ? why : "truncated or corrupt data");
     }
     if (dw != w || dh != h || dc < 1 || dc > 4) {
         stbi_image_free(raw);
         return va_fail(err, VA_ERR_FORMAT, "%s: decoded size %d x %d x %d differs from the header",
-                       path, dw, dh, dc);
+                       name, dw, dh, dc);
     }
     va_status st = va_image_alloc(img, w, h, err);
     if (st != VA_OK) {
         stbi_image_free(raw);
-        return va_error_prefix(err, path);
+        return va_error_prefix(err, name);
     }
     img->src_channels = dc;
-    img->src_16bit = img->src_16bit ? 1 : 0;
+    img->src_16bit = is16 ? 1 : 0;
     size_t n = (size_t)w * (size_t)h;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *s = raw + i * (size_t)dc;
@@ -121,6 +189,39 @@ va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_
     }
     stbi_image_free(raw);
     return VA_OK;
+}
+
+va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err) {
+    memset(img, 0, sizeof *img);
+    FILE *f = fopen(path, "rb");
+    if (!f) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    va_status s = VA_OK;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    if (fstat(fileno(f), &sb) != 0) {
+        s = va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (S_ISDIR(sb.st_mode)) {
+        s = va_fail(err, VA_ERR_FORMAT, "%s: is a directory, not an image", path);
+    } else if (!S_ISREG(sb.st_mode)) {
+        s = va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
+    } else if (sb.st_size == 0) {
+        s = va_fail(err, VA_ERR_FORMAT, "%s: empty file", path);
+    } else if (sb.st_size > INT32_MAX) {
+        /* stb_image takes an int length; a 2 GB image file is far past the pixel limit anyway. */
+        s = va_fail(err, VA_ERR_UNSUPPORTED, "%s: file of %lld bytes is too large to decode", path,
+                    (long long)sb.st_size);
+    } else if (!(buf = malloc((size_t)sb.st_size))) {
+        s = va_fail(err, VA_ERR_NOMEM, "%s: out of memory reading %lld bytes", path,
+                    (long long)sb.st_size);
+    } else {
+        len = fread(buf, 1, (size_t)sb.st_size, f);
+        if (ferror(f)) s = va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    }
+    fclose(f);
+    if (s == VA_OK) s = va_image_load_memory(buf, len, path, max_pixels, img, err);
+    free(buf);
+    return s;
 }
 
 va_status va_image_write_png(const char *path, const va_image *img, va_error *err) {

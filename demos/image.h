@@ -3,6 +3,7 @@
 #ifndef VISATTN_DEMOS_IMAGE_H
 #define VISATTN_DEMOS_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "visattn/visattn.h"
@@ -23,6 +24,9 @@ typedef struct va_image {
  * Alpha is composited over black (the background of the Fashion-MNIST images the models saw).
  * The file is opened read-only and never written. Errors name the file. */
 va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err);
+/* The same for a file already in memory; `name` stands for the path in error messages. */
+va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
+                               int64_t max_pixels, va_image *img, va_error *err);
 void va_image_free(va_image *img);
 /* Allocate a black w x h image. */
 va_status va_image_alloc(va_image *img, int w, int h, va_error *err);

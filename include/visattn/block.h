@@ -31,6 +31,7 @@
 #ifndef VISATTN_BLOCK_H
 #define VISATTN_BLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "visattn/config.h"
@@ -114,6 +115,10 @@ void va_block_destroy(va_block *b);
 /* Load a whole file: read "visattn.block" or "visattn.model" and "visattn.config" from the
  * metadata, create, load weights strictly (missing, wrong-shaped and left-over keys are errors). */
 va_status va_block_load_file(const char *path, va_block **out, va_error *err);
+/* The same for a file already in memory; `name` stands for the path in error messages. The buffer
+ * is only read during the call. */
+va_status va_block_load_memory(const void *data, size_t len, const char *name, va_block **out,
+                               va_error *err);
 
 /* ---- For block implementations ----------------------------------------------------------------
  * Map slot i (0 <= i < VA_MAX_MAPS) gets this name and shape; storage grows only when needed.

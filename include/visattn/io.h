@@ -41,6 +41,10 @@ typedef struct va_safetensors va_safetensors;
  * known dtypes, shape x dtype size == byte size, offsets inside the data section and not
  * overlapping. Errors name the file and the key. */
 va_status va_st_open(const char *path, va_safetensors **out, va_error *err);
+/* The same for a file already in memory (e.g. embedded in a program): `name` stands for the path in
+ * error messages. The buffer is borrowed, not copied: it must outlive the va_safetensors. */
+va_status va_st_open_memory(const void *data, size_t len, const char *name, va_safetensors **out,
+                            va_error *err);
 void va_st_close(va_safetensors *st);
 const char *va_st_path(const va_safetensors *st);
 
@@ -68,6 +72,9 @@ va_status va_st_write(const char *path, const va_st_tensor_in *tensors, size_t c
 
 /* .npy: read allocates t (free with va_tensor_free); ndim 0..VA_MAX_DIM. */
 va_status va_npy_read(const char *path, va_tensor *t, va_error *err);
+/* The same for a file already in memory; `name` stands for the path in error messages. */
+va_status va_npy_read_memory(const void *data, size_t len, const char *name, va_tensor *t,
+                             va_error *err);
 va_status va_npy_write(const char *path, const va_tensor *t, va_error *err);
 
 /* ---- Weights as blocks see them --------------------------------------------------------------
