@@ -55,8 +55,12 @@ static va_status too_large(const char *path, int w, int h, int64_t max_pixels, v
  * writes past them. Walk the marker segments as a decoder does (entropy-coded data runs to the
  * next marker that is not a stuffed 0xFF00 or a restart) and check every DHT. */
 static const char *jpeg_check(const unsigned char *p, size_t len) {
-    if (len < 4 || p[0] != 0xFF || p[1] != 0xD8) return NULL; /* not a JPEG */
-    size_t i = 2;
+    /* stb_image takes 0xFF fill bytes before the start-of-image marker too. */
+    size_t i = 0;
+    while (i < len && p[i] == 0xFF)
+        i++;
+    if (i == 0 || i >= len || p[i] != 0xD8) return NULL; /* not a JPEG */
+    i++;
     while (i + 1 < len) {
         if (p[i] != 0xFF) { /* inside entropy-coded data: find the next marker */
             i++;
