@@ -123,10 +123,29 @@ static const char *pnm_check(const unsigned char *p, size_t len) {
     return NULL;
 }
 
+/* PNG: stb_image grows its buffer to a data chunk's declared length before reading the chunk, so
+ * a few bytes declaring a 2 GB chunk cost a 2 GB allocation. Every chunk must fit in the file. */
+static const char *png_check(const unsigned char *p, size_t len) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len < 8 || memcmp(p, sig, 8) != 0) return NULL;
+    size_t i = 8;
+    while (len - i >= 8) {
+        size_t n = (size_t)p[i] << 24 | (size_t)p[i + 1] << 16 | (size_t)p[i + 2] << 8 | p[i + 3];
+        if (n > len - i - 8) return "PNG chunk is longer than the rest of the file";
+        if (!memcmp(p + i + 4, "IEND", 4)) break;
+        i += 8 + n;
+        if (len - i < 4) break; /* the chunk's CRC is missing: stb_image reports the truncation */
+        i += 4;
+    }
+    return NULL;
+}
+
 /* The checks in order; NULL if none objects. */
 static const char *precheck(const unsigned char *p, size_t len) {
     const char *why = jpeg_check(p, len);
-    return why ? why : pnm_check(p, len);
+    if (!why) why = pnm_check(p, len);
+    if (!why) why = png_check(p, len);
+    return why;
 }
 
 va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
