@@ -58,6 +58,8 @@ const char *va_colormap_name(va_colormap cm) {
     return (int)cm >= 0 && (int)cm < (int)(sizeof NAMES / sizeof NAMES[0]) ? NAMES[cm] : "?";
 }
 
+/* NaN fails v > 0 and becomes 0: every float lands in [0, 1], so the float-to-integer conversions
+ * below (which are undefined for NaN and out-of-range values) always see a value in range. */
 static float clamp01(float v) {
     return v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;
 }
@@ -76,7 +78,7 @@ static void lerp_points(cmap_points p, float v, unsigned char rgb[3]) {
 }
 
 void va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3]) {
-    v = v == v ? clamp01(v) : 0.f; /* NaN fails v == v */
+    v = clamp01(v);
     switch (cm) {
     case VA_CMAP_TURBO: lerp_points((cmap_points){17, TURBO}, v, rgb); return;
     case VA_CMAP_VIRIDIS: lerp_points((cmap_points){9, VIRIDIS}, v, rgb); return;

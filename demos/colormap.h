@@ -13,7 +13,7 @@ typedef enum va_colormap {
 /* "turbo", "jet", "viridis", "inferno", "gray" (also "grey"); -1 if unknown. */
 int va_colormap_from_name(const char *name);
 const char *va_colormap_name(va_colormap cm);
-/* v is clamped to [0, 1] (NaN counts as 0); rgb gets 0..255. */
+/* Any v: clamped to [0, 1], NaN counts as 0 (so -Inf gives 0, +Inf 1); rgb gets 0..255. */
 void va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3]);
 
 #endif

@@ -5,6 +5,8 @@
  * through zlib's gzread, which takes gzipped and plain files alike. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@ static void eval_usage(FILE *f) {
             "data set, e.g. /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz and\n"
             "t10k-labels-idx1-ubyte.gz. Images are unsigned bytes, N x H x W (one channel);\n"
             "they are fed as (pixel/255 - mean) / std with the model config's mean and std.\n"
+            "Top-1 is torch.argmax's: a NaN class score counts as the largest. If any image\n"
+            "gives a NaN or Inf score, the accuracy is still printed but the exit status is 1.\n"
             "  --batch B      images per forward pass (default 256)\n"
             "  --limit N      only the first N images\n"
             "  --threads N    threads for OpenMP and OpenBLAS\n");
@@ -121,13 +125,33 @@ static int read_norm(const char *path, float *mean, float *std) {
     cJSON *root = json ? cJSON_Parse(json) : NULL;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "mean");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "std");
+    double dm = 0.0, ds = 1.0;
     if (cJSON_IsArray(m) && cJSON_IsNumber(cJSON_GetArrayItem(m, 0)))
-        *mean = (float)cJSON_GetArrayItem(m, 0)->valuedouble;
+        dm = cJSON_GetArrayItem(m, 0)->valuedouble;
     if (cJSON_IsArray(s) && cJSON_IsNumber(cJSON_GetArrayItem(s, 0)))
-        *std = (float)cJSON_GetArrayItem(s, 0)->valuedouble;
+        ds = cJSON_GetArrayItem(s, 0)->valuedouble;
     cJSON_Delete(root);
     va_st_close(st);
+    /* cJSON reads 1e999 as inf, and a double past FLT_MAX has no float (the conversion is
+     * undefined behaviour); std 0 would divide by zero. */
+    if (!(fabs(dm) <= FLT_MAX) || !(ds > 0.0 && ds <= FLT_MAX) || !((float)ds > 0.0f)) {
+        va_cli_error("%s: visattn.config: mean must be a finite number and std a positive one",
+                     path);
+        return -1;
+    }
+    *mean = (float)dm, *std = (float)ds;
     return 0;
+}
+
+/* Index of the largest of l[0..n-1] as torch.argmax picks it: a NaN counts as larger than any
+ * number (the first NaN wins), otherwise the first maximum. */
+static long argmax_torch(const float *l, long n) {
+    long top = 0;
+    for (long k = 0; k < n; k++) {
+        if (isnan(l[k])) return k;
+        if (l[k] > l[top]) top = k;
+    }
+    return top;
 }
 
 int va_cmd_eval(int argc, char **argv) {
@@ -200,7 +224,7 @@ int va_cmd_eval(int argc, char **argv) {
         goto done;
     }
     b->want_maps = 0;
-    long correct = 0;
+    long correct = 0, nonfinite = 0;
     for (long s = 0; s < n; s += batch) {
         long m = n - s < batch ? n - s : batch;
         x.shape[0] = y.shape[0] = m; /* the last batch may be short: shrink the views */
@@ -212,13 +236,22 @@ int va_cmd_eval(int argc, char **argv) {
         }
         for (long i = 0; i < m; i++) {
             const float *l = y.data + i * nc;
-            long top = 0;
-            for (long k = 1; k < nc; k++)
-                if (l[k] > l[top]) top = k;
-            correct += top == (long)labels[s + i];
+            for (long k = 0; k < nc; k++)
+                if (!isfinite(l[k])) {
+                    nonfinite++;
+                    break;
+                }
+            correct += argmax_torch(l, nc) == (long)labels[s + i];
         }
     }
     printf("%s: %ld/%ld correct, accuracy %.2f%%\n", pos[0], correct, n, 100.0 * correct / n);
+    /* The accuracy is what PyTorch would report, but it says nothing about the model: fail. */
+    if (nonfinite) {
+        va_cli_error("%s: %ld of %ld images gave non-finite class scores (NaN/Inf): the weights "
+                     "or the input are not finite",
+                     pos[0], nonfinite, n);
+        goto done;
+    }
     rc = 0;
 done:
     free(images);

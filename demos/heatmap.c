@@ -8,6 +8,7 @@
 #define _XOPEN_SOURCE 700
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -106,7 +107,8 @@ static int json_floats(const cJSON *a, float *out, int max_len) {
     if (n < 1 || n > max_len) return -1;
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v)) return -1;
+        /* Past FLT_MAX (1e999 reads as inf) converting to float would be undefined behaviour. */
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX)) return -1;
         out[i] = (float)v->valuedouble;
     }
     return n;
@@ -144,7 +146,8 @@ static va_status read_model_config(hm_model *m, va_error *err) {
         m->num_classes = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "input_size"))) {
         float hw[2];
-        if (json_floats(v, hw, 2) != 2 || hw[0] < 1 || hw[1] < 1 || hw[0] > 8192 || hw[1] > 8192) {
+        if (json_floats(v, hw, 2) != 2 || !(hw[0] >= 1 && hw[0] <= 8192) ||
+            !(hw[1] >= 1 && hw[1] <= 8192)) {
             rc = va_fail(err, VA_ERR_CONFIG, "%s: input_size must be [H, W]", m->path);
             goto done;
         }
@@ -163,7 +166,7 @@ static va_status read_model_config(hm_model *m, va_error *err) {
         if (!(v = cJSON_GetObjectItemCaseSensitive(cfg, keys[k]))) continue;
         int n = json_floats(v, dst[k], 3);
         if (n != 1 && n != m->pp.channels) {
-            rc = va_fail(err, VA_ERR_CONFIG, "%s: %s must list one number per input channel",
+            rc = va_fail(err, VA_ERR_CONFIG, "%s: %s must list one finite number per input channel",
                          m->path, keys[k]);
             goto done;
         }
@@ -377,6 +380,75 @@ static int write_overlay(const va_tensor *map, const va_image *img, const hm_opt
     return 0;
 }
 
+/* One model's forward pass on one image: what the files are made from. */
+typedef struct hm_result {
+    va_tensor x, y;                     /* the model input and the logits */
+    const va_map *stage[HM_MAX_STAGES]; /* the map of stage k + 1, NULL if not shown */
+    const va_map *cam;                  /* with --cam */
+} hm_result;
+
+#define HM_NOT_FINITE "the weights or the input are not finite"
+
+/* 0 if every value of t is finite; else prints one line naming the image, the model file and
+ * what holds the values. NaN/Inf weights are valid safetensors, and min-max normalisation would
+ * turn such a map into a plausible-looking but meaningless picture, so it is refused instead. */
+static int require_finite(const char *image, const hm_model *m, const char *what,
+                          const va_tensor *t, const char *why) {
+    int64_t n = va_numel(t), bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        bad += !isfinite(t->data[i]);
+    if (!bad) return 0;
+    va_cli_error("%s: %s: %s has non-finite values (NaN/Inf, %lld of %lld): %s", image, m->path,
+                 what, (long long)bad, (long long)n, why);
+    return -1;
+}
+
+/* Run model m on img and check everything that will be shown; nothing is written here. */
+static int run_model(const char *path, const va_image *img, hm_model *m, const hm_opts *o,
+                     va_arena *ws, hm_result *r) {
+    va_error err = {0};
+    int64_t out[4];
+    if (va_image_to_input(img, &m->pp, &r->x, &err) != VA_OK ||
+        va_block_out_shape(m->b, r->x.shape, out, &err) != VA_OK ||
+        va_tensor_alloc(&r->y, 4, out, &err) != VA_OK ||
+        va_block_forward(m->b, &r->x, &r->y, ws, &err) != VA_OK) {
+        va_cli_error("%s: %s: %s", path, m->path, err.msg);
+        return -1;
+    }
+    if (require_finite(path, m, "the preprocessed input", &r->x,
+                       "check mean and std in the model's visattn.config"))
+        return -1;
+    char what[VA_MAP_NAME_LEN + 8];
+    for (int k = 1; k <= HM_MAX_STAGES; k++) {
+        const va_map *map = stage_map(m->b, k);
+        if (!map) {
+            if (o->stage >= k) {
+                va_cli_error("%s: --stage %d: the model has %d stages", m->path, o->stage, k - 1);
+                return -1;
+            }
+            break;
+        }
+        if (o->stage && o->stage != k) continue;
+        snprintf(what, sizeof what, "map '%s'", map->name);
+        if (require_finite(path, m, what, &map->t, HM_NOT_FINITE)) return -1;
+        r->stage[k - 1] = map;
+    }
+    if (o->cam) {
+        if (!(r->cam = va_block_find_map(m->b, "cam"))) {
+            va_cli_error("%s: the model records no 'cam' map", m->path);
+            return -1;
+        }
+        /* The logits too: the top-5 line prints their softmax. */
+        if (require_finite(path, m, "map 'cam'", &r->cam->t, HM_NOT_FINITE) ||
+            require_finite(path, m, "the logit vector", &r->y, HM_NOT_FINITE))
+            return -1;
+    }
+    return 0;
+}
+
+/* Every model runs and every map is checked before the first file of an image is written, so an
+ * image gets either all its files or none: never a partial set, never a picture of NaNs. A model's
+ * maps stay valid until that model's next forward pass, and each model has its own block. */
 static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o,
                          va_arena *ws) {
     va_error err = {0};
@@ -397,6 +469,11 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
     if (tw < 1) tw = 1;
     if (th < 1) th = 1;
     int max_rows = HM_MAX_STAGES + 1;
+    hm_result *res = calloc((size_t)nmodels, sizeof *res);
+    if (!res) {
+        va_cli_error("out of memory");
+        goto done;
+    }
     if (o->sheet) {
         tiles = calloc((size_t)(max_rows * cols), sizeof *tiles);
         labels = calloc((size_t)(max_rows * cols), sizeof *labels);
@@ -405,68 +482,42 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
             goto done;
         }
     }
+    for (int mi = 0; mi < nmodels; mi++)
+        if (run_model(path, &img, &models[mi], o, ws, &res[mi])) goto done;
     for (int mi = 0; mi < nmodels; mi++) {
-        hm_model *m = &models[mi];
-        va_tensor x = {0}, y = {0};
-        int64_t out[4];
-        int ok = 0;
+        const hm_model *m = &models[mi];
+        const hm_result *r = &res[mi];
         char file[HM_PATH_MAX];
-        if (va_image_to_input(&img, &m->pp, &x, &err) != VA_OK ||
-            va_block_out_shape(m->b, x.shape, out, &err) != VA_OK ||
-            va_tensor_alloc(&y, 4, out, &err) != VA_OK ||
-            va_block_forward(m->b, &x, &y, ws, &err) != VA_OK) {
-            va_cli_error("%s: %s: %s", path, m->path, err.msg);
-            goto model_done;
-        }
         if (o->save_input) {
             if (path_fmt(file, sizeof file, "%s/%s_%s_input.npy", o->out_dir, stem, m->label))
-                goto model_done;
-            if (check_not_input(file, o)) goto model_done;
-            if (va_npy_write(file, &x, &err) != VA_OK) {
+                goto done;
+            if (check_not_input(file, o)) goto done;
+            if (va_npy_write(file, &r->x, &err) != VA_OK) {
                 va_cli_error("%s", err.msg);
-                goto model_done;
+                goto done;
             }
             printf("wrote %s\n", file);
         }
         int row = 0;
         for (int k = 1; k <= HM_MAX_STAGES; k++) {
-            const va_map *map = stage_map(m->b, k);
-            if (!map) {
-                if (o->stage >= k) {
-                    va_cli_error("%s: --stage %d: the model has %d stages", m->path, o->stage,
-                                 k - 1);
-                    goto model_done;
-                }
-                break;
-            }
-            if (o->stage && o->stage != k) continue;
+            if (!r->stage[k - 1]) continue;
             if (path_fmt(file, sizeof file, "%s/%s_%s_stage%d.png", o->out_dir, stem, m->label, k))
-                goto model_done;
+                goto done;
             va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(&map->t, &img, o, file, tile, tw, th)) goto model_done;
+            if (write_overlay(&r->stage[k - 1]->t, &img, o, file, tile, tw, th)) goto done;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
             row++;
         }
-        if (o->cam) {
-            const va_map *cam = va_block_find_map(m->b, "cam");
-            if (!cam) {
-                va_cli_error("%s: the model records no 'cam' map", m->path);
-                goto model_done;
-            }
+        if (r->cam) {
             if (path_fmt(file, sizeof file, "%s/%s_%s_cam.png", o->out_dir, stem, m->label))
-                goto model_done;
+                goto done;
             va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(&cam->t, &img, o, file, tile, tw, th)) goto model_done;
+            if (write_overlay(&r->cam->t, &img, o, file, tile, tw, th)) goto done;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
             row++;
-            print_top5(path, m, &y);
+            print_top5(path, m, &r->y);
         }
         if (row > rows) rows = row;
-        ok = 1;
-    model_done:
-        va_tensor_free(&x);
-        va_tensor_free(&y);
-        if (!ok) goto done;
     }
     if (o->sheet && rows > 0) {
         va_image orig;
@@ -516,6 +567,12 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
     }
     rc = 0;
 done:
+    if (res)
+        for (int mi = 0; mi < nmodels; mi++) {
+            va_tensor_free(&res[mi].x);
+            va_tensor_free(&res[mi].y);
+        }
+    free(res);
     if (tiles)
         for (int i = 0; i < max_rows * cols; i++)
             va_image_free(&tiles[i]);

@@ -11,6 +11,8 @@ va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, 
     memset(out, 0, sizeof *out);
     if (map->ndim != 4 || map->shape[2] < 1 || map->shape[3] < 1)
         return va_fail(err, VA_ERR_SHAPE, "overlay: map must be 4-D with h, w >= 1");
+    if (!(alpha >= 0.f && alpha <= 1.f))
+        return va_fail(err, VA_ERR_ARG, "overlay: alpha must be in [0, 1], got %g", (double)alpha);
     va_tensor src, up = {0};
     /* Sample 0, channel 0: a contiguous h x w plane at the start of the data. */
     va_tensor_view4(&src, map->data, 1, 1, map->shape[2], map->shape[3]);
@@ -22,18 +24,25 @@ va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, 
         return st;
     }
     size_t n = (size_t)img->w * (size_t)img->h;
-    float lo = INFINITY, hi = -INFINITY;
+    /* Min and max of the finite values only, in double so that hi - lo cannot overflow. */
+    double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
         float v = up.data[i];
+        if (!isfinite(v)) continue;
         if (v < lo) lo = v;
         if (v > hi) hi = v;
     }
     /* A flat map has nothing to show; scaling its rounding noise up to full range would. */
-    float range = hi - lo;
-    float scale = (range > 1e-12f * (fabsf(hi) + fabsf(lo)) && range > 0.f) ? 1.f / range : 0.f;
+    double range = hi - lo;
+    double scale = (range > 1e-12 * (fabs(hi) + fabs(lo)) && range > 0.) ? 1. / range : 0.;
     for (size_t i = 0; i < n; i++) {
+        float v = up.data[i], t;
+        if (isfinite(v))
+            t = (float)((v - lo) * scale); /* in [0, 1]: lo <= v <= hi */
+        else
+            t = v > 0.f ? 1.f : 0.f; /* +Inf at the top; -Inf and NaN at the bottom */
         unsigned char rgb[3];
-        va_colormap_apply(cm, (up.data[i] - lo) * scale, rgb);
+        va_colormap_apply(cm, t, rgb);
         const unsigned char *p = img->px + i * 3;
         unsigned char *d = out->px + i * 3;
         for (int c = 0; c < 3; c++)

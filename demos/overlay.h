@@ -7,7 +7,9 @@
 
 /* Upsample the first channel of sample 0 of map (N x C x h x w) bilinearly to the image's size
  * (F.interpolate(mode="bilinear", align_corners=False)), min-max normalise it to [0, 1] (a constant
- * map becomes 0), colour-map it and blend: out = (1 - alpha) * image + alpha * colour.
+ * map becomes 0), colour-map it and blend: out = (1 - alpha) * image + alpha * colour, alpha in
+ * [0, 1]. Any float is accepted: min and max are those of the finite values, +Inf shows as 1, -Inf
+ * and NaN as 0 (the CLI refuses such maps before it gets here; see docs/heatmap.md).
  * Allocates out at the image's full resolution. */
 va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, float alpha,
                      va_image *out, va_error *err);

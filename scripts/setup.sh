@@ -4,7 +4,8 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
-      libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev check
+      libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev check valgrind
+      clang libclang-rt-14-dev
       python3-torch python3-numpy dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do
