@@ -1,5 +1,7 @@
 #include "visattn/config.h"
 
+#include "io_util.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,14 +27,53 @@ static va_status wrap(cJSON *json, int owned, const char *what, va_config **out,
     return VA_OK;
 }
 
+static int cmp_key(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* 1 if a key appears twice in one object anywhere in the tree (*dup names it; sorted, so a config
+ * with many keys costs n log n), -1 if out of memory, 0 if none. Depth is bounded by cJSON's
+ * nesting limit. */
+static int duplicate_key(const cJSON *node, const char **dup) {
+    size_t n = 0;
+    for (const cJSON *a = node->child; a; a = a->next) {
+        int r = duplicate_key(a, dup);
+        if (r) return r;
+        n++;
+    }
+    if (!cJSON_IsObject(node) || n < 2) return 0;
+    const char **keys = malloc(n * sizeof *keys);
+    if (!keys) return -1;
+    n = 0;
+    for (const cJSON *a = node->child; a; a = a->next)
+        keys[n++] = a->string ? a->string : "";
+    qsort(keys, n, sizeof *keys, cmp_key);
+    int found = 0;
+    for (size_t i = 1; i < n && !found; i++)
+        if (!strcmp(keys[i - 1], keys[i])) *dup = keys[i], found = 1;
+    free(keys);
+    return found;
+}
+
 va_status va_config_parse(const char *json, const char *what, va_config **out, va_error *err) {
     *out = NULL;
     if (!what) what = "config";
-    cJSON *root = (json && *json) ? cJSON_Parse(json) : cJSON_CreateObject();
-    if (!root) return va_fail(err, VA_ERR_CONFIG, "%s: not valid JSON", what);
-    if (!cJSON_IsObject(root)) {
+    /* Strict where Python's json.loads is strict, so that a file means the same model to both:
+     * nothing may follow the object, and no object may repeat a key (Python keeps the last one,
+     * cJSON the first). */
+    if (json && va_json_has_nul_escape(json, strlen(json)))
+        return va_fail(err, VA_ERR_CONFIG, "%s: contains the escape \\u0000", what);
+    cJSON *root = (json && *json) ? cJSON_ParseWithOpts(json, NULL, 1) : cJSON_CreateObject();
+    if (!root) return va_fail(err, VA_ERR_CONFIG, "%s: not valid JSON (or data after it)", what);
+    const char *dup = NULL;
+    int d = cJSON_IsObject(root) ? duplicate_key(root, &dup) : 0;
+    if (!cJSON_IsObject(root) || d != 0) {
+        va_status s = d < 0   ? va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what)
+                      : d > 0 ? va_fail(err, VA_ERR_CONFIG, "%s: duplicate key '%.64s'", what,
+                                        dup)
+                              : va_fail(err, VA_ERR_CONFIG, "%s: must be a JSON object", what);
         cJSON_Delete(root);
-        return va_fail(err, VA_ERR_CONFIG, "%s: must be a JSON object", what);
+        return s;
     }
     return wrap(root, 1, what, out, err);
 }

@@ -4,15 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages are one line by contract: fold any newline a caller or a file name let through. */
+static void fold_lines(char *msg) {
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
 va_status va_fail(va_error *err, va_status st, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
-        /* Messages are one line by contract: fold any newline a caller let through. */
-        for (char *p = err->msg; *p; p++)
-            if (*p == '\n' || *p == '\r') *p = ' ';
+        fold_lines(err->msg);
         err->status = st;
     }
     return st;
@@ -23,6 +27,7 @@ va_status va_error_prefix(va_error *err, const char *prefix) {
     char tmp[VA_ERROR_MSG_LEN];
     if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err->msg) < 0) return err->status;
     memcpy(err->msg, tmp, sizeof tmp); /* truncation keeps the start: the prefix and the reason */
+    fold_lines(err->msg);
     return err->status;
 }
 

@@ -33,4 +33,18 @@ static inline va_status va_finish_write(FILE *f, int ok, int saved_errno, const 
     return va_fail(err, VA_ERR_IO, "%s: write failed: %s", path, strerror(saved_errno));
 }
 
+/* 1 if the JSON text holds the escape \u0000 (a backslash preceded by an even number of
+ * backslashes, then u0000): decoded into a C string it would cut a name or value short, so that
+ * "se\u0000x" would name the block "se" here and something else to Python. */
+static inline int va_json_has_nul_escape(const char *t, size_t n) {
+    size_t run = 0; /* backslashes just before t[i] */
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '\\' && run % 2 == 0 && n - i >= 6 && (t[i + 1] == 'u' || t[i + 1] == 'U') &&
+            !memcmp(t + i + 2, "0000", 4))
+            return 1;
+        run = t[i] == '\\' ? run + 1 : 0;
+    }
+    return 0;
+}
+
 #endif

@@ -89,6 +89,12 @@ va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
         nw > INT64_MAX / (int64_t)sizeof(float))
         return va_fail(err, VA_ERR_CONFIG, "conv2d: weight %dx%dx%dx%d is too large",
                        d->out_channels, d->in_channels / d->groups, d->kernel_h, d->kernel_w);
+    if (nw > VA_MAX_WEIGHT_ELEMS)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "conv2d: weight %dx%dx%dx%d (out_channels x in_channels / groups x kernel) "
+                       "has %lld elements, over the limit of %lld; check the config",
+                       d->out_channels, d->in_channels / d->groups, d->kernel_h, d->kernel_w,
+                       (long long)nw, (long long)VA_MAX_WEIGHT_ELEMS);
     return VA_OK;
 }
 

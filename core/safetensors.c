@@ -214,6 +214,11 @@ static va_status parse_json(va_safetensors *st, va_error *err) {
     size_t n = (size_t)hlen;
     if (memchr(base + 8, '\0', n))
         return va_fail(err, VA_ERR_FORMAT, "%s: header contains a NUL byte; not valid JSON", path);
+    if (va_json_has_nul_escape((const char *)base + 8, n))
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: header contains the escape \\u0000 (a NUL character), which no name or "
+                       "value may hold",
+                       path);
     char *text = malloc(n + 1);
     if (!text) return va_fail(err, VA_ERR_NOMEM, "%s: cannot allocate %zu header bytes", path, n);
     memcpy(text, base + 8, n);

@@ -234,3 +234,12 @@ size_t va_arena_mark(const va_arena *a) { return a->used; }
 void va_arena_rewind(va_arena *a, size_t mark) {
     if (mark <= a->used) a->used = mark;
 }
+
+va_status va_check_weight_count(const char *what, int64_t count, va_error *err) {
+    if (count < 0 || count > VA_MAX_WEIGHT_ELEMS)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s: asks for a weight tensor of %lld elements, over the limit of %lld; "
+                       "check the config",
+                       what, (long long)count, (long long)VA_MAX_WEIGHT_ELEMS);
+    return VA_OK;
+}

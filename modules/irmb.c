@@ -226,6 +226,7 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
 }
 
 static va_status irmb_alloc(float **p, int64_t n, va_error *err) {
+    VA_TRY(va_check_weight_count("irmb config: dim_in, dim_out, exp_ratio, dw_ks", n, err));
     *p = va_aligned_alloc((size_t)(n > 0 ? n : 1) * sizeof(float));
     if (!*p) return va_fail(err, VA_ERR_NOMEM, "irmb: out of memory");
     memset(*p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float));
@@ -400,10 +401,14 @@ static va_status irmb_window_geometry(const irmb_block *m, int64_t h, int64_t w,
     g->hp = g->n1 * g->wsh;
     g->wp = g->n2 * g->wsw;
     /* 2^20 pixels (e.g. 1024 x 1024) per window: its L x L attention already takes 4 TB. */
+    /* At most 4096 pixels (64 x 64) per window: its L x L attention matrix is 64 MB per head
+     * already, and grows with the fourth power of window_size. */
     size_t len;
-    if (va_mul_size((size_t)g->wsh, (size_t)g->wsw, &len) || len > ((size_t)1 << 20))
-        return va_fail(err, VA_ERR_NOMEM, "irmb: a %lldx%lld attention window is too large",
-                       (long long)g->wsh, (long long)g->wsw);
+    if (va_mul_size((size_t)g->wsh, (size_t)g->wsw, &len) || len > ((size_t)1 << 12))
+        return va_fail(err, VA_ERR_CONFIG,
+                       "irmb: a %lldx%lld attention window (window_size %d, or the input size when "
+                       "it is 0) is over the limit of 4096 pixels",
+                       (long long)g->wsh, (long long)g->wsw, m->window_size);
     g->len = (int64_t)len;
     return VA_OK;
 }

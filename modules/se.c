@@ -62,6 +62,8 @@ static va_status se_create(va_block *b, const va_config *cfg, va_error *err) {
     VA_TRY(se_act(cfg, "activation", "relu", &m->act, err));
     VA_TRY(se_act(cfg, "scale_activation", "sigmoid", &m->scale_act, err));
     const size_t c = (size_t)m->channels, s = (size_t)m->squeeze;
+    VA_TRY(va_check_weight_count("se config: input_channels x squeeze_channels",
+                                 (int64_t)m->channels * m->squeeze, err));
     size_t count, bytes;
     float *p = NULL;
     if (va_mul_size(2 * c, s, &count) == 0 && va_add_size(count, c + s, &count) == 0 &&

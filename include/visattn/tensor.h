@@ -47,6 +47,14 @@ const char *va_shape_str(const va_tensor *t, char *buf, size_t len);
 const char *va_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
 
 /* Aligned allocation helpers (NULL on failure or overflow). */
+/* Limit on one weight tensor: 2^26 elements (256 MB of float32). A block sizes its weights from its
+ * config before any weight is read, so without a limit a config of a few bytes in a hostile file
+ * could ask for any amount of memory. The largest tensor of a ResNet-50 has 2.4M elements. */
+#define VA_MAX_WEIGHT_ELEMS ((int64_t)1 << 26)
+/* VA_ERR_CONFIG unless 0 <= count <= VA_MAX_WEIGHT_ELEMS; `what` names the block and the config
+ * keys behind the count, e.g. "se config: input_channels x squeeze_channels". */
+va_status va_check_weight_count(const char *what, int64_t count, va_error *err);
+
 void *va_aligned_alloc(size_t bytes);
 void va_aligned_free(void *p);
 
