@@ -118,8 +118,14 @@ static va_status bb_attn_json(const char *name, const cJSON *args, int reduction
         /* SA-Net needs C divisible by 2*groups: take the largest groups that fits. */
         int g = 64;
         const cJSON *gj = cJSON_GetObjectItemCaseSensitive(o, "groups");
-        if (gj && cJSON_IsNumber(gj)) g = gj->valueint;
+        if (gj && (!cJSON_IsNumber(gj) || gj->valuedouble != (double)gj->valueint)) {
+            cJSON_Delete(o);
+            return va_fail(err, VA_ERR_CONFIG,
+                           "backbone config: attention_args 'groups' must be an integer");
+        }
+        if (gj) g = gj->valueint;
         if (g < 1) g = 1;
+        if (g > c / 2) g = c / 2 > 0 ? c / 2 : 1; /* 2 * groups > c never divides c */
         while (g > 1 && c % (2 * g) != 0)
             g--;
         cJSON_DeleteItemFromObjectCaseSensitive(o, "groups");
@@ -267,6 +273,8 @@ static va_status bb_create(va_block *b, const va_config *cfg, va_error *err) {
     }
     cJSON_Delete(root);
     VA_TRY(s);
+    VA_TRY(va_check_weight_count("backbone config: num_classes x last width",
+                                 (int64_t)m->num_classes * cin, err));
     size_t nfc = (size_t)m->num_classes * (size_t)cin;
     m->fc_w = malloc(nfc * sizeof(float));
     m->fc_b = malloc((size_t)m->num_classes * sizeof(float));
@@ -393,7 +401,9 @@ static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_ar
         const float *logits = y->data + s * nc;
         int64_t top = 0;
         for (int64_t k = 1; k < nc; k++)
-            if (logits[k] > logits[top]) top = k; /* first maximum, as torch.argmax */
+            /* The first maximum, as torch.argmax, for which NaN is larger than any number. */
+            if (logits[top] == logits[top] && (logits[k] > logits[top] || logits[k] != logits[k]))
+                top = k;
         /* cam = w_top^T F: a 1 x C by C x HW product. */
         VA_TRY(va_bmm(1, 1, hw, c, m->fc_w + top * c, 0, cur.data + s * c * hw, 0,
                       cam->data + s * hw, err));

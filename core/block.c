@@ -43,11 +43,13 @@ va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error
 
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4],
                              va_error *err) {
-    for (int i = 0; i < 4; i++)
-        if (in[i] < 1)
-            return va_fail(err, VA_ERR_SHAPE, "%s: input dims must be >= 1, got %lldx%lldx%lldx%lld",
-                           b->ops->name, (long long)in[0], (long long)in[1], (long long)in[2],
-                           (long long)in[3]);
+    /* An empty batch gives an empty output and empty maps, as in PyTorch; empty planes or no
+     * channels are an error (PyTorch's convs and pools refuse them too). */
+    if (in[0] < 0 || in[1] < 1 || in[2] < 1 || in[3] < 1)
+        return va_fail(err, VA_ERR_SHAPE,
+                       "%s: input %lldx%lldx%lldx%lld: C, H and W must be >= 1 (N may be 0)",
+                       b->ops->name, (long long)in[0], (long long)in[1], (long long)in[2],
+                       (long long)in[3]);
     return b->ops->out_shape(b, in, out, err);
 }
 
@@ -135,7 +137,8 @@ va_status va_block_maps_import(va_block *b, int first, const char *prefix, const
         va_tensor *t;
         VA_TRY(va_block_map_prepare(b, first + i, name, m->t.shape[0], m->t.shape[1],
                                     m->t.shape[2], m->t.shape[3], &t, err));
-        memcpy(t->data, m->t.data, (size_t)va_numel(&m->t) * sizeof(float));
+        if (va_numel(&m->t) > 0)
+            memcpy(t->data, m->t.data, (size_t)va_numel(&m->t) * sizeof(float));
     }
     return VA_OK;
 }

@@ -89,6 +89,8 @@ static va_status cbam_create(va_block *b, const va_config *cfg, va_error *err) {
     const size_t c = (size_t)m->channels, h = (size_t)m->hidden;
     /* Both weight matrices, both biases, and one float more so that the hidden == 0 case still
      * has valid pointers. */
+    VA_TRY(va_check_weight_count("cbam config: gate_channels x gate_channels / reduction_ratio",
+                                 (int64_t)m->channels * m->hidden, err));
     size_t count, bytes;
     float *p = NULL;
     if (va_mul_size(2 * c, h, &count) == 0 && va_add_size(count, h + c + 1, &count) == 0 &&
@@ -174,6 +176,14 @@ static void plane_stats(const float *x, int64_t n, int want_sq, float *sum, floa
     *sumsq = q;
 }
 
+/* Max of n > 0 floats where NaN wins, as torch.amax. */
+static float max_with_nan(const float *x, int64_t n) {
+    float m = x[0];
+    for (int64_t i = 1; i < n && m == m; i++)
+        m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
+    return m;
+}
+
 /* Every pool the config asks for, from one read of each (n, c) plane (va_global_avgpool and
  * va_global_maxpool would read x once each, and there is no op for lp or lse). Writes
  * pooled[(p * N + n) * C + c] for pool entry p. */
@@ -186,6 +196,10 @@ static void channel_pools(const cbam_block *m, const float *x, int64_t n, int64_
         const float *xp = x + plane * hw;
         float sum, mx, sumsq;
         plane_stats(xp, hw, m->need_lp, &sum, &mx, &sumsq);
+        /* plane_stats' max skips NaN (a compare-and-select the compiler vectorises); the
+         * reference's amax returns NaN if the plane holds one. Such a plane has a NaN sum, so only
+         * then is the max taken again, letting NaN win. */
+        if (sum != sum) mx = max_with_nan(xp, hw);
         float lse = 0.0f;
         if (m->need_lse) {
             float s = 0.0f;
@@ -230,7 +244,7 @@ static va_status cbam_forward(va_block *b, const va_tensor *x, va_tensor *y, va_
     VA_TRY(va_linear(hidden.data, rows, hid, m->w2, m->b2, c, raw.data, err));
     /* channel_att_sum: raw_0 + raw_1 + ... in pool order. */
     float *g = gate->data;
-    memcpy(g, raw.data, (size_t)(n * c) * sizeof(float));
+    if (n > 0) memcpy(g, raw.data, (size_t)(n * c) * sizeof(float)); /* g is NULL for N = 0 */
     for (int p = 1; p < m->num_pools; p++)
         for (int64_t i = 0; i < n * c; i++)
             g[i] += raw.data[p * n * c + i];

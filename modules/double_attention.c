@@ -15,6 +15,7 @@
  * descriptors when that is cheaper: Wr (G D) + br = (Wr G + br 1^T) D, because every column of D
  * (a softmax over c_n) sums to 1 — so the bias also needs no pass of its own. */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ typedef struct dbl_attn {
     va_conv2d_desc rec;   /* conv_reconstruct: c_m -> in_channels */
     float *w_abv, *b_abv; /* (c_m + 2 c_n) x in_channels, c_m + 2 c_n */
     float *w_rec, *b_rec; /* in_channels x c_m, in_channels (NULL unless reconstruct) */
+    int rec_finite;       /* no inf/NaN in conv_reconstruct's weight and bias */
 } dbl_attn;
 
 static va_status dbl_required_int(const va_config *cfg, const char *key, int *out, va_error *err) {
@@ -60,6 +62,8 @@ static va_status dbl_create(va_block *b, const va_config *cfg, va_error *err) {
                        "double_attention config: c_m + 2 * c_n = %lld is too large",
                        (long long)ctot);
 
+    VA_TRY(va_check_weight_count("double_attention config: (c_m + 2 c_n) x in_channels",
+                                 ctot * m->in_channels, err));
     va_conv2d_desc_init(&m->abv, m->in_channels, (int)ctot, 1);
     size_t nw, nr;
     if (va_mul_size((size_t)ctot, (size_t)m->in_channels, &nw) ||
@@ -102,6 +106,11 @@ static va_status dbl_load(va_block *b, va_weights *w, const char *prefix, va_err
         const int64_t wr[4] = {cin, m->c_m, 1, 1}, br[1] = {cin};
         VA_TRY(va_weights_get(w, prefix, "conv_reconstruct.weight", 4, wr, m->w_rec, err));
         VA_TRY(va_weights_get(w, prefix, "conv_reconstruct.bias", 1, br, m->b_rec, err));
+        m->rec_finite = 1;
+        for (int64_t i = 0; i < cin * m->c_m; i++)
+            if (!isfinite(m->w_rec[i])) m->rec_finite = 0;
+        for (int64_t i = 0; i < cin; i++)
+            if (!isfinite(m->b_rec[i])) m->rec_finite = 0;
     }
     return VA_OK;
 }
@@ -130,7 +139,10 @@ static void dbl_view2(va_tensor *t, float *data, int64_t rows, int64_t cols) {
 /* Folding conv_reconstruct into the c_m x c_n descriptors costs in*c_m*c_n MACs and turns the
  * second product into in x c_n x HW; keeping it costs c_m*c_n*HW + in*c_m*HW. Pick the cheaper. */
 static int dbl_fold_reconstruct(const dbl_attn *m, int64_t hw) {
-    if (!m->reconstruct) return 0;
+    /* The fold reassociates Wr (G D) as (Wr G) D and spreads br over D's columns: equal in
+     * exact arithmetic, but an infinite entry of Wr or br then meets inf - inf or inf * 0 (a
+     * softmax entry that underflowed) where the reference's order gives +-inf. */
+    if (!m->reconstruct || !m->rec_finite) return 0;
     double cin = m->in_channels, cm = m->c_m, cn = m->c_n, p = (double)hw;
     return cin * cm * cn + cin * cn * p <= cm * cn * p + cin * cm * p;
 }

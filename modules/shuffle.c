@@ -13,6 +13,7 @@
  * Maps: "channel" N x (groups*c0) x 1 x 1, the x_0 gates in (group, channel) order; "spatial"
  * N x 1 x H x W, the x_1 gates averaged over all groups and channels. See docs/blocks/shuffle.md.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ static va_status shuffle_create(va_block *b, const va_config *cfg, va_error *err
     s->k = k;
     s->c0 = (k + 1) / 2; /* torch.chunk(2) puts the larger half first */
     s->c1 = k / 2;
+    VA_TRY(va_check_weight_count("shuffle config: channel / groups", 6 * (int64_t)s->c1, err));
     s->params = malloc(6 * (size_t)s->c1 * sizeof(float));
     if (!s->params) return va_fail(err, VA_ERR_NOMEM, "shuffle: out of memory");
     float **arrays[6] = {&s->cweight, &s->cbias,     &s->sweight,
@@ -120,6 +122,13 @@ static double plane_sum(const float *x, int64_t n) {
         s += x[i];
     for (int l = 0; l < SHUFFLE_LANES; l++)
         s += acc[l];
+    if (!isfinite(s)) {
+        /* A float partial sum overflowed (|x| near FLT_MAX), or x holds inf/NaN: sum in double,
+         * which gives the true sum of finite floats and keeps inf/NaN otherwise. */
+        s = 0.0;
+        for (i = 0; i < n; i++)
+            s += x[i];
+    }
     return s;
 }
 
@@ -137,6 +146,15 @@ static double plane_sqdev(const float *x, int64_t n, float mean) {
         s += (double)(x[i] - mean) * (x[i] - mean);
     for (int l = 0; l < SHUFFLE_LANES; l++)
         s += acc[l];
+    if (!isfinite(s)) {
+        /* d * d overflows float once |x - mean| > 1.8e19, although the variance of such finite
+         * planes is finite (and GroupNorm's output scale-free): redo it in double. */
+        s = 0.0;
+        for (i = 0; i < n; i++) {
+            const double d = (double)x[i] - (double)mean;
+            s += d * d;
+        }
+    }
     return s;
 }
 
@@ -179,11 +197,35 @@ static va_status shuffle_forward(va_block *b, const va_tensor *x, va_tensor *y, 
              * e.g. a near-constant plane or a 1x1 input. */
             const int64_t i1 = j - c0;
             const double var = plane_sqdev(xp, hw, mean) / (double)hw; /* biased, as GroupNorm */
-            const float rstd = (float)(1.0 / sqrt(var + SHUFFLE_GN_EPS));
-            const float a = s->sweight[i1] * s->gn_weight[i1] * rstd;
+            const double rstd_d = 1.0 / sqrt(var + SHUFFLE_GN_EPS);
+            const double a_d = (double)s->sweight[i1] * s->gn_weight[i1] * rstd_d;
+            const float a = (float)a_d;
             const float bb = s->sweight[i1] * s->gn_bias[i1] + s->sbias[i1];
-            if (sgates) {
-                float *gp = sgates + ((in * groups + g) * c1 + i1) * hw;
+            float *gp = sgates ? sgates + ((in * groups + g) * c1 + i1) * hw : NULL;
+            if (a_d != 0.0 && fabs(a_d) < FLT_MIN && isfinite(bb)) {
+                /* A plane of values near FLT_MAX: a (about 1 / std) is subnormal in float and
+                 * would lose its precision, while the normalised values are ordinary numbers.
+                 * In double. */
+                for (int64_t i = 0; i < hw; i++) {
+                    const double t = a_d * ((double)xp[i] - (double)mean) + (double)bb;
+                    const float gate = va_sigmoidf((float)t);
+                    if (gp) gp[i] = gate;
+                    yp[i] = xp[i] * gate;
+                }
+            } else if (!isfinite(a) || !isfinite(bb)) {
+                /* An infinite sweight or gn.weight: the folded form can meet inf - inf where
+                 * the reference does not, so evaluate as it does: PyTorch's GroupNorm kernel
+                 * (x * scale + (gn.bias - scale * mean), scale = rstd * gn.weight), then
+                 * sweight * gn + sbias. */
+                const float gs = (float)rstd_d * s->gn_weight[i1];
+                const float gb = s->gn_bias[i1] - gs * mean;
+                const float sw = s->sweight[i1], sb = s->sbias[i1];
+                for (int64_t i = 0; i < hw; i++) {
+                    const float gate = va_sigmoidf(sw * (xp[i] * gs + gb) + sb);
+                    if (gp) gp[i] = gate;
+                    yp[i] = xp[i] * gate;
+                }
+            } else if (gp) {
                 for (int64_t i = 0; i < hw; i++) {
                     gp[i] = va_sigmoidf(a * (xp[i] - mean) + bb);
                     yp[i] = xp[i] * gp[i];

@@ -254,8 +254,10 @@ static va_status triplet_forward(va_block *b, const va_tensor *x, va_tensor *y, 
     gate_conv(t->weight[GATE_CW], t->bias[GATE_CW], pcw.data, n, c, w, pad, gcw.data);
     gate_conv(t->weight[GATE_HC], t->bias[GATE_HC], phc.data, n, h, c, pad, ghc.data);
 
-    /* One pass applies all gates: x*g_hw + x*g_cw + x*g_hc = x*(g_hw + g_cw + g_hc), then the
-     * reference's 1/3 (1/2 without the spatial gate). Each gate broadcasts over its pooled axis. */
+    /* One pass applies all gates, each broadcast over its pooled axis, then the reference's 1/3
+     * (1/2 without the spatial gate). The products are summed as the reference sums them, not
+     * factored as x*(g_hw + g_cw + g_hc): with an infinite x and a gate of exactly 0 (a saturated
+     * sigmoid) the reference's x*0 is NaN, the factored form would give +-inf. */
     const float scale = spatial ? 1.0f / 3.0f : 0.5f;
     const float *xd = x->data, *gc = gcw.data, *gh = ghc.data, *gs = spatial ? ghw.data : NULL;
     float *yd = y->data;
@@ -273,10 +275,10 @@ static va_status triplet_forward(va_block *b, const va_tensor *x, va_tensor *y, 
             if (gs) {
                 const float *gsrow = gs + (in * h + i) * w; /* g_hw[n, i, :] */
                 for (int64_t j = 0; j < w; j++)
-                    yr[j] = xr[j] * (gsrow[j] + gcrow[j] + a) * scale;
+                    yr[j] = (xr[j] * gsrow[j] + xr[j] * gcrow[j] + xr[j] * a) * scale;
             } else {
                 for (int64_t j = 0; j < w; j++)
-                    yr[j] = xr[j] * (gcrow[j] + a) * scale;
+                    yr[j] = (xr[j] * gcrow[j] + xr[j] * a) * scale;
             }
         }
     }

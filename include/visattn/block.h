@@ -101,6 +101,7 @@ va_status va_block_create(const char *name, const char *config_json, va_block **
 va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block **out,
                               va_error *err);
 va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error *err);
+/* C, H and W must be >= 1; N may be 0 (an empty output and empty maps, as in PyTorch). */
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err);
 /* Checks x is 4-D, y has out_shape(x), weights are loaded; then runs the block. */
 va_status va_block_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
