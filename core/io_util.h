@@ -47,4 +47,9 @@ static inline int va_json_has_nul_escape(const char *t, size_t n) {
     return 0;
 }
 
+/* Map a regular file read-only (core/mapfile.c). An empty file gives *map = NULL, *len = 0 and
+ * VA_OK: the format's parser reports it. Errors name the path. */
+va_status va_map_file(const char *path, void **map, size_t *len, va_error *err);
+void va_unmap_file(void *map, size_t len);
+
 #endif

@@ -11,12 +11,9 @@
 #include "visattn/io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -399,31 +396,11 @@ va_status va_npy_read_memory(const void *data, size_t len, const char *name, va_
 va_status va_npy_read(const char *path, va_tensor *t, va_error *err) {
     if (!path || !t) return va_fail(err, VA_ERR_ARG, "va_npy_read: NULL path or tensor");
     memset(t, 0, sizeof *t);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    va_status s = VA_OK;
-    void *map = NULL;
-    size_t len = 0;
-    if (fstat(fd, &sb) != 0) {
-        s = va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        s = va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
-    } else if ((uintmax_t)sb.st_size > SIZE_MAX) {
-        s = va_fail(err, VA_ERR_NOMEM, "%s: file too large to map (%lld bytes)", path,
-                    (long long)sb.st_size);
-    } else if (sb.st_size > 0) { /* mmap refuses length 0; parse_npy reports the empty file */
-        len = (size_t)sb.st_size;
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            map = NULL;
-            s = va_fail(err, VA_ERR_IO, "%s: cannot map %zu bytes: %s", path, len,
-                        strerror(errno));
-        }
-    }
-    close(fd);
+    void *map;
+    size_t len;
+    va_status s = va_map_file(path, &map, &len, err);
     if (s == VA_OK) s = parse_npy(path, map, map ? len : 0, t, err);
-    if (map) munmap(map, len);
+    va_unmap_file(map, len);
     if (s != VA_OK) memset(t, 0, sizeof *t);
     return s;
 }

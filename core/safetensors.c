@@ -13,12 +13,9 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct va_safetensors {
@@ -158,31 +155,9 @@ static int cmp_str(const void *a, const void *b) {
 /* ---- Reader -------------------------------------------------------------------------------- */
 
 static va_status map_file(va_safetensors *st, va_error *err) {
-    const char *path = st->path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    va_status s = VA_OK;
-    if (fstat(fd, &sb) != 0) {
-        s = va_fail(err, VA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        s = va_fail(err, VA_ERR_IO, "%s: not a regular file", path);
-    } else if ((uintmax_t)sb.st_size > SIZE_MAX) {
-        s = va_fail(err, VA_ERR_NOMEM, "%s: file too large to map (%lld bytes)", path,
-                    (long long)sb.st_size);
-    } else if (sb.st_size > 0) { /* mmap refuses length 0; parse_json reports the empty file */
-        void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            s = va_fail(err, VA_ERR_IO, "%s: cannot map %lld bytes: %s", path,
-                        (long long)sb.st_size, strerror(errno));
-        } else {
-            st->map = map;
-            st->base = map;
-            st->len = (size_t)sb.st_size;
-        }
-    }
-    close(fd);
-    return s;
+    VA_TRY(va_map_file(st->path, &st->map, &st->len, err));
+    st->base = st->map;
+    return VA_OK;
 }
 
 /* Parse the JSON header into a cJSON tree (st->root). The header is copied into a NUL-terminated
@@ -486,7 +461,7 @@ va_status va_st_open_memory(const void *data, size_t len, const char *name, va_s
 
 void va_st_close(va_safetensors *st) {
     if (!st) return;
-    if (st->map) munmap(st->map, st->len);
+    va_unmap_file(st->map, st->len);
     cJSON_Delete(st->root);
     free(st->entries);
     free(st->by_name);
