@@ -34,6 +34,8 @@ for t in "${targets[@]}"; do
   dir="$out/$t"
   rm -rf "$dir" && mkdir -p "$dir/corpus"
   cp tests/fuzz/corpus/"$t"/* "$dir/corpus/"
+  # Inputs that once failed (tests/fuzz/regressions/) run first in every run.
+  if [ -d tests/fuzz/regressions/"$t" ]; then cp tests/fuzz/regressions/"$t"/* "$dir/corpus/"; fi
   # One process per target; a single input may take at most 10 s and 2 GB.
   log="$dir/log.txt"
   start=$(date +%s)

@@ -342,6 +342,17 @@ def main():
         if before is not None:
             ok = ok and (open(image, "rb").read(), os.stat(image).st_mtime_ns) == before
         check(f"bad input: {label}", ok, f"exit {r.returncode}: {r.stderr.strip()!r}")
+    # Inputs fuzzing found that made stb_image write out of bounds, overflow or allocate 2 GB:
+    # each must be refused before decoding (tests/fuzz/regressions/README.md).
+    regress = os.path.join(ROOT, "tests", "fuzz", "regressions", "image")
+    for name in sorted(os.listdir(regress)):
+        if name.startswith("."):
+            continue
+        r = run([exe, "heatmap", os.path.join(regress, name), "--model", model, "--out", out])
+        lines = r.stderr.strip().splitlines()
+        check(f"fuzz regression refused: {name}",
+              r.returncode == 1 and len(lines) == 1 and name in lines[0] and "refused" in lines[0],
+              f"exit {r.returncode}: {r.stderr.strip()!r}")
     check("the regular file under --out is untouched",
           open(regular, "rb").read() == b"not a directory\n")
 
