@@ -31,28 +31,32 @@ static int cmp_key(const void *x, const void *y) {
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* 1 if a key appears twice in one object anywhere in the tree (*dup names it; sorted, so a config
- * with many keys costs n log n), -1 if out of memory, 0 if none. Depth is bounded by cJSON's
- * nesting limit. */
-static int duplicate_key(const cJSON *node, const char **dup) {
+int va_json_object_duplicate(const cJSON *obj, const char **dup) {
     size_t n = 0;
-    for (const cJSON *a = node->child; a; a = a->next) {
-        int r = duplicate_key(a, dup);
-        if (r) return r;
+    for (const cJSON *a = obj->child; a; a = a->next)
         n++;
-    }
-    if (!cJSON_IsObject(node) || n < 2) return 0;
+    if (!cJSON_IsObject(obj) || n < 2) return 0;
     const char **keys = malloc(n * sizeof *keys);
     if (!keys) return -1;
     n = 0;
-    for (const cJSON *a = node->child; a; a = a->next)
+    for (const cJSON *a = obj->child; a; a = a->next)
         keys[n++] = a->string ? a->string : "";
-    qsort(keys, n, sizeof *keys, cmp_key);
+    qsort(keys, n, sizeof *keys, cmp_key); /* n log n: a hostile object may hold many keys */
     int found = 0;
     for (size_t i = 1; i < n && !found; i++)
         if (!strcmp(keys[i - 1], keys[i])) *dup = keys[i], found = 1;
     free(keys);
     return found;
+}
+
+/* va_json_object_duplicate over every object in the tree. Depth is bounded by cJSON's nesting
+ * limit. */
+static int duplicate_key(const cJSON *node, const char **dup) {
+    for (const cJSON *a = node->child; a; a = a->next) {
+        int r = duplicate_key(a, dup);
+        if (r) return r;
+    }
+    return va_json_object_duplicate(node, dup);
 }
 
 va_status va_config_parse(const char *json, const char *what, va_config **out, va_error *err) {

@@ -52,4 +52,9 @@ static inline int va_json_has_nul_escape(const char *t, size_t n) {
 va_status va_map_file(const char *path, void **map, size_t *len, va_error *err);
 void va_unmap_file(void *map, size_t len);
 
+/* 1 if two members of a JSON object share a key (*dup names it), -1 if out of memory, else 0
+ * (core/config.c). The safetensors header and block configs both refuse repeated keys. */
+struct cJSON;
+int va_json_object_duplicate(const struct cJSON *obj, const char **dup);
+
 #endif

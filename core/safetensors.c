@@ -338,26 +338,17 @@ static va_status check_metadata(const va_safetensors *st, va_error *err) {
     if (!st->meta) return VA_OK;
     if (!cJSON_IsObject(st->meta))
         return va_fail(err, VA_ERR_FORMAT, "%s: \"__metadata__\" is not an object", path);
-    size_t n = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, st->meta) {
         if (!cJSON_IsString(m))
             return va_fail(err, VA_ERR_FORMAT, "%s: metadata '%s': value is not a string", path,
                            m->string);
-        n++;
     }
-    if (n < 2) return VA_OK;
-    const char **keys = malloc(n * sizeof *keys);
-    if (!keys) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
-    n = 0;
-    cJSON_ArrayForEach(m, st->meta) keys[n++] = m->string;
-    qsort(keys, n, sizeof *keys, cmp_str);
-    va_status s = VA_OK;
-    for (size_t i = 1; i < n && s == VA_OK; i++)
-        if (!strcmp(keys[i - 1], keys[i]))
-            s = va_fail(err, VA_ERR_FORMAT, "%s: metadata '%s': duplicate key", path, keys[i]);
-    free(keys);
-    return s;
+    const char *dup = NULL;
+    int d = va_json_object_duplicate(st->meta, &dup);
+    if (d < 0) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
+    if (d > 0) return va_fail(err, VA_ERR_FORMAT, "%s: metadata '%s': duplicate key", path, dup);
+    return VA_OK;
 }
 
 static va_status parse_entries(va_safetensors *st, va_error *err) {
