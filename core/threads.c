@@ -15,6 +15,8 @@ void va_set_num_threads(int n) {
 
 int va_get_num_threads(void) { return omp_get_max_threads(); }
 
+const char *va_blas_kernel(void) { return openblas_get_corename(); }
+
 va_status va_threads_from_env(va_error *err) {
     const char *s = getenv("VISATTN_NUM_THREADS");
     if (!s || !*s) {

@@ -52,7 +52,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("visattn %s\n", VISATTN_VERSION);
+        if (va_cli_setup_threads(0)) return 2;
+        int t = va_get_num_threads();
+        printf("visattn %s (OpenBLAS kernel %s, %d thread%s)\n", VISATTN_VERSION, va_blas_kernel(), t,
+               t == 1 ? "" : "s");
         return 0;
     }
     if (strcmp(cmd, "run") == 0) return va_cmd_run(argc - 1, argv + 1);

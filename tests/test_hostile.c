@@ -1476,7 +1476,7 @@ static void check_open(const st_row *r, const char *path, const char *names, siz
     va_st_close(st);
 }
 
-/* Rows run with the thread count CTest sets (VISATTN_NUM_THREADS); the sweeps, thousands of tiny
+/* Rows run with the caller's thread count (VISATTN_NUM_THREADS); the sweeps, thousands of tiny
  * forward passes, with one thread: on a loaded 2-core machine each 2-thread pass waited
  * milliseconds at OpenMP barriers, and threading is not what they test. Set in the row's own
  * process: the parent must not start OpenMP threads before forking. */

@@ -22,6 +22,10 @@ int va_get_num_threads(void);
 /* Apply VISATTN_NUM_THREADS from the environment if set (else number of cores).
  * Returns VA_ERR_ARG with a message if the variable is not a positive integer. */
 va_status va_threads_from_env(va_error *err);
+/* The OpenBLAS kernel in use (openblas_get_corename(): "Haswell", "SkylakeX", ...). OpenBLAS picks
+ * it at run time from the CPU, or from OPENBLAS_CORETYPE; its summation order differs between
+ * kernels, so benchmark reports and bug reports name it. */
+const char *va_blas_kernel(void);
 
 /* ---- Activations ----------------------------------------------------------------------------- */
 typedef enum va_act {
