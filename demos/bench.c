@@ -274,10 +274,28 @@ static const char *bytes_str(size_t v, char *buf, size_t len) {
     return buf;
 }
 
+/* Which OpenBLAS kernel ran and whether the environment forced it: numbers from different
+ * machines (or OPENBLAS_CORETYPE settings) are told apart by these. */
+static const char *coretype_env(void) {
+    const char *v = getenv("OPENBLAS_CORETYPE");
+    return v && *v ? v : NULL;
+}
+
+static void threads_str(const bench_opts *o, char *buf, size_t len) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < o->nthreads && k < len; t++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%d", t ? "," : "", o->threads[t]);
+}
+
 static void print_table(const bench_opts *o, const bench_row *rows, int n) {
+    char thr[128];
+    threads_str(o, thr, sizeof thr);
     printf("visattn %s bench: per forward pass, %d warm-up, then at least %d pass%s and %.2g s; "
            "median, p10, p90\n",
            VISATTN_VERSION, o->warmup, o->iters, o->iters == 1 ? "" : "es", o->min_time);
+    printf("OpenBLAS kernel %s (OPENBLAS_CORETYPE %s), threads %s\n", va_blas_kernel(),
+           coretype_env() ? coretype_env() : "unset", thr);
     printf("%-17s %-13s %3s %8s %8s %8s %9s %9s %9s %9s %10s %8s\n", "block", "shape", "thr",
            "params", "MACs", "FLOPs", "median ms", "p10 ms", "p90 ms", "img/s", "workspace",
            "vs conv");
@@ -293,6 +311,24 @@ static void print_table(const bench_opts *o, const bench_row *rows, int n) {
     }
 }
 
+/* s as a JSON string (null for NULL): the environment's OPENBLAS_CORETYPE may hold anything. */
+static void put_json_string(FILE *f, const char *s) {
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
 /* The overhead as a JSON or CSV value: `none` (null, or empty in CSV) without a yardstick row. */
 static const char *overhead_str(double v, const char *none, char *buf, size_t len) {
     if (isnan(v)) return none;
@@ -306,10 +342,16 @@ static const char *overhead_str(double v, const char *none, char *buf, size_t le
 static int write_json(const char *path, const bench_opts *o, const bench_row *rows, int n) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
+    char thr[128];
+    threads_str(o, thr, sizeof thr);
+    fprintf(f, "{\"visattn\": \"%s\", \"blas_kernel\": ", VISATTN_VERSION);
+    put_json_string(f, va_blas_kernel());
+    fprintf(f, ", \"openblas_coretype\": ");
+    put_json_string(f, coretype_env());
     fprintf(f,
-            "{\"visattn\": \"%s\", \"warmup\": %d, \"min_iters\": %d, \"min_time_s\": %g, "
+            ", \"threads\": [%s], \"warmup\": %d, \"min_iters\": %d, \"min_time_s\": %g, "
             "\"yardstick\": \"" YARDSTICK "\", \"rows\": [\n",
-            VISATTN_VERSION, o->warmup, o->iters, o->min_time);
+            thr, o->warmup, o->iters, o->min_time);
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
         char over[32];

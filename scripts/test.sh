@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, build and run the whole test suite: a release build, then an ASan + UBSan build, each
+# Set up, build and run the whole test suite: a release build, whose tests run twice (with the
+# environment's OpenBLAS kernel and with a second one), then an ASan + UBSan build, each
 # running every Check suite and PyTorch parity script through CTest; then a short run of every
 # fuzz target, valgrind memcheck on the CLI's commands, and an install check (docs/hardening.md).
 set -euo pipefail
@@ -8,9 +9,20 @@ bash scripts/setup.sh
 JOBS=$(nproc)
 start=$(date +%s)
 
+# Two threads unless the caller says otherwise, so the parallel paths run even on one core.
+export VISATTN_NUM_THREADS="${VISATTN_NUM_THREADS:-2}"
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure
+
+# The suite must hold under any OpenBLAS kernel (they sum in different orders): run it again under
+# a second one, Haswell unless that is the one in use already (docs/testing.md).
+own=$(build/visattn --version | sed -n 's/.*OpenBLAS kernel \([^,]*\),.*/\1/p')
+other=Haswell; [ "$own" = Haswell ] && other=SkylakeX
+echo "OpenBLAS kernel in use: $own; the suite again with OPENBLAS_CORETYPE=$other:"
+bash scripts/kernels.sh --kernels "$other" --threads "$VISATTN_NUM_THREADS" build ||
+  { cat build/kernels-"$other"-t*.log; exit 1; }
 
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVISATTN_SANITIZE=ON
 cmake --build build-asan -j"$JOBS"

@@ -7,7 +7,9 @@
    One more model with a non-default shape (3 input channels, depth 2, stride 1, shuffle groups the
    backbone must adapt) covers the rest of the config.
 2. If the trained models exist in assets/models/, `visattn eval` on the first 1000 Fashion-MNIST
-   test images (gzipped IDX, as Debian ships them) agrees with PyTorch's accuracy within 0.1 point.
+   test images (gzipped IDX, as Debian ships them) agrees with PyTorch's accuracy, within 0.1 point
+   per image whose two largest logits nearly tie (backbone.cam_near_ties: those may be classified
+   either way under another summation order).
 3. Bad configs, and bad IDX files given to `visattn eval`, fail with a one-line message.
 Prints one line per check; exits non-zero if any fails.
 """
@@ -81,8 +83,9 @@ def parity(chk, visattn, work, label, model, cfg, shapes, seed):
             g = np.load(os.path.join(mdir, k + ".npy"))
             errs[k] = float(np.abs(g - v).max()) if g.shape == v.shape else float("inf")
         worst = max(errs, key=errs.get)
-        chk.report(errs[worst] <= ATOL, tag,
-                   f"{len(want_maps)} maps, max abs err {errs[worst]:.2e} ({worst})")
+        tie = backbone.cam_tie_problem(want)
+        chk.report(errs[worst] <= ATOL and not tie, tag,
+                   tie or f"{len(want_maps)} maps, max abs err {errs[worst]:.2e} ({worst})")
 
 
 def trained(chk, visattn, work):
@@ -115,16 +118,21 @@ def trained(chk, visattn, work):
         x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
         x = (x - cfg["mean"][0]) / cfg["std"][0]
         with torch.no_grad():
-            pred = model(x).flatten(1).argmax(1).numpy()
+            logits = model(x).flatten(1)
+        pred = logits.argmax(1).numpy()
         acc_torch = 100.0 * float((pred == labels).mean())
+        # An image whose two largest logits nearly tie may be classified either way under another
+        # summation order; each such image may move the accuracy by one image, no other may.
+        ties = len(backbone.cam_near_ties(logits))
         r = subprocess.run([visattn, "eval", path, img_path, lab_path], capture_output=True,
                            text=True)
         if r.returncode != 0:
             chk.report(False, f"eval {name}", r.stderr.strip())
             continue
         acc_c = float(r.stdout.strip().split("accuracy ")[1].rstrip("%"))
-        chk.report(abs(acc_c - acc_torch) <= 0.1 + 1e-9, f"eval {name} (first 1000 test images)",
-                   f"PyTorch {acc_torch:.2f}%, C {acc_c:.2f}%")
+        chk.report(abs(acc_c - acc_torch) <= 0.1 * ties + 1e-9,
+                   f"eval {name} (first 1000 test images)",
+                   f"PyTorch {acc_torch:.2f}%, C {acc_c:.2f}%, {ties} near ties")
 
 
 def bad_configs(chk, visattn, work):

@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -110,9 +111,24 @@ def check_outputs(args, blocks):
     got = [(x["block"], (x["n"], x["c"], x["h"], x["w"]), x["threads"]) for x in rows]
     if got != want:
         fail(f"bench rows {got} != expected {want}")
-    table = [line.split()[0] for line in r.stdout.splitlines()[2:] if line.strip()]
+    table = [line.split()[0] for line in r.stdout.splitlines()[3:] if line.strip()]
     if table != [x["block"] for x in rows]:
         fail(f"stdout table rows {table} != JSON rows")
+    # Which OpenBLAS kernel ran (as `visattn --version` names it) and the thread counts, in the
+    # table's header and the JSON.
+    version = run([args.visattn, "--version"]).stdout
+    m = re.search(r"OpenBLAS kernel (\w+),", version)
+    kernel = m.group(1) if m else None
+    coretype = os.environ.get("OPENBLAS_CORETYPE") or None
+    want_line = (f"OpenBLAS kernel {kernel} (OPENBLAS_CORETYPE {coretype or 'unset'}), "
+                 f"threads 1,2")
+    if not kernel or r.stdout.splitlines()[1] != want_line:
+        fail(f"bench header line {r.stdout.splitlines()[1]!r} != {want_line!r} "
+             f"(visattn --version: {version.strip()!r})")
+    got_head = (doc.get("blas_kernel"), doc.get("openblas_coretype"), doc.get("threads"))
+    if got_head != (kernel, coretype, [1, 2]):
+        fail(f"JSON blas_kernel, openblas_coretype, threads {got_head} != "
+             f"{(kernel, coretype, [1, 2])}")
     with open(c, newline="") as f:
         reader = csv.reader(f)
         header = next(reader)

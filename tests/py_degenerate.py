@@ -148,6 +148,8 @@ def check_model(chk, visattn, work, label, module, mapsfn, meta, c):
             worst = max(worst, float(np.abs(got[k].astype(np.float64) - v).max()))
         if worst > ATOL:
             problems.append("over tolerance")
+        if "cam" in want and backbone.cam_tie_problem(want["output"]):
+            problems.append(backbone.cam_tie_problem(want["output"]))
         chk.report(not problems, tag, "; ".join(problems) or f"max abs err {worst:.1e}")
 
 

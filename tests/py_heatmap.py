@@ -234,9 +234,10 @@ def main():
                 missing.append(f"{name} {got.shape} vs {want.shape}")
                 continue
             worst = max(worst, float(np.abs(got - want).max()))
+        tie = backbone.cam_tie_problem(logits)
         check(f"{stem} [{label}]: C maps and logits = PyTorch ({len(tmaps)} maps)",
-              not missing and worst <= 1e-4, f"max abs err {worst:.2e}" +
-              (f", missing/mismatched {missing}" if missing else ""))
+              not missing and worst <= 1e-4 and not tie, f"max abs err {worst:.2e}" +
+              (f", missing/mismatched {missing}" if missing else "") + (f"; {tie}" if tie else ""))
         # Overlays at the input's size.
         written = [l.split(" ", 1)[1] for l in r.stdout.splitlines() if l.startswith("wrote ")]
         pngs = [p for p in written if p.endswith(".png")]

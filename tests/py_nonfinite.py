@@ -318,6 +318,8 @@ class Suite:
         problems, worst, counts, nodep = compare(rule, ref, order_dep, alt, got, scale)
         if nodep and not may_overflow:
             problems.append(f"{nodep} order-dependent entries in a case that should have none")
+        if "cam" in ref and backbone.cam_tie_problem(ref["output"]):
+            problems.append(backbone.cam_tie_problem(ref["output"]))
         detail = (f"reference NaN {counts[0]}, +Inf {counts[1]}, -Inf {counts[2]} of "
                   f"{sum(v.size for v in ref.values())}; order-dependent {nodep}; "
                   f"max err {worst:.1e}")

@@ -157,6 +157,31 @@ def maps(module):
     return out
 
 
+# The smallest gap between a model's two largest logits for which a test may compare CAMs.
+CAM_TIE_REL = 1e-3
+
+
+def cam_near_ties(logits, rel=CAM_TIE_REL):
+    """Samples whose two largest logits are finite and within rel * max(1, |largest|). The CAM is
+    the argmax class's map; such a near tie may go either way in float32 under another summation
+    order (another BLAS kernel or thread count), so a test must not assert one CAM for them: the
+    tests fail on such an input and ask for another, rather than pass or fail by kernel."""
+    lg = torch.as_tensor(logits).flatten(1).double()
+    if lg.shape[1] < 2:
+        return []
+    top2 = lg.topk(2, dim=1).values
+    tie = torch.isfinite(top2).all(1) & (top2[:, 0] - top2[:, 1] <=
+                                         rel * top2[:, 0].abs().clamp(min=1.0))
+    return tie.nonzero().flatten().tolist()
+
+
+def cam_tie_problem(logits):
+    """A one-line problem for a test's report when the CAM's class is a near tie, else None."""
+    ties = cam_near_ties(logits)
+    return (f"near tie of the two largest logits in samples {ties}: the CAM's class depends on "
+            f"summation order; choose another input") if ties else None
+
+
 def randomize_bn(module, gen):
     """Random BN statistics and affine parameters, so an untrained export exercises BN folding."""
     for m in module.modules():

@@ -15,9 +15,9 @@ ones) of min-time / R seconds each after a warm-up, so that load from other proc
 sides alike. Each side's time is the median over rounds of the per-round median latency.
 
 Prints one table (block, shape, threads, visattn median, PyTorch median, speed-up) under a line
-naming the CPU, thread counts, torch version, date and load average, then the performance targets
-of docs/bench.md: which blocks are under 2x PyTorch, and how conv-heavy blocks scale from 1 to 2
-threads, with the throughput each reaches (what limits a block that misses).
+naming the CPU, thread counts, OpenBLAS kernel, torch version, date and load average, then the
+performance targets of docs/bench.md: which blocks are under 2x PyTorch, and how conv-heavy blocks
+scale from 1 to 2 threads, with the throughput each reaches (what limits a block that misses).
 """
 import argparse
 import datetime
@@ -361,8 +361,11 @@ def main():
     load_end = os.getloadavg()
 
     nthreads = sorted({r["threads"] for r in results})
+    coretype = listing.get("openblas_coretype")
     header = (f"{cpu_model()}, {os.cpu_count()} logical CPUs; "
               f"threads {','.join(map(str, nthreads))}; "
+              f"OpenBLAS kernel {listing['blas_kernel']} (OPENBLAS_CORETYPE "
+              f"{coretype if coretype is not None else 'unset'}); "
               f"torch {torch.__version__}, visattn {listing['visattn']}; "
               f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average "
               f"{load_start[0]:.2f} at start, {load_end[0]:.2f} at end")
@@ -374,7 +377,9 @@ def main():
     report(header, method, results, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": header, "method": method, "rows": results}, f, indent=1)
+            json.dump({"header": header, "method": method, "blas_kernel": listing["blas_kernel"],
+                       "openblas_coretype": coretype, "threads": nthreads, "rows": results}, f,
+                      indent=1)
     return 0
 
 
