@@ -345,15 +345,17 @@ static va_status bb_conv_forward(const bb_conv *c, const va_tensor *x, va_tensor
     return va_conv2d(&c->d, x, y, ws, err);
 }
 
-static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status bb_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                             va_error *err) {
-    backbone *m = b->self;
+    va_arena *ws = va_run_arena(r);
+    const backbone *m = b->self;
     const int64_t n = x->shape[0];
+    const int maps = va_run_want_maps(r);
     va_tensor cur, next;
     int slot = 0;
     VA_TRY(bb_conv_forward(&m->stem, x, &cur, ws, err));
     for (int i = 0; i < m->num_stages; i++) {
-        bb_stage *st = &m->stages[i];
+        const bb_stage *st = &m->stages[i];
         for (int j = 0; j < st->depth; j++) {
             VA_TRY(bb_conv_forward(&st->layers[j], &cur, &next, ws, err));
             cur = next;
@@ -361,28 +363,21 @@ static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_ar
         char prefix[24];
         snprintf(prefix, sizeof prefix, "stage%d.", i + 1);
         if (st->attn) {
-            st->attn->want_maps = b->want_maps;
+            /* The block's maps go straight into this run, as stage<k>.<name>. */
+            va_run_scope scope;
             VA_TRY(va_arena_tensor4(ws, &next, n, cur.shape[1], cur.shape[2], cur.shape[3], err));
-            VA_TRY(va_block_forward(st->attn, &cur, &next, ws, err));
+            va_run_scope_push(r, slot, prefix, &scope);
+            va_status s = va_block_forward(st->attn, r, &cur, &next, err);
+            slot += va_run_scope_pop(r, &scope);
+            VA_TRY(s);
             if (m->residual) VA_TRY(va_add(&next, &cur, &next, err));
             cur = next;
-            if (b->want_maps) {
-                if (slot + st->attn->num_maps + 1 > VA_MAX_MAPS)
-                    return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
-                                   VA_MAX_MAPS);
-                VA_TRY(va_block_maps_import(b, slot, prefix, st->attn, err));
-                slot += st->attn->num_maps;
-            }
         }
-        if (b->want_maps) {
+        if (maps) {
             char name[VA_MAP_NAME_LEN];
             va_tensor *e;
             snprintf(name, sizeof name, "%senergy", prefix);
-            if (slot + 1 > VA_MAX_MAPS)
-                return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
-                               VA_MAX_MAPS);
-            VA_TRY(
-                va_block_map_prepare(b, slot++, name, n, 1, cur.shape[2], cur.shape[3], &e, err));
+            VA_TRY(va_run_map_prepare(r, slot++, name, n, 1, cur.shape[2], cur.shape[3], &e, err));
             VA_TRY(va_channel_mean(&cur, e, err));
         }
     }
@@ -391,12 +386,9 @@ static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_ar
     VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
     VA_TRY(va_global_avgpool(&cur, &pooled, err));
     VA_TRY(va_linear(pooled.data, n, c, m->fc_w, m->fc_b, nc, y->data, err));
-    if (!b->want_maps) return VA_OK;
-    if (slot + 1 > VA_MAX_MAPS)
-        return va_fail(err, VA_ERR_UNSUPPORTED, "backbone: more than %d attention maps",
-                       VA_MAX_MAPS);
+    if (!maps) return VA_OK;
     va_tensor *cam;
-    VA_TRY(va_block_map_prepare(b, slot++, "cam", n, 1, cur.shape[2], cur.shape[3], &cam, err));
+    VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, cur.shape[2], cur.shape[3], &cam, err));
     for (int64_t s = 0; s < n; s++) {
         const float *logits = y->data + s * nc;
         int64_t top = 0;
@@ -408,7 +400,6 @@ static va_status bb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_ar
         VA_TRY(va_bmm(1, 1, hw, c, m->fc_w + top * c, 0, cur.data + s * c * hw, 0,
                       cam->data + s * hw, err));
     }
-    b->num_maps = slot;
     return VA_OK;
 }
 

@@ -20,12 +20,12 @@ typedef struct conv_model {
 } conv_model;
 
 static va_status conv_create(va_block *b, const va_config *cfg, int with_bn, va_error *err) {
-    static const char *const keys_conv[] = {"in_channels", "out_channels", "kernel_size", "stride",
-                                            "padding", "dilation", "groups", "bias", "padding_mode",
-                                            NULL};
-    static const char *const keys_bn[] = {"in_channels", "out_channels", "kernel_size", "stride",
-                                          "padding", "dilation", "groups", "bias", "padding_mode",
-                                          "eps", "momentum", NULL};
+    static const char *const keys_conv[] = {
+        "in_channels", "out_channels", "kernel_size", "stride",       "padding",
+        "dilation",    "groups",       "bias",        "padding_mode", NULL};
+    static const char *const keys_bn[] = {"in_channels",  "out_channels", "kernel_size", "stride",
+                                          "padding",      "dilation",     "groups",      "bias",
+                                          "padding_mode", "eps",          "momentum",    NULL};
     VA_TRY(va_cfg_check_keys(cfg, with_bn ? keys_bn : keys_conv, err));
     conv_model *m = calloc(1, sizeof *m);
     if (!m) return va_fail(err, VA_ERR_NOMEM, "conv: out of memory");
@@ -89,7 +89,8 @@ static va_status conv_bn_relu_create(va_block *b, const va_config *cfg, va_error
 static va_status conv_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
     conv_model *m = b->self;
     const va_conv2d_desc *d = &m->d;
-    const int64_t wshape[4] = {d->out_channels, d->in_channels / d->groups, d->kernel_h, d->kernel_w};
+    const int64_t wshape[4] = {d->out_channels, d->in_channels / d->groups, d->kernel_h,
+                               d->kernel_w};
     const int64_t cshape[1] = {d->out_channels};
     char p[256];
     snprintf(p, sizeof p, "%s%s", prefix, m->with_bn ? "conv." : "");
@@ -124,8 +125,9 @@ static va_status conv_out_shape(const va_block *b, const int64_t in[4], int64_t 
     return va_conv2d_out_hw(&m->d, in[2], in[3], &out[2], &out[3], err);
 }
 
-static va_status conv_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status conv_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                               va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const conv_model *m = b->self;
     return va_conv2d(&m->d, x, y, ws, err);
 }
@@ -141,7 +143,8 @@ static va_status conv_cost(const va_block *b, const int64_t in[4], va_cost *c, v
         va_cost_params(c, 2 * (int64_t)d->out_channels);
         va_cost_elementwise(c, in[0] * d->out_channels * oh * ow, VA_FLOPS_BN);
     }
-    if (d->act != VA_ACT_NONE) va_cost_elementwise(c, in[0] * d->out_channels * oh * ow, VA_FLOPS_ACT);
+    if (d->act != VA_ACT_NONE)
+        va_cost_elementwise(c, in[0] * d->out_channels * oh * ow, VA_FLOPS_ACT);
     return VA_OK;
 }
 

@@ -11,17 +11,14 @@ extern const va_block_ops va_conv_bn_relu_ops;
 extern const va_block_ops va_backbone_ops;
 
 static const va_block_ops *const model_registry[] = {
-    &va_conv2d_ops,
-    &va_conv_bn_ops,
-    &va_conv_bn_relu_ops,
-    &va_backbone_ops,
-    NULL,
+    &va_conv2d_ops, &va_conv_bn_ops, &va_conv_bn_relu_ops, &va_backbone_ops, NULL,
 };
 
 const va_block_ops *va_ops_at(int i) {
     if (i < 0) return NULL;
     int nblocks = 0;
-    while (va_block_registry[nblocks]) nblocks++;
+    while (va_block_registry[nblocks])
+        nblocks++;
     if (i < nblocks) return va_block_registry[i];
     i -= nblocks;
     for (int k = 0; model_registry[k]; k++)

@@ -2,19 +2,41 @@
  * storage, cost helpers and loading a block or model from a weight file's metadata. */
 #include "visattn/block.h"
 
+#include "ops_internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define RUN_MAX_MAPS 4096 /* far beyond any network's; a bound on a runaway slot index */
+
+struct va_run {
+    va_arena arena;
+    int want_maps;
+    int depth; /* nesting of va_block_forward calls: 0 outside any forward */
+    int num_maps, cap_maps;
+    va_map *maps;
+    /* The current scope (va_run_scope_push): slot offset, slots used in it, name prefix. */
+    int scope_first, scope_used;
+    char scope_prefix[VA_MAP_NAME_LEN];
+};
+
+#define CHECK_ARG(p, fn)                                                                           \
+    do {                                                                                           \
+        if (!(p)) return va_fail(err, VA_ERR_ARG, fn ": " #p " is NULL");                          \
+    } while (0)
+
 va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block **out,
                               va_error *err) {
+    CHECK_ARG(out, "va_block_create_cfg");
     *out = NULL;
-    const va_block_ops *ops = name ? va_find_ops(name) : NULL;
-    if (!ops) return va_fail(err, VA_ERR_CONFIG, "unknown block or model '%s'", name ? name : "");
+    CHECK_ARG(name, "va_block_create_cfg");
+    CHECK_ARG(cfg, "va_block_create_cfg");
+    const va_block_ops *ops = va_find_ops(name);
+    if (!ops) return va_fail(err, VA_ERR_CONFIG, "unknown block or model '%s'", name);
     va_block *b = calloc(1, sizeof *b);
     if (!b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", ops->name);
     b->ops = ops;
-    b->want_maps = 1;
     va_status st = ops->create(b, cfg, err);
     if (st != VA_OK) {
         va_block_destroy(b);
@@ -26,8 +48,11 @@ va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block *
 
 va_status va_block_create(const char *name, const char *config_json, va_block **out,
                           va_error *err) {
+    CHECK_ARG(out, "va_block_create");
+    *out = NULL;
+    CHECK_ARG(name, "va_block_create");
     char what[80];
-    snprintf(what, sizeof what, "%s config", name ? name : "block");
+    snprintf(what, sizeof what, "%s config", name);
     va_config *cfg;
     VA_TRY(va_config_parse(config_json, what, &cfg, err));
     va_status st = va_block_create_cfg(name, cfg, out, err);
@@ -36,6 +61,13 @@ va_status va_block_create(const char *name, const char *config_json, va_block **
 }
 
 va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
+    CHECK_ARG(b, "va_block_load");
+    CHECK_ARG(w, "va_block_load");
+    if (b->loaded)
+        return va_fail(err, VA_ERR_ARG,
+                       "%s: weights are loaded already (a loaded block is "
+                       "immutable: create another)",
+                       b->ops->name);
     VA_TRY(b->ops->load(b, w, prefix ? prefix : "", err));
     b->loaded = 1;
     return VA_OK;
@@ -43,6 +75,9 @@ va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error
 
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4],
                              va_error *err) {
+    CHECK_ARG(b, "va_block_out_shape");
+    CHECK_ARG(in, "va_block_out_shape");
+    CHECK_ARG(out, "va_block_out_shape");
     /* An empty batch gives an empty output and empty maps, as in PyTorch; empty planes or no
      * channels are an error (PyTorch's convs and pools refuse them too). */
     if (in[0] < 0 || in[1] < 1 || in[2] < 1 || in[3] < 1)
@@ -53,60 +88,134 @@ va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out
     return b->ops->out_shape(b, in, out, err);
 }
 
-va_status va_block_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                            va_error *err) {
     char s1[64], s2[64];
-    if (!b->loaded) return va_fail(err, VA_ERR_ARG, "%s: forward before weights were loaded", b->ops->name);
-    if (x->ndim != 4)
-        return va_fail(err, VA_ERR_SHAPE, "%s: input must be 4-D NCHW, got %s", b->ops->name,
-                       va_shape_str(x, s1, sizeof s1));
+    CHECK_ARG(b, "va_block_forward");
+    CHECK_ARG(r, "va_block_forward");
+    VA_TRY(check_4d(x, b->ops->name, "input", err));
+    VA_TRY(check_tensor(y, b->ops->name, "output", err));
+    if (!b->loaded)
+        return va_fail(err, VA_ERR_ARG, "%s: forward before weights were loaded", b->ops->name);
     int64_t out[4];
     VA_TRY(va_block_out_shape(b, x->shape, out, err));
     if (y->ndim != 4 || y->shape[0] != out[0] || y->shape[1] != out[1] || y->shape[2] != out[2] ||
         y->shape[3] != out[3])
-        return va_fail(err, VA_ERR_SHAPE, "%s: output is %s, expected %lldx%lldx%lldx%lld for input %s",
-                       b->ops->name, va_shape_str(y, s1, sizeof s1), (long long)out[0],
-                       (long long)out[1], (long long)out[2], (long long)out[3],
-                       va_shape_str(x, s2, sizeof s2));
-    size_t mark = va_arena_mark(ws);
-    va_status st = b->ops->forward(b, x, y, ws, err);
-    va_arena_rewind(ws, mark);
+        return va_fail(err, VA_ERR_SHAPE,
+                       "%s: output is %s, expected %lldx%lldx%lldx%lld for input %s", b->ops->name,
+                       va_shape_str(y, s1, sizeof s1), (long long)out[0], (long long)out[1],
+                       (long long)out[2], (long long)out[3], va_shape_str(x, s2, sizeof s2));
+    if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)))
+        return va_fail(err, VA_ERR_ARG,
+                       "%s: the output overlaps the input (blocks do not run in "
+                       "place)",
+                       b->ops->name);
+    if (r->depth == 0) {
+        r->num_maps = 0;
+        r->scope_first = r->scope_used = 0;
+        r->scope_prefix[0] = '\0';
+    }
+    size_t mark = va_arena_mark(&r->arena);
+    r->depth++;
+    va_status st = b->ops->forward(b, r, x, y, err);
+    r->depth--;
+    va_arena_rewind(&r->arena, mark);
+    /* A forward that grew the arena in several chunks leaves one chunk of the peak size behind,
+     * so the next forward at this shape allocates nothing. */
+    if (r->depth == 0 && st == VA_OK) st = va_arena_reset(&r->arena, err);
     return st;
 }
 
 va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {
+    CHECK_ARG(cost, "va_block_cost");
     memset(cost, 0, sizeof *cost);
     int64_t out[4];
     VA_TRY(va_block_out_shape(b, in, out, err));
     return b->ops->cost(b, in, cost, err);
 }
 
-const char *va_block_name(const va_block *b) { return b->ops->name; }
-
-int va_block_num_maps(const va_block *b) { return b->num_maps; }
-
-const va_map *va_block_map(const va_block *b, int i) {
-    return (i >= 0 && i < b->num_maps) ? &b->maps[i] : NULL;
-}
-
-const va_map *va_block_find_map(const va_block *b, const char *name) {
-    for (int i = 0; i < b->num_maps; i++)
-        if (strcmp(b->maps[i].name, name) == 0) return &b->maps[i];
-    return NULL;
+const char *va_block_name(const va_block *b) {
+    return b ? b->ops->name : "";
 }
 
 void va_block_destroy(va_block *b) {
     if (!b) return;
     if (b->ops && b->ops->destroy) b->ops->destroy(b);
-    for (int i = 0; i < VA_MAX_MAPS; i++) va_aligned_free(b->maps[i].t.data);
     free(b);
 }
 
-va_status va_block_map_prepare(va_block *b, int i, const char *name, int64_t n, int64_t c,
-                               int64_t h, int64_t w, va_tensor **t, va_error *err) {
-    if (i < 0 || i >= VA_MAX_MAPS)
-        return va_fail(err, VA_ERR_ARG, "%s: map slot %d out of range", b->ops->name, i);
-    va_map *m = &b->maps[i];
+/* ---- Run contexts --------------------------------------------------------------------------- */
+
+va_status va_run_create(va_run **out, va_error *err) {
+    CHECK_ARG(out, "va_run_create");
+    va_run *r = calloc(1, sizeof *r);
+    if (!(*out = r)) return va_fail(err, VA_ERR_NOMEM, "va_run_create: out of memory");
+    va_arena_init(&r->arena);
+    r->want_maps = 1;
+    return VA_OK;
+}
+
+void va_run_destroy(va_run *r) {
+    if (!r) return;
+    for (int i = 0; i < r->cap_maps; i++)
+        va_aligned_free(r->maps[i].t.data);
+    free(r->maps);
+    va_arena_free(&r->arena);
+    free(r);
+}
+
+va_status va_run_set_want_maps(va_run *r, int want, va_error *err) {
+    CHECK_ARG(r, "va_run_set_want_maps");
+    r->want_maps = want != 0;
+    return VA_OK;
+}
+
+int va_run_want_maps(const va_run *r) {
+    return r ? r->want_maps : 0;
+}
+int va_run_num_maps(const va_run *r) {
+    return r ? r->num_maps : 0;
+}
+
+const va_map *va_run_map(const va_run *r, int i) {
+    return (r && i >= 0 && i < r->num_maps) ? &r->maps[i] : NULL;
+}
+
+const va_map *va_run_find_map(const va_run *r, const char *name) {
+    if (!r || !name) return NULL;
+    for (int i = 0; i < r->num_maps; i++)
+        if (strcmp(r->maps[i].name, name) == 0) return &r->maps[i];
+    return NULL;
+}
+
+size_t va_run_workspace_bytes(const va_run *r) {
+    return r ? r->arena.peak : 0;
+}
+
+va_arena *va_run_arena(va_run *r) {
+    return r ? &r->arena : NULL;
+}
+
+va_status va_run_map_prepare(va_run *r, int i, const char *name, int64_t n, int64_t c, int64_t h,
+                             int64_t w, va_tensor **t, va_error *err) {
+    CHECK_ARG(r, "va_run_map_prepare");
+    CHECK_ARG(name, "va_run_map_prepare");
+    CHECK_ARG(t, "va_run_map_prepare");
+    const int slot = r->scope_first + i;
+    if (i < 0 || slot >= RUN_MAX_MAPS)
+        return va_fail(err, VA_ERR_ARG, "map slot %d ('%s%s') out of range 0..%d", slot,
+                       r->scope_prefix, name, RUN_MAX_MAPS - 1);
+    if (slot >= r->cap_maps) {
+        int cap = r->cap_maps ? r->cap_maps : 8;
+        while (cap <= slot)
+            cap *= 2;
+        va_map *m = realloc(r->maps, (size_t)cap * sizeof *m);
+        if (!m) return va_fail(err, VA_ERR_NOMEM, "cannot allocate %d attention maps", cap);
+        memset(m + r->cap_maps, 0, (size_t)(cap - r->cap_maps) * sizeof *m);
+        r->maps = m;
+        r->cap_maps = cap;
+    }
+    va_map *m = &r->maps[slot];
     const int64_t shape[4] = {n, c, h, w};
     va_tensor probe;
     VA_TRY(va_tensor_set_shape(&probe, 4, shape, err));
@@ -114,33 +223,37 @@ va_status va_block_map_prepare(va_block *b, int i, const char *name, int64_t n, 
     if (need > m->cap) {
         /* Grows only when a larger input arrives, never at a repeated shape. */
         float *p = va_aligned_alloc(need * sizeof(float));
-        if (!p) return va_fail(err, VA_ERR_NOMEM, "%s: cannot allocate map '%s'", b->ops->name, name);
+        if (!p)
+            return va_fail(err, VA_ERR_NOMEM, "cannot allocate map '%s%s'", r->scope_prefix, name);
         va_aligned_free(m->t.data);
         m->t.data = p;
         m->cap = need;
     }
-    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->name, sizeof m->name, "%s%s", r->scope_prefix, name);
     float *data = m->t.data;
     m->t = probe;
     m->t.data = data;
-    if (b->num_maps < i + 1) b->num_maps = i + 1;
+    if (r->num_maps < slot + 1) r->num_maps = slot + 1;
+    if (r->scope_used < i + 1) r->scope_used = i + 1;
     *t = &m->t;
     return VA_OK;
 }
 
-va_status va_block_maps_import(va_block *b, int first, const char *prefix, const va_block *src,
-                               va_error *err) {
-    for (int i = 0; i < src->num_maps; i++) {
-        const va_map *m = &src->maps[i];
-        char name[VA_MAP_NAME_LEN];
-        snprintf(name, sizeof name, "%s%s", prefix, m->name);
-        va_tensor *t;
-        VA_TRY(va_block_map_prepare(b, first + i, name, m->t.shape[0], m->t.shape[1],
-                                    m->t.shape[2], m->t.shape[3], &t, err));
-        if (va_numel(&m->t) > 0)
-            memcpy(t->data, m->t.data, (size_t)va_numel(&m->t) * sizeof(float));
-    }
-    return VA_OK;
+void va_run_scope_push(va_run *r, int first, const char *prefix, va_run_scope *saved) {
+    saved->first = r->scope_first;
+    saved->used = r->scope_used;
+    snprintf(saved->prefix, sizeof saved->prefix, "%s", r->scope_prefix);
+    r->scope_first += first;
+    r->scope_used = 0;
+    snprintf(r->scope_prefix, sizeof r->scope_prefix, "%s%s", saved->prefix, prefix ? prefix : "");
+}
+
+int va_run_scope_pop(va_run *r, const va_run_scope *saved) {
+    const int used = r->scope_used, first = r->scope_first - saved->first;
+    r->scope_first = saved->first;
+    r->scope_used = saved->used > first + used ? saved->used : first + used;
+    snprintf(r->scope_prefix, sizeof r->scope_prefix, "%s", saved->prefix);
+    return used;
 }
 
 /* ---- Cost helpers (docs/cost.md) ----------------------------------------------------------- */
@@ -169,7 +282,9 @@ void va_cost_elementwise(va_cost *c, int64_t count, int64_t flops_each) {
     c->flops += count * flops_each;
 }
 
-void va_cost_params(va_cost *c, int64_t params) { c->params += params; }
+void va_cost_params(va_cost *c, int64_t params) {
+    c->params += params;
+}
 
 /* ---- Loading from a file ------------------------------------------------------------------- */
 
@@ -182,9 +297,9 @@ static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) 
     va_status s = VA_OK;
     const char *name = block ? block : model;
     if (!name) {
-        s = va_fail(err, VA_ERR_FORMAT,
-                    "%s: metadata names no block or model (need 'visattn.block' or 'visattn.model')",
-                    path);
+        s = va_fail(
+            err, VA_ERR_FORMAT,
+            "%s: metadata names no block or model (need 'visattn.block' or 'visattn.model')", path);
     } else if (block && model) {
         s = va_fail(err, VA_ERR_FORMAT, "%s: metadata names both a block and a model", path);
     } else {

@@ -137,13 +137,14 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
     default_config(name, shape[1], row->config, sizeof row->config);
     va_block *b = NULL;
     VA_TRY(make_block(name, row->config, &b, err));
-    b->want_maps = 0; /* time the attention itself, not the copy-out for heatmaps */
-    va_status st = va_block_cost(b, shape, &row->cost, err);
+    va_run *r = NULL;
+    va_status st = va_run_create(&r, err);
+    /* Time the attention itself, not the copy-out for heatmaps. */
+    if (st == VA_OK) st = va_run_set_want_maps(r, 0, err);
+    if (st == VA_OK) st = va_block_cost(b, shape, &row->cost, err);
     int64_t out[4];
     if (st == VA_OK) st = va_block_out_shape(b, shape, out, err);
     va_tensor x = {0}, y = {0};
-    va_arena ws;
-    va_arena_init(&ws);
     if (st == VA_OK) st = va_tensor_alloc(&x, 4, shape, err);
     if (st == VA_OK) st = va_tensor_alloc(&y, 4, out, err);
     if (st == VA_OK) {
@@ -156,10 +157,8 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
     va_set_num_threads(threads);
     /* At least one untimed pass, whatever --warmup says: it sizes the arena (the only pass that
      * allocates) and starts the thread pool. */
-    for (int i = 0; st == VA_OK && i < (o->warmup > 0 ? o->warmup : 1); i++) {
-        st = va_block_forward(b, &x, &y, &ws, err);
-        if (st == VA_OK) st = va_arena_reset(&ws, err);
-    }
+    for (int i = 0; st == VA_OK && i < (o->warmup > 0 ? o->warmup : 1); i++)
+        st = va_block_forward(b, r, &x, &y, err);
     int cap = 1024, n = 0;
     double *t = malloc((size_t)cap * sizeof *t);
     if (!t && st == VA_OK) st = va_fail(err, VA_ERR_NOMEM, "bench: out of memory");
@@ -174,9 +173,8 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
             t = nt;
         }
         double t0 = now_s();
-        st = va_block_forward(b, &x, &y, &ws, err);
+        st = va_block_forward(b, r, &x, &y, err);
         t[n++] = now_s() - t0;
-        if (st == VA_OK) st = va_arena_reset(&ws, err);
         if (n >= 100000) break;
     }
     if (st == VA_OK) {
@@ -186,12 +184,12 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
         row->p10_ms = 1e3 * quantile(t, n, 0.1);
         row->p90_ms = 1e3 * quantile(t, n, 0.9);
         row->images_per_s = (double)shape[0] / (row->median_ms / 1e3);
-        row->workspace = ws.peak;
+        row->workspace = va_run_workspace_bytes(r);
     }
     free(t);
     va_tensor_free(&x);
     va_tensor_free(&y);
-    va_arena_free(&ws);
+    va_run_destroy(r);
     va_block_destroy(b);
     return st;
 }

@@ -187,14 +187,14 @@ int va_cmd_eval(int argc, char **argv) {
 
     va_error err = {0};
     va_block *b = NULL;
+    va_run *r = NULL;
     va_tensor x = {0}, y = {0};
-    va_arena ws;
-    va_arena_init(&ws);
     unsigned char *images = NULL, *labels = NULL;
     long idims[3], ldims[3];
     int rc = 1;
     float mean, std;
-    if (va_block_load_file(pos[0], &b, &err) != VA_OK) {
+    if (va_block_load_file(pos[0], &b, &err) != VA_OK || va_run_create(&r, &err) != VA_OK ||
+        va_run_set_want_maps(r, 0, &err) != VA_OK) {
         va_cli_error("%s", err.msg);
         goto done;
     }
@@ -223,14 +223,13 @@ int va_cmd_eval(int argc, char **argv) {
         va_cli_error("%s", err.msg);
         goto done;
     }
-    b->want_maps = 0;
     long correct = 0, nonfinite = 0;
     for (long s = 0; s < n; s += batch) {
         long m = n - s < batch ? n - s : batch;
         x.shape[0] = y.shape[0] = m; /* the last batch may be short: shrink the views */
         for (long i = 0; i < m * hw; i++)
             x.data[i] = ((float)images[s * hw + i] / 255.0f - mean) / std;
-        if (va_block_forward(b, &x, &y, &ws, &err) != VA_OK) {
+        if (va_block_forward(b, r, &x, &y, &err) != VA_OK) {
             va_cli_error("%s", err.msg);
             goto done;
         }
@@ -258,7 +257,7 @@ done:
     free(labels);
     va_tensor_free(&x);
     va_tensor_free(&y);
-    va_arena_free(&ws);
+    va_run_destroy(r);
     va_block_destroy(b);
     return rc;
 }

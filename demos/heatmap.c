@@ -89,6 +89,7 @@ typedef struct hm_model {
     char label[64]; /* block name, or "none" */
     char path[HM_PATH_MAX];
     va_block *b;
+    va_run *run; /* the model's own: its maps must outlive the other models' forwards */
     va_preprocess pp;
     int num_classes;
     int num_names;
@@ -96,6 +97,7 @@ typedef struct hm_model {
 } hm_model;
 
 static void model_free(hm_model *m) {
+    va_run_destroy(m->run);
     va_block_destroy(m->b);
     free(m->names);
     memset(m, 0, sizeof *m);
@@ -208,8 +210,7 @@ done:
 static va_status model_load(hm_model *m, va_error *err) {
     VA_TRY(read_model_config(m, err));
     VA_TRY(va_block_load_file(m->path, &m->b, err));
-    m->b->want_maps = 1;
-    return VA_OK;
+    return va_run_create(&m->run, err);
 }
 
 static int is_dir(const char *p) {
@@ -312,15 +313,15 @@ static int check_not_input(const char *out, const hm_opts *o) {
 
 /* The map a stage shows: the block's spatial map (one channel, more than one position), else the
  * energy map the backbone records for every stage. NULL past the last stage. */
-static const va_map *stage_map(const va_block *b, int k) {
+static const va_map *stage_map(const va_run *r, int k) {
     char name[VA_MAP_NAME_LEN];
     snprintf(name, sizeof name, "stage%d.energy", k);
-    const va_map *energy = va_block_find_map(b, name);
+    const va_map *energy = va_run_find_map(r, name);
     if (!energy) return NULL;
     static const char *const preferred[] = {"spatial", "attention"};
     for (size_t i = 0; i < sizeof preferred / sizeof preferred[0]; i++) {
         snprintf(name, sizeof name, "stage%d.%s", k, preferred[i]);
-        const va_map *m = va_block_find_map(b, name);
+        const va_map *m = va_run_find_map(r, name);
         if (m && m->t.ndim == 4 && m->t.shape[1] == 1 && m->t.shape[2] * m->t.shape[3] > 1)
             return m;
     }
@@ -405,13 +406,13 @@ static int require_finite(const char *image, const hm_model *m, const char *what
 
 /* Run model m on img and check everything that will be shown; nothing is written here. */
 static int run_model(const char *path, const va_image *img, hm_model *m, const hm_opts *o,
-                     va_arena *ws, hm_result *r) {
+                     hm_result *r) {
     va_error err = {0};
     int64_t out[4];
     if (va_image_to_input(img, &m->pp, &r->x, &err) != VA_OK ||
         va_block_out_shape(m->b, r->x.shape, out, &err) != VA_OK ||
         va_tensor_alloc(&r->y, 4, out, &err) != VA_OK ||
-        va_block_forward(m->b, &r->x, &r->y, ws, &err) != VA_OK) {
+        va_block_forward(m->b, m->run, &r->x, &r->y, &err) != VA_OK) {
         va_cli_error("%s: %s: %s", path, m->path, err.msg);
         return -1;
     }
@@ -420,7 +421,7 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
         return -1;
     char what[VA_MAP_NAME_LEN + 8];
     for (int k = 1; k <= HM_MAX_STAGES; k++) {
-        const va_map *map = stage_map(m->b, k);
+        const va_map *map = stage_map(m->run, k);
         if (!map) {
             if (o->stage >= k) {
                 va_cli_error("%s: --stage %d: the model has %d stages", m->path, o->stage, k - 1);
@@ -434,7 +435,7 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
         r->stage[k - 1] = map;
     }
     if (o->cam) {
-        if (!(r->cam = va_block_find_map(m->b, "cam"))) {
+        if (!(r->cam = va_run_find_map(m->run, "cam"))) {
             va_cli_error("%s: the model records no 'cam' map", m->path);
             return -1;
         }
@@ -448,9 +449,8 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
 
 /* Every model runs and every map is checked before the first file of an image is written, so an
  * image gets either all its files or none: never a partial set, never a picture of NaNs. A model's
- * maps stay valid until that model's next forward pass, and each model has its own block. */
-static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o,
-                         va_arena *ws) {
+ * maps stay valid until that model's next forward pass, and each model has its own run context. */
+static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o) {
     va_error err = {0};
     va_image img = {0};
     if (va_image_load(path, o->max_pixels, &img, &err) != VA_OK) {
@@ -483,7 +483,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
         }
     }
     for (int mi = 0; mi < nmodels; mi++)
-        if (run_model(path, &img, &models[mi], o, ws, &res[mi])) goto done;
+        if (run_model(path, &img, &models[mi], o, &res[mi])) goto done;
     for (int mi = 0; mi < nmodels; mi++) {
         const hm_model *m = &models[mi];
         const hm_result *r = &res[mi];
@@ -755,8 +755,6 @@ int va_cmd_heatmap(int argc, char **argv) {
             goto out_models;
         }
     }
-    va_arena ws;
-    va_arena_init(&ws);
     int failed = 0;
     for (int i = 0; i < nimages; i++) {
         /* Progress goes to stderr so that stdout stays the list of files written. */
@@ -764,10 +762,8 @@ int va_cmd_heatmap(int argc, char **argv) {
             fflush(stdout); /* keep the two streams in order when both go to one file */
             fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, nimages, images[i]);
         }
-        failed += process_image(images[i], models, nmodels, &o, &ws) != 0;
-        va_arena_reset(&ws, NULL);
+        failed += process_image(images[i], models, nmodels, &o) != 0;
     }
-    va_arena_free(&ws);
     rc = failed ? 1 : 0;
 out_models:
     for (int i = 0; i < nmodels; i++)

@@ -8,18 +8,20 @@
 #include "visattn/visattn.h"
 
 static void run_usage(FILE *f) {
-    fprintf(f,
-            "usage: visattn run MODEL.safetensors INPUT.npy OUTPUT.npy [--maps DIR] [--threads N]\n"
-            "\n"
-            "Runs the block or model named in MODEL's metadata ('visattn.block' or 'visattn.model',\n"
-            "with 'visattn.config') on INPUT (float32 NCHW) and writes OUTPUT.\n"
-            "  --maps DIR     also write each attention map as DIR/<map>.npy\n"
-            "  --threads N    threads for OpenMP and OpenBLAS (default: VISATTN_NUM_THREADS or all cores)\n");
+    fprintf(
+        f,
+        "usage: visattn run MODEL.safetensors INPUT.npy OUTPUT.npy [--maps DIR] [--threads N]\n"
+        "\n"
+        "Runs the block or model named in MODEL's metadata ('visattn.block' or 'visattn.model',\n"
+        "with 'visattn.config') on INPUT (float32 NCHW) and writes OUTPUT.\n"
+        "  --maps DIR     also write each attention map as DIR/<map>.npy\n"
+        "  --threads N    threads for OpenMP and OpenBLAS (default: VISATTN_NUM_THREADS or all "
+        "cores)\n");
 }
 
-static int write_maps(const va_block *b, const char *dir) {
-    for (int i = 0; i < va_block_num_maps(b); i++) {
-        const va_map *m = va_block_map(b, i);
+static int write_maps(const va_run *r, const char *dir) {
+    for (int i = 0; i < va_run_num_maps(r); i++) {
+        const va_map *m = va_run_map(r, i);
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s.npy", dir, m->name) >= (int)sizeof path) {
             va_cli_error("%s: path too long", dir);
@@ -68,11 +70,12 @@ int va_cmd_run(int argc, char **argv) {
 
     va_error err = {0};
     va_block *b = NULL;
+    va_run *r = NULL;
     va_tensor x = {0}, y = {0};
-    va_arena ws;
-    va_arena_init(&ws);
     int rc = 1;
     int64_t out[4];
+    if (va_run_create(&r, &err) != VA_OK) goto fail;
+    if (!maps_dir && va_run_set_want_maps(r, 0, &err) != VA_OK) goto fail;
     if (va_block_load_file(pos[0], &b, &err) != VA_OK) goto fail;
     if (va_npy_read(pos[1], &x, &err) != VA_OK) goto fail;
     if (x.ndim != 4) {
@@ -86,9 +89,9 @@ int va_cmd_run(int argc, char **argv) {
         goto fail;
     }
     if (va_tensor_alloc(&y, 4, out, &err) != VA_OK) goto fail;
-    if (va_block_forward(b, &x, &y, &ws, &err) != VA_OK) goto fail;
+    if (va_block_forward(b, r, &x, &y, &err) != VA_OK) goto fail;
     if (va_npy_write(pos[2], &y, &err) != VA_OK) goto fail;
-    if (maps_dir && write_maps(b, maps_dir)) goto done;
+    if (maps_dir && write_maps(r, maps_dir)) goto done;
     rc = 0;
     goto done;
 fail:
@@ -96,7 +99,7 @@ fail:
 done:
     va_tensor_free(&x);
     va_tensor_free(&y);
-    va_arena_free(&ws);
+    va_run_destroy(r);
     va_block_destroy(b);
     return rc;
 }

@@ -221,9 +221,10 @@ static void channel_pools(const cbam_block *m, const float *x, int64_t n, int64_
     }
 }
 
-static va_status cbam_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status cbam_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                               va_error *err) {
-    cbam_block *m = b->self;
+    va_arena *ws = va_run_arena(r);
+    const cbam_block *m = b->self;
     const int64_t n = x->shape[0], c = m->channels, h = x->shape[2], w = x->shape[3];
     const int64_t rows = m->num_pools * n, hid = m->hidden;
     va_tensor scratch, *gate = &scratch;
@@ -231,8 +232,8 @@ static va_status cbam_forward(va_block *b, const va_tensor *x, va_tensor *y, va_
     VA_TRY(va_arena_tensor4(ws, &pooled, rows, c, 1, 1, err));
     VA_TRY(va_arena_tensor4(ws, &hidden, rows, hid > 0 ? hid : 1, 1, 1, err));
     VA_TRY(va_arena_tensor4(ws, &raw, rows, c, 1, 1, err));
-    if (b->want_maps)
-        VA_TRY(va_block_map_prepare(b, 0, "channel", n, c, 1, 1, &gate, err));
+    if (va_run_want_maps(r))
+        VA_TRY(va_run_map_prepare(r, 0, "channel", n, c, 1, 1, &gate, err));
     else
         VA_TRY(va_arena_tensor4(ws, &scratch, n, c, 1, 1, err));
 
@@ -252,8 +253,8 @@ static va_status cbam_forward(va_block *b, const va_tensor *x, va_tensor *y, va_
 
     if (m->no_spatial) return va_mul(x, gate, y, err);
     va_tensor sscratch, *sgate = &sscratch;
-    if (b->want_maps)
-        VA_TRY(va_block_map_prepare(b, 1, "spatial", n, 1, h, w, &sgate, err));
+    if (va_run_want_maps(r))
+        VA_TRY(va_run_map_prepare(r, 1, "spatial", n, 1, h, w, &sgate, err));
     else
         VA_TRY(va_arena_tensor4(ws, &sscratch, n, 1, h, w, err));
     return va_spatial_gate_forward(&m->sg, x, g, sgate, y, ws, err);

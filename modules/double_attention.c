@@ -147,8 +147,9 @@ static int dbl_fold_reconstruct(const dbl_attn *m, int64_t hw) {
     return cin * cm * cn + cin * cn * p <= cm * cn * p + cin * cm * p;
 }
 
-static va_status dbl_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status dbl_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                              va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const dbl_attn *m = b->self;
     const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3], hw = h * w;
     const int64_t cin = m->in_channels, cm = m->c_m, cn = m->c_n, ctot = cm + 2 * cn;
@@ -161,10 +162,10 @@ static va_status dbl_forward(va_block *b, const va_tensor *x, va_tensor *y, va_a
     /* With maps wanted, the softmaxes write straight into the map storage and the products read
      * from there (no copy); otherwise they run in place on the stacked conv output. */
     va_tensor *gmap = NULL, *dmap = NULL, *smap = NULL;
-    if (b->want_maps) {
-        VA_TRY(va_block_map_prepare(b, 0, "gather", n, cn, h, w, &gmap, err));
-        VA_TRY(va_block_map_prepare(b, 1, "distribute", n, cn, h, w, &dmap, err));
-        VA_TRY(va_block_map_prepare(b, 2, "spatial", n, 1, h, w, &smap, err));
+    if (va_run_want_maps(r)) {
+        VA_TRY(va_run_map_prepare(r, 0, "gather", n, cn, h, w, &gmap, err));
+        VA_TRY(va_run_map_prepare(r, 1, "distribute", n, cn, h, w, &dmap, err));
+        VA_TRY(va_run_map_prepare(r, 2, "spatial", n, 1, h, w, &smap, err));
     }
     const int64_t gd_rows = fold ? cin : cm; /* rows of the descriptors multiplied by D */
     va_tensor desc_t, fdesc_t = {0};

@@ -535,8 +535,9 @@ static void irmb_attention_task(const irmb_attn_args *A, int64_t task, float *sc
 }
 
 /* The attention branch: x (block input) -> xa (n x dim_mid x H x W). */
-static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa, va_arena *ws,
+static va_status irmb_attention(const va_block *blk, va_run *r, const va_tensor *x, va_tensor *xa,
                                 va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const irmb_block *m = blk->self;
     const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3], c = m->dim_in;
     const int64_t mid = m->dim_mid, heads = m->num_head;
@@ -563,7 +564,7 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
     VA_TRY(va_arena_tensor4(ws, &ow, nw, A.val_c, g->wsh, g->wsw, err));
     A.out = ow.data;
     A.map_w = NULL;
-    if (blk->want_maps) {
+    if (va_run_want_maps(r)) {
         A.map_w = va_arena_alloc(ws, (size_t)(tasks * g->len) * sizeof(float), err);
         if (!A.map_w) return err ? err->status : VA_ERR_NOMEM;
     }
@@ -590,7 +591,7 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
     } else {
         irmb_unpartition(g, ow.data, mid, xa);
     }
-    if (blk->want_maps) {
+    if (va_run_want_maps(r)) {
         /* Mean over the heads in place (into head 0), then back to the image. */
         for (int64_t bw = 0; bw < nw; bw++) {
             float *mw = A.map_w + bw * heads * g->len;
@@ -601,7 +602,7 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
                 mw[j] /= (float)heads;
         }
         va_tensor *map;
-        VA_TRY(va_block_map_prepare(blk, 0, "attention", n, 1, h, w, &map, err));
+        VA_TRY(va_run_map_prepare(r, 0, "attention", n, 1, h, w, &map, err));
         irmb_unpartition(g, A.map_w, heads, map); /* head 0 of each window now holds the mean */
     }
     va_arena_rewind(ws, mark);
@@ -610,14 +611,15 @@ static va_status irmb_attention(va_block *blk, const va_tensor *x, va_tensor *xa
 
 /* ---- Forward --------------------------------------------------------------------------------- */
 
-static va_status irmb_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status irmb_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                               va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const irmb_block *m = b->self;
     const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3];
     va_tensor xa, local;
     if (m->attn_s) {
         VA_TRY(va_arena_tensor4(ws, &xa, n, m->dim_mid, h, w, err));
-        VA_TRY(irmb_attention(b, x, &xa, ws, err));
+        VA_TRY(irmb_attention(b, r, x, &xa, err));
     } else if (m->v_proj) {
         VA_TRY(va_arena_tensor4(ws, &xa, n, m->dim_mid, h, w, err));
         VA_TRY(va_conv2d(&m->v, x, &xa, ws, err)); /* the input BN is folded into v */

@@ -99,15 +99,16 @@ static va_status se_out_shape(const va_block *b, const int64_t in[4], int64_t ou
     return VA_OK;
 }
 
-static va_status se_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status se_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                             va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const se_block *m = b->self;
     const int64_t n = x->shape[0], c = m->channels, s = m->squeeze;
     va_tensor pooled, hidden, scratch, *scale = &scratch;
     VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
     VA_TRY(va_arena_tensor4(ws, &hidden, n, s, 1, 1, err));
-    if (b->want_maps)
-        VA_TRY(va_block_map_prepare(b, 0, "channel", n, c, 1, 1, &scale, err));
+    if (va_run_want_maps(r))
+        VA_TRY(va_run_map_prepare(r, 0, "channel", n, c, 1, 1, &scale, err));
     else
         VA_TRY(va_arena_tensor4(ws, &scratch, n, c, 1, 1, err));
     VA_TRY(va_global_avgpool(x, &pooled, err));

@@ -158,17 +158,18 @@ static double plane_sqdev(const float *x, int64_t n, float mean) {
     return s;
 }
 
-static va_status shuffle_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status shuffle_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                                  va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const shuffle *s = b->self;
     const int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
     const int64_t half = c / 2, k = s->k, c0 = s->c0, c1 = s->c1, groups = s->groups;
-    const int maps = b->want_maps;
+    const int maps = va_run_want_maps(r);
     va_tensor *cmap = NULL, *smap = NULL;
     float *sgates = NULL; /* x_1 gates, N x groups*c1 x HW, kept only to build the "spatial" map */
     if (maps) {
-        VA_TRY(va_block_map_prepare(b, 0, "spatial", n, 1, x->shape[2], x->shape[3], &smap, err));
-        VA_TRY(va_block_map_prepare(b, 1, "channel", n, groups * c0, 1, 1, &cmap, err));
+        VA_TRY(va_run_map_prepare(r, 0, "spatial", n, 1, x->shape[2], x->shape[3], &smap, err));
+        VA_TRY(va_run_map_prepare(r, 1, "channel", n, groups * c0, 1, 1, &cmap, err));
         sgates = va_arena_alloc(ws, (size_t)(n * groups * c1 * hw) * sizeof(float), err);
         if (!sgates) return err->status;
     }

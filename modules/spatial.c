@@ -206,12 +206,13 @@ static va_status spatial_out_shape(const va_block *b, const int64_t in[4], int64
     return VA_OK;
 }
 
-static va_status spatial_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status spatial_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                                  va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3];
     va_tensor scratch, *gate = &scratch;
-    if (b->want_maps)
-        VA_TRY(va_block_map_prepare(b, 0, "spatial", n, 1, h, w, &gate, err));
+    if (va_run_want_maps(r))
+        VA_TRY(va_run_map_prepare(r, 0, "spatial", n, 1, h, w, &gate, err));
     else
         VA_TRY(va_arena_tensor4(ws, &scratch, n, 1, h, w, err));
     return va_spatial_gate_forward(b->self, x, NULL, gate, y, ws, err);

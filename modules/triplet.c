@@ -218,17 +218,18 @@ static void gate_conv(const float *weight, float bias, const float *pooled, int6
 
 /* Gate tensor for gate g: the map's own storage when maps are wanted (the conv writes the map
  * directly), else arena scratch. */
-static va_status gate_tensor(va_block *b, int slot, const char *name, int64_t n, int64_t rows,
+static va_status gate_tensor(va_run *r, int slot, const char *name, int64_t n, int64_t rows,
                              int64_t cols, va_arena *ws, va_tensor *out, va_error *err) {
-    if (!b->want_maps) return va_arena_tensor4(ws, out, n, 1, rows, cols, err);
+    if (!va_run_want_maps(r)) return va_arena_tensor4(ws, out, n, 1, rows, cols, err);
     va_tensor *t;
-    VA_TRY(va_block_map_prepare(b, slot, name, n, 1, rows, cols, &t, err));
+    VA_TRY(va_run_map_prepare(r, slot, name, n, 1, rows, cols, &t, err));
     *out = *t;
     return VA_OK;
 }
 
-static va_status triplet_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+static va_status triplet_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                                  va_error *err) {
+    va_arena *ws = va_run_arena(r);
     const triplet *t = b->self;
     const int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
     const int spatial = !t->no_spatial;
@@ -246,11 +247,11 @@ static va_status triplet_forward(va_block *b, const va_tensor *x, va_tensor *y, 
     if (spatial) {
         VA_TRY(va_arena_tensor4(ws, &phw, n, 2, h, w, err));
         zpool_c(x->data, n, c, h, w, phw.data);
-        VA_TRY(gate_tensor(b, slot++, "spatial", n, h, w, ws, &ghw, err));
+        VA_TRY(gate_tensor(r, slot++, "spatial", n, h, w, ws, &ghw, err));
         gate_conv(t->weight[GATE_HW], t->bias[GATE_HW], phw.data, n, h, w, pad, ghw.data);
     }
-    VA_TRY(gate_tensor(b, slot++, "gate_cw", n, c, w, ws, &gcw, err));
-    VA_TRY(gate_tensor(b, slot++, "gate_hc", n, h, c, ws, &ghc, err));
+    VA_TRY(gate_tensor(r, slot++, "gate_cw", n, c, w, ws, &gcw, err));
+    VA_TRY(gate_tensor(r, slot++, "gate_hc", n, h, c, ws, &ghc, err));
     gate_conv(t->weight[GATE_CW], t->bias[GATE_CW], pcw.data, n, c, w, pad, gcw.data);
     gate_conv(t->weight[GATE_HC], t->bias[GATE_HC], phc.data, n, h, c, pad, ghc.data);
 

@@ -1,11 +1,11 @@
 /* Core runtime: errors, tensors, the arena, configs, threads, the registry. */
 #include <check.h>
 #include <math.h>
-#include <stdio.h>
-#include <unistd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "visattn/visattn.h"
@@ -27,7 +27,8 @@ START_TEST(test_tensor_alloc_and_shape_checks) {
     ck_assert_int_eq(va_tensor_alloc4(&t, 2, 3, 5, 7, &err), VA_OK);
     ck_assert_int_eq(va_numel(&t), 210);
     ck_assert_int_eq((uintptr_t)t.data % VA_ALIGN, 0);
-    for (int i = 0; i < 210; i++) ck_assert(t.data[i] == 0.0f);
+    for (int i = 0; i < 210; i++)
+        ck_assert(t.data[i] == 0.0f);
     char buf[64];
     ck_assert_str_eq(va_shape_str(&t, buf, sizeof buf), "2x3x5x7");
     va_tensor_free(&t);
@@ -160,7 +161,8 @@ START_TEST(test_registry_and_unknown_names) {
     ck_assert_ptr_nonnull(va_find_ops("conv_bn"));
     ck_assert_ptr_null(va_find_ops("no_such_block"));
     const va_block_ops *o;
-    for (int i = 0; (o = va_ops_at(i)) != NULL; i++) ck_assert_ptr_eq(va_find_ops(o->name), o);
+    for (int i = 0; (o = va_ops_at(i)) != NULL; i++)
+        ck_assert_ptr_eq(va_find_ops(o->name), o);
     va_block *b;
     ck_assert_int_eq(va_block_create("no_such_block", "{}", &b, &err), VA_ERR_CONFIG);
     ck_assert(va_test_msg_ok(err.msg, "no_such_block"));
@@ -194,11 +196,12 @@ START_TEST(test_conv_bn_fold_matches_unfolded) {
     va_test_fill_random(g, CO, 3);
     va_test_fill_random(be, CO, 4);
     va_test_fill_random(mu, CO, 5);
-    for (int i = 0; i < CO; i++) var[i] = 0.5f + (float)i;
+    for (int i = 0; i < CO; i++)
+        var[i] = 0.5f + (float)i;
     const int64_t ws[4] = {CO, CI, K, K}, cs[1] = {CO};
     const va_st_tensor_in t[] = {
-        {"conv.weight", 4, ws, w},      {"conv.bias", 1, cs, b},     {"bn.weight", 1, cs, g},
-        {"bn.bias", 1, cs, be},         {"bn.running_mean", 1, cs, mu}, {"bn.running_var", 1, cs, var},
+        {"conv.weight", 4, ws, w}, {"conv.bias", 1, cs, b},        {"bn.weight", 1, cs, g},
+        {"bn.bias", 1, cs, be},    {"bn.running_mean", 1, cs, mu}, {"bn.running_var", 1, cs, var},
     };
     const char *mk[] = {"visattn.model", "visattn.config"};
     const char *mv[] = {"conv_bn", "{\"in_channels\": 3, \"out_channels\": 4, \"kernel_size\": 3, "
@@ -210,9 +213,9 @@ START_TEST(test_conv_bn_fold_matches_unfolded) {
     ck_assert_int_eq(va_tensor_alloc4(&x, 1, CI, H, W, &err), VA_OK);
     ck_assert_int_eq(va_tensor_alloc4(&y, 1, CO, H, W, &err), VA_OK);
     va_test_fill_random(x.data, va_numel(&x), 6);
-    va_arena a;
-    va_arena_init(&a);
-    ck_assert_int_eq(va_block_forward(blk, &x, &y, &a, &err), VA_OK);
+    va_run *run;
+    ck_assert_int_eq(va_run_create(&run, &err), VA_OK);
+    ck_assert_int_eq(va_block_forward(blk, run, &x, &y, &err), VA_OK);
     float maxerr = 0;
     for (int o = 0; o < CO; o++)
         for (int i = 0; i < H; i++)
@@ -223,7 +226,8 @@ START_TEST(test_conv_bn_fold_matches_unfolded) {
                         for (int kj = 0; kj < K; kj++) {
                             int ii = i + ki - 1, jj = j + kj - 1;
                             if (ii < 0 || jj < 0 || ii >= H || jj >= W) continue;
-                            s += (double)w[((o * CI + c) * K + ki) * K + kj] * x.data[(c * H + ii) * W + jj];
+                            s += (double)w[((o * CI + c) * K + ki) * K + kj] *
+                                 x.data[(c * H + ii) * W + jj];
                         }
                 double ref = (s - mu[o]) / sqrt(var[o] + 0.001) * g[o] + be[o];
                 float d = fabsf((float)ref - y.data[(o * H + i) * W + j]);
@@ -235,7 +239,7 @@ START_TEST(test_conv_bn_fold_matches_unfolded) {
     ck_assert_int_eq(va_block_cost(blk, in, &c, &err), VA_OK);
     ck_assert_int_eq(c.params, CO * CI * K * K + CO + 2 * CO);
     ck_assert_int_eq(c.macs, (int64_t)CO * H * W * CI * K * K);
-    va_arena_free(&a);
+    va_run_destroy(run);
     va_tensor_free(&x);
     va_tensor_free(&y);
     va_block_destroy(blk);

@@ -640,10 +640,10 @@ static va_status run_block(va_block *b, const va_tensor *x, va_tensor *y, int64_
         va_tensor dummy;
         va_status s = va_tensor_alloc4(&dummy, 1, 1, 1, 1, err);
         if (s != VA_OK) return s;
-        va_arena ws;
-        va_arena_init(&ws);
-        s = va_block_forward(b, x, &dummy, &ws, err);
-        va_arena_free(&ws);
+        va_run *r;
+        s = va_run_create(&r, err);
+        if (s == VA_OK) s = va_block_forward(b, r, x, &dummy, err);
+        va_run_destroy(r);
         va_tensor_free(&dummy);
         ck_assert_msg(s != VA_OK, "forward accepted a %d-D input", x->ndim);
         return s;
@@ -652,23 +652,24 @@ static va_status run_block(va_block *b, const va_tensor *x, va_tensor *y, int64_
     for (int i = 0; i < 4; i++)
         ck_assert_msg(out[i] >= 0, "out_shape gave a negative dimension %lld", (long long)out[i]);
     VA_TRY(va_tensor_alloc(y, 4, out, err));
-    va_arena ws;
-    va_arena_init(&ws);
-    va_status s = va_block_forward(b, x, y, &ws, err);
-    va_arena_free(&ws);
+    va_run *r;
+    va_status s = va_run_create(&r, err);
+    if (s == VA_OK) s = va_block_forward(b, r, x, y, err);
     if (s != VA_OK) {
+        va_run_destroy(r);
         va_tensor_free(y);
         return s;
     }
     /* Maps and cost must be readable after any successful forward. */
     volatile float sink = 0.0f;
-    for (int i = 0; i < va_block_num_maps(b); i++) {
-        const va_map *m = va_block_map(b, i);
+    for (int i = 0; i < va_run_num_maps(r); i++) {
+        const va_map *m = va_run_map(r, i);
         int64_t n = va_numel(&m->t);
         for (int64_t k = 0; k < n; k++)
             sink += m->t.data[k];
     }
     (void)sink;
+    va_run_destroy(r);
     va_cost cost;
     ck_assert_msg(va_block_cost(b, x->shape, &cost, err) == VA_OK, "cost after forward: %s",
                   err->msg);

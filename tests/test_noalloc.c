@@ -8,9 +8,9 @@
  *
  * For every registered block at the config `visattn bench` times it with, and for the bench's
  * yardstick, at three shapes, 1 and 2 threads, with attention maps off (as the bench runs) and on
- * (the default): one forward pass sizes the arena and the maps, va_arena_reset merges the arena's
- * chunks, then three more passes (arena reset between) must make no allocator call at all and must
- * not grow the arena. */
+ * (the default): one forward pass sizes the run's arena and maps (and merges the arena's chunks
+ * as it returns), then three more passes must make no allocator call at all and must not grow the
+ * arena. */
 #include <check.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -109,30 +109,28 @@ START_TEST(test_forward_does_not_allocate) {
     va_error err = {0};
     va_block *b = NULL;
     ck_assert_msg(make_block(name, config, &b, &err) == VA_OK, "%s: %s", where, err.msg);
-    b->want_maps = maps;
+    va_run *r;
+    ck_assert_int_eq(va_run_create(&r, &err), VA_OK);
+    ck_assert_int_eq(va_run_set_want_maps(r, maps, &err), VA_OK);
     int64_t out[4];
     ck_assert_msg(va_block_out_shape(b, shape, out, &err) == VA_OK, "%s: %s", where, err.msg);
     va_tensor x, y;
     ck_assert_int_eq(va_tensor_alloc(&x, 4, shape, &err), VA_OK);
     ck_assert_int_eq(va_tensor_alloc(&y, 4, out, &err), VA_OK);
     va_test_fill_random(x.data, va_numel(&x), 7u + (uint32_t)_i);
-    va_arena ws;
-    va_arena_init(&ws);
     va_set_num_threads(threads);
 
-    /* The first call at a shape may allocate: it sizes the arena and the maps. */
-    ck_assert_msg(va_block_forward(b, &x, &y, &ws, &err) == VA_OK, "%s: %s", where, err.msg);
-    ck_assert_int_eq(va_arena_reset(&ws, &err), VA_OK);
+    /* The first call at a shape may allocate: it sizes the run's arena (merging its chunks at
+     * the end) and the maps. */
+    ck_assert_msg(va_block_forward(b, r, &x, &y, &err) == VA_OK, "%s: %s", where, err.msg);
 
     long allocs = atomic_load(&heap_allocs), frees = atomic_load(&heap_frees);
-    uint64_t grows = ws.grow_count;
+    uint64_t grows = va_run_arena(r)->grow_count;
     va_status st = VA_OK;
-    for (int k = 0; k < 3 && st == VA_OK; k++) {
-        st = va_block_forward(b, &x, &y, &ws, &err);
-        if (st == VA_OK) st = va_arena_reset(&ws, &err);
-    }
+    for (int k = 0; k < 3 && st == VA_OK; k++)
+        st = va_block_forward(b, r, &x, &y, &err);
     long d_allocs = atomic_load(&heap_allocs) - allocs, d_frees = atomic_load(&heap_frees) - frees;
-    uint64_t d_grows = ws.grow_count - grows;
+    uint64_t d_grows = va_run_arena(r)->grow_count - grows;
     /* Assert only after reading the counters: Check may allocate when it reports. */
     ck_assert_msg(st == VA_OK, "%s: %s", where, err.msg);
     ck_assert_msg(d_allocs == 0 && d_frees == 0 && d_grows == 0,
@@ -140,7 +138,7 @@ START_TEST(test_forward_does_not_allocate) {
                   "arena grew %llu times",
                   where, d_allocs, d_frees, (unsigned long long)d_grows);
 
-    va_arena_free(&ws);
+    va_run_destroy(r);
     va_tensor_free(&x);
     va_tensor_free(&y);
     va_block_destroy(b);

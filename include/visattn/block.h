@@ -2,17 +2,24 @@
  *
  * A block (an attention module, or a whole model such as the backbone) is a struct with a small
  * vtable, created by name from the registry with a JSON config whose keys are the official
- * constructor argument names. Lifecycle:
+ * constructor argument names. What is loaded (config, folded weights) is immutable once
+ * va_block_load returns; what a forward pass produces (attention maps, scratch memory) lives in a
+ * run context (va_run) that the caller owns. One loaded block serves any number of threads at
+ * once, each with its own va_run, and gives each the result of a single-threaded run.
  *
  *     va_block *b;  va_block_create("cbam", "{\"gate_channels\": 64}", &b, &err);
  *     va_block_load(b, &weights, "", &err);        // state_dict keys, strict
- *     va_block_forward(b, &x, &y, &arena, &err);   // y allocated by the caller, see out_shape
- *     va_block_map(b, i)                           // attention maps of the last forward
- *     va_block_destroy(b);
+ *     va_run *r;    va_run_create(&r, &err);       // one per thread
+ *     va_block_forward(b, r, &x, &y, &err);        // y allocated by the caller, see out_shape
+ *     va_run_find_map(r, "spatial")                // attention maps of r's last forward
+ *     va_run_destroy(r);  va_block_destroy(b);
  *
- * A forward pass takes its scratch from the arena and gives it back before returning.
+ * A forward takes its scratch from the run's arena and gives it back before returning; the first
+ * forward at a larger shape grows the arena and the maps, later ones at that shape allocate
+ * nothing. The output must not overlap the input (VA_ERR_ARG): no block runs in place.
+ * Every pointer argument must be non-NULL unless a function says otherwise (VA_ERR_ARG).
  *
- * Attention maps, by block (after a forward with want_maps set; docs/blocks/<name>.md has more):
+ * Attention maps, by block (after a forward with maps wanted; docs/blocks/<name>.md has more):
  *   se                 channel     N x C x 1 x 1   the scale each channel is multiplied by
  *   spatial            spatial     N x 1 x H x W   the sigmoid gate each position is multiplied by
  *   cbam               channel     N x C x 1 x 1   the channel gate
@@ -53,20 +60,22 @@ typedef struct va_cost {
 
 typedef enum va_block_kind { VA_KIND_BLOCK = 0, VA_KIND_MODEL = 1 } va_block_kind;
 
-#define VA_MAX_MAPS 16
-#define VA_MAP_NAME_LEN 48
+#define VA_MAP_NAME_LEN 64
 
 typedef struct va_map {
     char name[VA_MAP_NAME_LEN]; /* e.g. "spatial", "channel", "stage2.spatial" */
-    va_tensor t;                /* owned by the block; valid until the next forward/destroy */
+    va_tensor t;                /* owned by the run; valid until its next forward or destroy */
     size_t cap;                 /* floats allocated */
 } va_map;
 
 typedef struct va_block va_block;
+/* Per-run state: the attention maps of the last forward and the scratch arena. Not shared: one
+ * per thread (a run context may move between threads, but only one forward uses it at a time). */
+typedef struct va_run va_run;
 
 typedef struct va_block_ops {
-    const char *name;    /* registry name, e.g. "cbam" */
-    const char *alias;   /* second name or NULL (e.g. "channel" for "se") */
+    const char *name;  /* registry name, e.g. "cbam" */
+    const char *alias; /* second name or NULL (e.g. "channel" for "se") */
     va_block_kind kind;
     const char *summary; /* one line for --help listings */
     /* Read the config (official argument names and defaults), validate it, allocate b->self. */
@@ -75,7 +84,8 @@ typedef struct va_block_ops {
     va_status (*load)(va_block *b, va_weights *w, const char *prefix, va_error *err);
     /* Output shape for an NCHW input shape; VA_ERR_SHAPE if the input does not fit the config. */
     va_status (*out_shape)(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err);
-    va_status (*forward)(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+    /* Must not write to b: scratch from va_run_arena(r), maps through va_run_map_prepare. */
+    va_status (*forward)(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                          va_error *err);
     va_status (*cost)(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err);
     void (*destroy)(va_block *b); /* free b->self and what it owns (not the maps) */
@@ -83,11 +93,8 @@ typedef struct va_block_ops {
 
 struct va_block {
     const va_block_ops *ops;
-    void *self;     /* block-private state */
-    int loaded;     /* weights loaded */
-    int want_maps;  /* 1 (default): forward records attention maps; 0 skips that work */
-    int num_maps;
-    va_map maps[VA_MAX_MAPS];
+    void *self; /* block-private state */
+    int loaded; /* weights loaded */
 };
 
 /* ---- Registry -------------------------------------------------------------------------------- */
@@ -100,18 +107,30 @@ const va_block_ops *va_ops_at(int i);
 va_status va_block_create(const char *name, const char *config_json, va_block **out, va_error *err);
 va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block **out,
                               va_error *err);
+/* Once per block, before any forward; not concurrently with forwards of the same block. */
 va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error *err);
 /* C, H and W must be >= 1; N may be 0 (an empty output and empty maps, as in PyTorch). */
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err);
-/* Checks x is 4-D, y has out_shape(x), weights are loaded; then runs the block. */
-va_status va_block_forward(va_block *b, const va_tensor *x, va_tensor *y, va_arena *ws,
+/* Checks x is 4-D, y has out_shape(x) and does not overlap x, the weights are loaded; then runs
+ * the block. Thread-safe for one b and distinct runs. */
+va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                            va_error *err);
 va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err);
-const char *va_block_name(const va_block *b);
-int va_block_num_maps(const va_block *b);
-const va_map *va_block_map(const va_block *b, int i);
-const va_map *va_block_find_map(const va_block *b, const char *name);
-void va_block_destroy(va_block *b);
+const char *va_block_name(const va_block *b); /* "" for NULL */
+void va_block_destroy(va_block *b);           /* NULL is a no-op */
+
+/* ---- Run contexts ---------------------------------------------------------------------------- */
+va_status va_run_create(va_run **out, va_error *err);
+void va_run_destroy(va_run *r); /* NULL is a no-op */
+/* 1 (the default): forwards record attention maps; 0 skips that work. */
+va_status va_run_set_want_maps(va_run *r, int want, va_error *err);
+int va_run_want_maps(const va_run *r);
+/* The maps of the last forward with r, in the order the block writes them; 0 / NULL for NULL. */
+int va_run_num_maps(const va_run *r);
+const va_map *va_run_map(const va_run *r, int i);
+const va_map *va_run_find_map(const va_run *r, const char *name);
+/* Peak scratch bytes any forward with r has used (the arena's size). */
+size_t va_run_workspace_bytes(const va_run *r);
 
 /* Load a whole file: read "visattn.block" or "visattn.model" and "visattn.config" from the
  * metadata, create, load weights strictly (missing, wrong-shaped and left-over keys are errors). */
@@ -122,13 +141,22 @@ va_status va_block_load_memory(const void *data, size_t len, const char *name, v
                                va_error *err);
 
 /* ---- For block implementations ----------------------------------------------------------------
- * Map slot i (0 <= i < VA_MAX_MAPS) gets this name and shape; storage grows only when needed.
- * Sets b->num_maps to at least i + 1. Returns the tensor to fill in *t. */
-va_status va_block_map_prepare(va_block *b, int i, const char *name, int64_t n, int64_t c,
-                               int64_t h, int64_t w, va_tensor **t, va_error *err);
-/* Copy another block's maps into b starting at slot `first`, names prefixed ("stage1." + name). */
-va_status va_block_maps_import(va_block *b, int first, const char *prefix, const va_block *src,
-                               va_error *err);
+ * Scratch for a forward: allocations are given back when the outermost va_block_forward returns. */
+va_arena *va_run_arena(va_run *r);
+/* Map i of the running block gets this name and shape and is returned in *t to fill; storage
+ * grows only when needed. In a block that a model runs (va_block_forward inside a forward), the
+ * slot and name are the model's scope's (va_run_scope_push). */
+va_status va_run_map_prepare(va_run *r, int i, const char *name, int64_t n, int64_t c, int64_t h,
+                             int64_t w, va_tensor **t, va_error *err);
+/* For models: the maps of the nested forwards between push and pop go to slots first, first + 1,
+ * ..., named prefix + the block's name for them ("stage1." + "spatial"). Pop returns the number
+ * of slots they used. */
+typedef struct va_run_scope {
+    int first, used;
+    char prefix[VA_MAP_NAME_LEN];
+} va_run_scope;
+void va_run_scope_push(va_run *r, int first, const char *prefix, va_run_scope *saved);
+int va_run_scope_pop(va_run *r, const va_run_scope *saved);
 
 /* Cost helpers, so every block counts the same way (see docs/cost.md). */
 /* A conv's parameters (weight + bias), MACs, and FLOPs (2 per MAC, +1 per output for the bias). */

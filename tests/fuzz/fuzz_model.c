@@ -52,15 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < 4; i++)
         if (out[i] < 0) abort();
     va_tensor x = {0}, y = {0};
-    va_arena ws;
-    va_arena_init(&ws);
-    if (va_tensor_alloc(&x, 4, in, &err) != VA_OK || va_tensor_alloc(&y, 4, out, &err) != VA_OK)
+    va_run *r = NULL;
+    if (va_tensor_alloc(&x, 4, in, &err) != VA_OK || va_tensor_alloc(&y, 4, out, &err) != VA_OK ||
+        va_run_create(&r, &err) != VA_OK)
         abort(); /* at most 4 MB each */
     int64_t n = va_numel(&x);
     for (int64_t i = 0; i < n; i++) /* a fixed pattern with both signs */
         x.data[i] = (float)((i * 7919) % 255) / 64.0f - 2.0f;
     for (int pass = 0; pass < 2; pass++) {
-        if (va_block_forward(b, &x, &y, &ws, &err) != VA_OK) {
+        if (va_block_forward(b, r, &x, &y, &err) != VA_OK) {
             fuzz_check_message(&err);
             break;
         }
@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int64_t m = va_numel(&y);
         for (int64_t i = 0; i < m; i++)
             sink += y.data[i];
-        for (int k = 0; k < va_block_num_maps(b); k++) {
-            const va_map *mp = va_block_map(b, k);
+        for (int k = 0; k < va_run_num_maps(r); k++) {
+            const va_map *mp = va_run_map(r, k);
             int64_t mn = va_numel(&mp->t);
             for (int64_t i = 0; i < mn; i++)
                 sink += mp->t.data[i];
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     va_tensor_free(&x);
     va_tensor_free(&y);
-    va_arena_free(&ws);
+    va_run_destroy(r);
     va_block_destroy(b);
     return 0;
 }
