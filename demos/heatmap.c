@@ -21,9 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "colormap.h"
-#include "image.h"
-#include "overlay.h"
+#include "visattn/vis.h"
 #include "visattn/visattn.h"
 
 #define HM_PATH_MAX 4096
@@ -704,13 +702,11 @@ int va_cmd_heatmap(int argc, char **argv) {
             else
                 o.stage = (int)k;
         } else if (strcmp(a, "--colormap") == 0) {
-            int cm = va_colormap_from_name(argv[++i]);
-            if (cm < 0) {
-                va_cli_error("heatmap: unknown colormap '%s' (turbo, jet, viridis, inferno, gray)",
-                             next);
+            va_error err = {0};
+            if (va_colormap_from_name(argv[++i], &o.cmap, &err) != VA_OK) {
+                va_cli_error("heatmap: %s", err.msg);
                 goto out;
             }
-            o.cmap = (va_colormap)cm;
         } else if (strcmp(a, "--alpha") == 0) {
             char *end;
             double v = strtod(argv[++i], &end);

@@ -1,6 +1,6 @@
 /* The hostile-input table: files a user might hand visattn, mangled every way we could think of,
  * run end to end through the calls a program makes (va_block_load_file, va_st_open, va_npy_read,
- * va_block_out_shape + va_block_forward, and the CLI's va_image_load + va_image_to_input).
+ * va_block_out_shape + va_block_forward, and libvisattn_vis's va_image_load + va_image_to_input).
  *
  * Every row starts from a small valid file made here with the library's own writers (va_st_write
  * with metadata, va_npy_write, va_image_write_png), applies one mutation, and states the outcome:
@@ -15,7 +15,7 @@
  * Guards that hold for every row:
  *   - each row runs in its own process (Check's fork mode, forced in main) with a Check timeout,
  *     so a crash or a hang fails that row alone and names it;
- *   - every allocation made by libvisattn.a, demos/image.c and this file goes through the
+ *   - every allocation made by libvisattn.a, libvisattn_vis.a and this file goes through the
  *     wrappers below (linked with -Wl,--wrap, tests/CMakeLists.txt). A request over ALLOC_CAP is
  *     refused (the call sees an out-of-memory) and fails the row: a file of a few KB must never
  *     make the library reach for gigabytes, whatever its config claims. */
@@ -33,8 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "image.h"
 #include "testutil.h"
+#include "visattn/vis.h"
 #include "visattn/visattn.h"
 
 /* Check's assertions only work inside a test; the valid files are made in main, before the tests
@@ -1817,7 +1817,7 @@ START_TEST(test_input_rows) {
 }
 END_TEST
 
-/* ---- Images (demos/image.c, the CLI's loader): the table ------------------------------------- */
+/* ---- Images (vis/image.c, libvisattn_vis's loader): the table ------------------------------- */
 
 #define IMG_W 16
 #define IMG_H 12
@@ -2202,7 +2202,8 @@ END_TEST
 
 /* ---- The guard itself ------------------------------------------------------------------------ */
 
-/* The allocation cap must see the library's allocations, or every alloc check above is void. */
+/* The allocation cap must see the libraries' allocations, or every alloc check above is void.
+ * libvisattn_vis's too: it is linked static for that (a shared one would escape --wrap). */
 START_TEST(test_allocation_guard_sees_the_library) {
     va_error err = {0};
     va_tensor t;
@@ -2213,6 +2214,12 @@ START_TEST(test_allocation_guard_sees_the_library) {
     ck_assert_int_eq(va_tensor_alloc4(&t, 1, 1, 1 << 16, 1 << 15, &err), VA_ERR_NOMEM);
     ck_assert_uint_ge(atomic_load(&g_biggest_request), (size_t)1 << 33);
     ck_assert(va_test_msg_ok(err.msg, NULL));
+    alloc_reset();
+    va_image img;
+    ck_assert_int_eq(va_image_alloc(&img, 10000, 10000, &err), VA_ERR_NOMEM); /* 300 MB */
+    ck_assert_uint_ge(atomic_load(&g_biggest_request), (size_t)300000000);
+    ck_assert(va_test_msg_ok(err.msg, "10000"));
+    ck_assert_ptr_null(img.px);
     alloc_reset();
 }
 END_TEST

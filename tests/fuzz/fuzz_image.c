@@ -1,4 +1,5 @@
-/* libFuzzer target: image loading and preprocessing as `visattn heatmap` does them.
+/* libFuzzer target: image loading and preprocessing (libvisattn_vis) as `visattn heatmap` does
+ * them.
  *
  * Decodes the input with the pixel limit set low (so that fuzzing measures bugs, not allocation
  * time), then turns an accepted image into model inputs (grey 28 x 28 and RGB at an odd size) and
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 
 #include "fuzz_util.h"
-#include "image.h"
+#include "visattn/vis.h"
 
 #define FUZZ_MAX_PIXELS (4LL * 1000 * 1000)
 

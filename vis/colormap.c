@@ -8,10 +8,10 @@
  *   gray     black to white.
  * Between control points the error against the 256-entry tables is a few levels out of 255, which
  * is invisible in an overlay and keeps the tables short enough to check by eye. */
-#include "colormap.h"
-
 #include <math.h>
 #include <string.h>
+
+#include "visattn/vis.h"
 
 typedef struct cmap_points {
     int n;
@@ -46,16 +46,31 @@ static const float INFERNO[10][3] = {
 };
 
 static const char *const NAMES[] = {"turbo", "jet", "viridis", "inferno", "gray"};
+#define N_NAMES ((int)(sizeof NAMES / sizeof NAMES[0]))
 
-int va_colormap_from_name(const char *name) {
-    for (int i = 0; i < (int)(sizeof NAMES / sizeof NAMES[0]); i++)
-        if (strcmp(name, NAMES[i]) == 0) return i;
-    if (strcmp(name, "grey") == 0) return VA_CMAP_GRAY;
-    return -1;
+static int known(va_colormap cm) {
+    return (int)cm >= 0 && (int)cm < N_NAMES;
+}
+
+va_status va_colormap_from_name(const char *name, va_colormap *cm, va_error *err) {
+    if (!name || !cm)
+        return va_fail(err, VA_ERR_ARG, "va_colormap_from_name: %s is NULL", name ? "cm" : "name");
+    for (int i = 0; i < N_NAMES; i++)
+        if (strcmp(name, NAMES[i]) == 0) {
+            *cm = (va_colormap)i;
+            return VA_OK;
+        }
+    if (strcmp(name, "grey") == 0) {
+        *cm = VA_CMAP_GRAY;
+        return VA_OK;
+    }
+    /* The CLI prints this after "heatmap: ", so the names are spelled out in full. */
+    return va_fail(err, VA_ERR_ARG, "unknown colormap '%s' (turbo, jet, viridis, inferno, gray)",
+                   name);
 }
 
 const char *va_colormap_name(va_colormap cm) {
-    return (int)cm >= 0 && (int)cm < (int)(sizeof NAMES / sizeof NAMES[0]) ? NAMES[cm] : "?";
+    return known(cm) ? NAMES[cm] : "?";
 }
 
 /* NaN fails v > 0 and becomes 0: every float lands in [0, 1], so the float-to-integer conversions
@@ -77,20 +92,23 @@ static void lerp_points(cmap_points p, float v, unsigned char rgb[3]) {
         rgb[c] = to_byte(p.rgb[i][c] + (p.rgb[i + 1][c] - p.rgb[i][c]) * t);
 }
 
-void va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3]) {
+va_status va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3], va_error *err) {
+    if (!rgb) return va_fail(err, VA_ERR_ARG, "va_colormap_apply: rgb is NULL");
+    if (!known(cm))
+        return va_fail(err, VA_ERR_ARG, "va_colormap_apply: unknown colormap %d", (int)cm);
     v = clamp01(v);
     switch (cm) {
-    case VA_CMAP_TURBO: lerp_points((cmap_points){17, TURBO}, v, rgb); return;
-    case VA_CMAP_VIRIDIS: lerp_points((cmap_points){9, VIRIDIS}, v, rgb); return;
-    case VA_CMAP_INFERNO: lerp_points((cmap_points){10, INFERNO}, v, rgb); return;
+    case VA_CMAP_TURBO: lerp_points((cmap_points){17, TURBO}, v, rgb); break;
+    case VA_CMAP_VIRIDIS: lerp_points((cmap_points){9, VIRIDIS}, v, rgb); break;
+    case VA_CMAP_INFERNO: lerp_points((cmap_points){10, INFERNO}, v, rgb); break;
     case VA_CMAP_JET:
         /* MATLAB jet: each channel a trapezoid of slope 4, red centred at 3/4, green at 1/2,
          * blue at 1/4, reaching 0.5 at the ends. */
         rgb[0] = to_byte(1.5f - fabsf(4.f * v - 3.f));
         rgb[1] = to_byte(1.5f - fabsf(4.f * v - 2.f));
         rgb[2] = to_byte(1.5f - fabsf(4.f * v - 1.f));
-        return;
-    case VA_CMAP_GRAY:
-    default: rgb[0] = rgb[1] = rgb[2] = to_byte(v); return;
+        break;
+    case VA_CMAP_GRAY: rgb[0] = rgb[1] = rgb[2] = to_byte(v); break;
     }
+    return VA_OK;
 }

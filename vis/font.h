@@ -1,7 +1,8 @@
-/* A tiny 5x7 bitmap font for labelling contact sheets: a-z (drawn as capitals), 0-9 and " _.-:/()".
- * Unknown characters are drawn as a hollow box so a missing glyph is visible rather than silent. */
-#ifndef VISATTN_DEMOS_FONT_H
-#define VISATTN_DEMOS_FONT_H
+/* Private to libvisattn_vis. A tiny 5x7 bitmap font for va_contact_sheet's labels: a-z (drawn as
+ * capitals), 0-9 and " _.-:/()". Unknown characters are drawn as a hollow box so a missing glyph is
+ * visible rather than silent. */
+#ifndef VISATTN_VIS_FONT_H
+#define VISATTN_VIS_FONT_H
 
 #define VA_FONT_W 5
 #define VA_FONT_H 7

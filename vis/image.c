@@ -1,6 +1,11 @@
-#include "image.h"
+/* Images for libvisattn_vis: loading with stb_image (checked before decoding), writing PNGs with
+ * stb_image_write, display resizing, and turning an image into the input tensor a model expects.
+ * The contracts are in include/visattn/vis.h. */
+#include "internal.h"
+#include "visattn/ops.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +16,23 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+va_status vis_check_image(const va_image *img, const char *fn, const char *what, va_error *err) {
+    if (!img) return va_fail(err, VA_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (img->w < 1 || img->h < 1)
+        return va_fail(err, VA_ERR_ARG, "%s: %s is %d x %d pixels (an empty image)", fn, what,
+                       img->w, img->h);
+    if (!img->px) return va_fail(err, VA_ERR_ARG, "%s: %s has no pixels (px is NULL)", fn, what);
+    return VA_OK;
+}
+
 va_status va_image_alloc(va_image *img, int w, int h, va_error *err) {
+    if (!img) return va_fail(err, VA_ERR_ARG, "va_image_alloc: img is NULL");
     memset(img, 0, sizeof *img);
+    if (w <= 0 || h <= 0)
+        return va_fail(err, VA_ERR_ARG, "va_image_alloc: %d x %d pixels: both must be positive", w,
+                       h);
     size_t n;
-    if (w <= 0 || h <= 0 || va_mul_size((size_t)w, (size_t)h, &n) || va_mul_size(n, 3, &n))
+    if (va_mul_size((size_t)w, (size_t)h, &n) || va_mul_size(n, 3, &n))
         return va_fail(err, VA_ERR_NOMEM, "image of %d x %d pixels is too large", w, h);
     img->px = calloc(n, 1);
     if (!img->px) return va_fail(err, VA_ERR_NOMEM, "out of memory for a %d x %d image", w, h);
@@ -25,7 +43,7 @@ va_status va_image_alloc(va_image *img, int w, int h, va_error *err) {
 void va_image_free(va_image *img) {
     if (!img) return;
     free(img->px);
-    img->px = NULL;
+    memset(img, 0, sizeof *img);
 }
 
 /* Width and height from a PNG's IHDR (big-endian, right after the signature); 0 if not a PNG. */
@@ -150,9 +168,14 @@ static const char *precheck(const unsigned char *p, size_t len) {
 
 va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
                                int64_t max_pixels, va_image *img, va_error *err) {
+    if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load_memory: img is NULL");
     memset(img, 0, sizeof *img);
     if (!name) name = "<memory>";
-    if (!data || len == 0) return va_fail(err, VA_ERR_FORMAT, "%s: empty file", name);
+    if (!data) return va_fail(err, VA_ERR_ARG, "%s: va_image_load_memory: data is NULL", name);
+    if (max_pixels < 1)
+        return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld", name,
+                       (long long)max_pixels);
+    if (len == 0) return va_fail(err, VA_ERR_FORMAT, "%s: empty file", name);
     if (len > INT32_MAX)
         return va_fail(err, VA_ERR_UNSUPPORTED, "%s: file of %zu bytes is too large to decode",
                        name, len);
@@ -215,7 +238,13 @@ va_status va_image_load_memory(const unsigned char *data, size_t len, const char
 }
 
 va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err) {
+    if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load: img is NULL");
     memset(img, 0, sizeof *img);
+    if (!path) return va_fail(err, VA_ERR_ARG, "va_image_load: path is NULL");
+    /* Checked here too so that a bad limit is reported before the file is read. */
+    if (max_pixels < 1)
+        return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld", path,
+                       (long long)max_pixels);
     FILE *f = fopen(path, "rb");
     if (!f) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -248,6 +277,12 @@ va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_
 }
 
 va_status va_image_write_png(const char *path, const va_image *img, va_error *err) {
+    if (!path) return va_fail(err, VA_ERR_ARG, "va_image_write_png: path is NULL");
+    VA_TRY(vis_check_image(img, "va_image_write_png", "img", err));
+    /* stb_image_write takes the row stride as an int. */
+    if (img->w > INT_MAX / 3)
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: image %d pixels wide is too wide for PNG output", path, img->w);
     /* stb's deflate dominates the run time on photos; level 5 instead of its default 8 measured
      * 40% faster on a 2400 x 1600 overlay for a file 2% larger. */
     stbi_write_png_compression_level = 5;
@@ -278,7 +313,10 @@ static va_status image_planes(const va_image *img, int channels, va_tensor *t, v
 
 va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_tensor *x,
                             va_error *err) {
+    if (!x) return va_fail(err, VA_ERR_ARG, "va_image_to_input: x is NULL");
     memset(x, 0, sizeof *x);
+    VA_TRY(vis_check_image(img, "va_image_to_input", "img", err));
+    if (!pp) return va_fail(err, VA_ERR_ARG, "va_image_to_input: pp is NULL");
     if (pp->channels != 1 && pp->channels != 3)
         return va_fail(err, VA_ERR_UNSUPPORTED,
                        "models with %d input channels are not supported "
@@ -286,6 +324,12 @@ va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_ten
                        pp->channels);
     if (pp->height <= 0 || pp->width <= 0)
         return va_fail(err, VA_ERR_CONFIG, "bad model input size %d x %d", pp->height, pp->width);
+    for (int c = 0; c < pp->channels; c++)
+        if (!(pp->std[c] > 0.f) || !isfinite(pp->std[c]) || !isfinite(pp->mean[c]))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "bad normalisation for channel %d: mean %g, std %g (std must be "
+                           "positive, both finite)",
+                           c, (double)pp->mean[c], (double)pp->std[c]);
     va_tensor full = {0};
     VA_TRY(image_planes(img, pp->channels, &full, err));
     va_status st = va_tensor_alloc4(x, 1, pp->channels, pp->height, pp->width, err);
@@ -325,12 +369,21 @@ static va_status halve(const va_image *src, va_image *dst, va_error *err) {
 }
 
 va_status va_image_resize(const va_image *src, int w, int h, va_image *dst, va_error *err) {
+    if (!dst) return va_fail(err, VA_ERR_ARG, "va_image_resize: dst is NULL");
+    if (dst == src)
+        return va_fail(err, VA_ERR_ARG,
+                       "va_image_resize: dst is src (in place would lose its pixels)");
+    memset(dst, 0, sizeof *dst);
+    VA_TRY(vis_check_image(src, "va_image_resize", "src", err));
+    if (w <= 0 || h <= 0)
+        return va_fail(err, VA_ERR_ARG, "va_image_resize: target %d x %d: both must be positive", w,
+                       h);
     /* Bilinear alone samples only 2 x 2 source pixels per output pixel, so a large photo shrunk
      * to a contact-sheet tile would alias; box-halve first while the image is over twice the
      * target size. (Model inputs do not go through here: see va_image_to_input.) */
     va_image cur = *src, next;
     int owned = 0;
-    while (cur.w >= 2 * w && cur.h >= 2 * h) {
+    while (cur.w >= 2 * (int64_t)w && cur.h >= 2 * (int64_t)h) {
         va_status st = halve(&cur, &next, err);
         if (owned) va_image_free(&cur);
         if (st != VA_OK) return st;
