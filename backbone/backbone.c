@@ -7,6 +7,8 @@
  * Maps: each stage's block maps as "stage{k}.<map>", "stage{k}.energy" (channel mean of the stage
  * output), and "cam" (class activation map of the top-1 class). */
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,21 +144,67 @@ static va_status bb_attn_json(const char *name, const cJSON *args, int reduction
     return VA_OK;
 }
 
-/* mean and std: lists of in_channels numbers, std > 0 (read here only to validate: the CLI's
- * preprocessing reads them from the file's metadata). */
-static va_status bb_check_norm(const cJSON *root, const char *key, int in_channels, va_error *err) {
+/* mean and std: lists of in_channels numbers, std > 0 (the model's declared preprocessing,
+ * va_block_info). *found is 0 if the key is absent. */
+static va_status bb_read_norm(const cJSON *root, const char *key, int in_channels, float *out,
+                              int *found, va_error *err) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key);
+    *found = a != NULL;
     if (!a) return VA_OK;
+    const int is_std = strcmp(key, "std") == 0;
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != in_channels)
         return va_fail(err, VA_ERR_CONFIG, "backbone config: '%s' must be a list of %d numbers",
                        key, in_channels);
     const cJSON *v;
+    int i = 0;
     cJSON_ArrayForEach(v, a) {
-        if (!cJSON_IsNumber(v) || (strcmp(key, "std") == 0 && !(v->valuedouble > 0)))
+        /* Finite as a float too: config numbers beyond FLT_MAX are refused elsewhere as well. */
+        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX) ||
+            (is_std && !((float)v->valuedouble > 0.0f)))
             return va_fail(err, VA_ERR_CONFIG, "backbone config: '%s' must be a list of %d %s", key,
-                           in_channels, strcmp(key, "std") == 0 ? "numbers > 0" : "numbers");
+                           in_channels, is_std ? "finite numbers > 0" : "finite numbers");
+        out[i++] = (float)v->valuedouble;
     }
     return VA_OK;
+}
+
+/* What the model declares (va_block_info): input channels and size, normalisation, classes. */
+static va_status bb_declare(va_block *b, const va_config *cfg, int in_channels, int num_classes,
+                            const int *input_size, va_error *err) {
+    char(*names)[BB_NAME_LEN] = malloc((size_t)BB_MAX_CLASSES * BB_NAME_LEN);
+    const char **ptrs = malloc((size_t)BB_MAX_CLASSES * sizeof *ptrs);
+    float *norm = malloc(2 * (size_t)in_channels * sizeof *norm);
+    char *json = va_config_to_json(cfg);
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    va_model_info info = {.in_channels = in_channels, .num_classes = num_classes};
+    int nnames = 0, has_mean = 0, has_std = 0;
+    va_status s = names && ptrs && norm && root
+                      ? va_cfg_str_list(cfg, "class_names", names, BB_MAX_CLASSES, &nnames, err)
+                      : va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
+    if (!s && nnames != 0 && nnames != num_classes)
+        s = va_fail(err, VA_ERR_CONFIG, "backbone config: class_names has %d names for %d classes",
+                    nnames, num_classes);
+    /* One of mean and std alone: the other is the identity's (0 or 1). */
+    for (int c = 0; norm && c < in_channels; c++)
+        norm[c] = 0.0f, norm[in_channels + c] = 1.0f;
+    if (!s) s = bb_read_norm(root, "mean", in_channels, norm, &has_mean, err);
+    if (!s) s = bb_read_norm(root, "std", in_channels, norm + in_channels, &has_std, err);
+    if (!s) {
+        for (int k = 0; k < nnames; k++)
+            ptrs[k] = names[k];
+        if (input_size) info.input_h = input_size[0], info.input_w = input_size[1];
+        info.num_norm = has_mean || has_std ? in_channels : 0;
+        info.mean = norm, info.std = norm + in_channels;
+        info.num_class_names = nnames;
+        info.class_names = ptrs;
+        s = va_block_set_info(b, &info, err);
+    }
+    cJSON_Delete(root);
+    free(norm);
+    free(ptrs);
+    free(names);
+    return s;
 }
 
 static va_status bb_create(va_block *b, const va_config *cfg, va_error *err) {
@@ -216,24 +264,14 @@ static va_status bb_create(va_block *b, const va_config *cfg, va_error *err) {
     }
     if (nsize != 0 && nsize != 2)
         return va_fail(err, VA_ERR_CONFIG, "backbone config: input_size must be [H, W]");
-    char(*names)[BB_NAME_LEN] = malloc((size_t)BB_MAX_CLASSES * BB_NAME_LEN);
-    if (!names) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
-    int nnames = 0;
-    va_status s = va_cfg_str_list(cfg, "class_names", names, BB_MAX_CLASSES, &nnames, err);
-    free(names);
-    VA_TRY(s);
-    if (nnames != 0 && nnames != m->num_classes)
-        return va_fail(err, VA_ERR_CONFIG,
-                       "backbone config: class_names has %d names for %d classes", nnames,
-                       m->num_classes);
+    VA_TRY(bb_declare(b, cfg, m->in_channels, m->num_classes, nsize ? input_size : NULL, err));
 
-    /* mean/std and attention_args are read with cJSON from the config's own serialisation. */
+    /* attention_args is read with cJSON from the config's own serialisation. */
     char *json = va_config_to_json(cfg);
     cJSON *root = json ? cJSON_Parse(json) : NULL;
     free(json);
     if (!root) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
-    s = bb_check_norm(root, "mean", m->in_channels, err);
-    if (!s) s = bb_check_norm(root, "std", m->in_channels, err);
+    va_status s = VA_OK;
     char attn[64] = "";
     if (!s && va_cfg_has(cfg, "attention") && !va_cfg_is_null(cfg, "attention")) {
         s = va_cfg_str(cfg, "attention", "", attn, sizeof attn, err);

@@ -38,6 +38,8 @@ va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block *
     if (!b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", ops->name);
     b->ops = ops;
     va_status st = ops->create(b, cfg, err);
+    if (st == VA_OK && !(b->config_json = va_config_to_json(cfg)))
+        st = va_fail(err, VA_ERR_NOMEM, "%s: out of memory", ops->name);
     if (st != VA_OK) {
         va_block_destroy(b);
         return st;
@@ -137,10 +139,62 @@ va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, v
 const char *va_block_name(const va_block *b) {
     return b ? b->ops->name : "";
 }
+va_block_kind va_block_kind_of(const va_block *b) {
+    return b ? b->ops->kind : VA_KIND_BLOCK;
+}
+const char *va_block_config(const va_block *b) {
+    return b && b->config_json ? b->config_json : "";
+}
+const va_model_info *va_block_info(const va_block *b) {
+    return b ? &b->info : NULL;
+}
+
+const char *va_block_class_name(const va_block *b, int k) {
+    if (!b || k < 0 || k >= b->info.num_class_names) return NULL;
+    return b->info.class_names[k];
+}
+
+va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *err) {
+    CHECK_ARG(b, "va_block_set_info");
+    CHECK_ARG(info, "va_block_set_info");
+    if (info->num_norm < 0 || info->num_class_names < 0 ||
+        (info->num_norm && (!info->mean || !info->std)) ||
+        (info->num_class_names && !info->class_names))
+        return va_fail(err, VA_ERR_ARG, "%s: model info: arrays missing", b->ops->name);
+    /* One allocation: mean, std, the name pointers, then the names. */
+    size_t floats = 2 * (size_t)info->num_norm, ptrs = (size_t)info->num_class_names, chars = 0;
+    for (size_t k = 0; k < ptrs; k++)
+        chars += strlen(info->class_names[k]) + 1;
+    size_t bytes = floats * sizeof(float) + ptrs * sizeof(char *) + chars;
+    char *mem = bytes ? malloc(bytes) : NULL;
+    if (bytes && !mem) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", b->ops->name);
+    free(b->info_mem);
+    b->info_mem = mem;
+    b->info = *info;
+    float *f = (float *)mem;
+    const char **names = (const char **)(mem + floats * sizeof(float));
+    char *text = (char *)(names + ptrs);
+    b->info.mean = floats ? f : NULL;
+    b->info.std = floats ? f + info->num_norm : NULL;
+    if (floats) {
+        memcpy(f, info->mean, (size_t)info->num_norm * sizeof(float));
+        memcpy(f + info->num_norm, info->std, (size_t)info->num_norm * sizeof(float));
+    }
+    for (size_t k = 0; k < ptrs; k++) {
+        size_t len = strlen(info->class_names[k]) + 1;
+        memcpy(text, info->class_names[k], len);
+        names[k] = text;
+        text += len;
+    }
+    b->info.class_names = ptrs ? (const char *const *)names : NULL;
+    return VA_OK;
+}
 
 void va_block_destroy(va_block *b) {
     if (!b) return;
     if (b->ops && b->ops->destroy) b->ops->destroy(b);
+    free(b->config_json);
+    free(b->info_mem);
     free(b);
 }
 

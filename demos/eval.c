@@ -3,9 +3,7 @@
  * Top-1 accuracy of a classifier (the backbone) over an IDX data set such as Fashion-MNIST's test
  * split, preprocessed as the model's config says ((pixel/255 - mean) / std). IDX files are read
  * through zlib's gzread, which takes gzipped and plain files alike. */
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,36 +111,6 @@ done:
 }
 
 /* mean[0], std[0] from the model file's config (defaults 0 and 1). */
-static int read_norm(const char *path, float *mean, float *std) {
-    va_error err = {0};
-    va_safetensors *st;
-    *mean = 0.0f, *std = 1.0f;
-    if (va_st_open(path, &st, &err) != VA_OK) {
-        va_cli_error("%s", err.msg);
-        return -1;
-    }
-    const char *json = va_st_meta(st, "visattn.config");
-    cJSON *root = json ? cJSON_Parse(json) : NULL;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "mean");
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "std");
-    double dm = 0.0, ds = 1.0;
-    if (cJSON_IsArray(m) && cJSON_IsNumber(cJSON_GetArrayItem(m, 0)))
-        dm = cJSON_GetArrayItem(m, 0)->valuedouble;
-    if (cJSON_IsArray(s) && cJSON_IsNumber(cJSON_GetArrayItem(s, 0)))
-        ds = cJSON_GetArrayItem(s, 0)->valuedouble;
-    cJSON_Delete(root);
-    va_st_close(st);
-    /* cJSON reads 1e999 as inf, and a double past FLT_MAX has no float (the conversion is
-     * undefined behaviour); std 0 would divide by zero. */
-    if (!(fabs(dm) <= FLT_MAX) || !(ds > 0.0 && ds <= FLT_MAX) || !((float)ds > 0.0f)) {
-        va_cli_error("%s: visattn.config: mean must be a finite number and std a positive one",
-                     path);
-        return -1;
-    }
-    *mean = (float)dm, *std = (float)ds;
-    return 0;
-}
-
 /* Index of the largest of l[0..n-1] as torch.argmax picks it: a NaN counts as larger than any
  * number (the first NaN wins), otherwise the first maximum. */
 static long argmax_torch(const float *l, long n) {
@@ -198,7 +166,10 @@ int va_cmd_eval(int argc, char **argv) {
         va_cli_error("%s", err.msg);
         goto done;
     }
-    if (read_norm(pos[0], &mean, &std)) goto done;
+    /* The model's declared normalisation of its one input channel, else none. */
+    const va_model_info *info = va_block_info(b);
+    mean = info->num_norm ? info->mean[0] : 0.0f;
+    std = info->num_norm ? info->std[0] : 1.0f;
     if (read_idx(pos[1], 3, idims, &images) || read_idx(pos[2], 1, ldims, &labels)) goto done;
     if (idims[0] != ldims[0]) {
         va_cli_error("eval: %s has %ld images but %s has %ld labels", pos[1], idims[0], pos[2],

@@ -27,7 +27,6 @@
 #define HM_PATH_MAX 4096
 #define HM_MAX_MODELS 16
 #define HM_MAX_STAGES 6
-#define HM_MAX_CLASSES 1000
 #define HM_TILE_PX 224
 
 static void heatmap_usage(FILE *f) {
@@ -89,126 +88,47 @@ typedef struct hm_model {
     va_block *b;
     va_run *run; /* the model's own: its maps must outlive the other models' forwards */
     va_preprocess pp;
-    int num_classes;
-    int num_names;
-    char (*names)[32]; /* class names, num_names of them (0 or num_classes) */
 } hm_model;
 
 static void model_free(hm_model *m) {
     va_run_destroy(m->run);
     va_block_destroy(m->b);
-    free(m->names);
     memset(m, 0, sizeof *m);
 }
 
-static int json_floats(const cJSON *a, float *out, int max_len) {
-    if (!cJSON_IsArray(a)) return -1;
-    int n = cJSON_GetArraySize(a);
-    if (n < 1 || n > max_len) return -1;
-    for (int i = 0; i < n; i++) {
-        const cJSON *v = cJSON_GetArrayItem(a, i);
-        /* Past FLT_MAX (1e999 reads as inf) converting to float would be undefined behaviour. */
-        if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) <= FLT_MAX)) return -1;
-        out[i] = (float)v->valuedouble;
-    }
-    return n;
-}
-
-/* Read what preprocessing needs from the file's visattn.config (docs/backbone.md has the keys and
- * defaults; the defaults here must match). */
-static va_status read_model_config(hm_model *m, va_error *err) {
-    va_safetensors *st = NULL;
-    VA_TRY(va_st_open(m->path, &st, err));
-    const char *model = va_st_meta(st, "visattn.model");
-    if (!model || strcmp(model, "backbone") != 0) {
-        va_st_close(st);
-        return va_fail(err, VA_ERR_CONFIG,
-                       "%s: not a backbone model (visattn.model is '%s'); heatmap needs one of the "
-                       "classifier models described in docs/backbone.md",
-                       m->path, model ? model : "absent");
-    }
-    const char *json = va_st_meta(st, "visattn.config");
-    cJSON *cfg = cJSON_Parse(json ? json : "{}");
-    va_st_close(st);
-    if (!cfg || !cJSON_IsObject(cfg)) {
-        cJSON_Delete(cfg);
-        return va_fail(err, VA_ERR_CONFIG, "%s: visattn.config is not a JSON object", m->path);
-    }
-    va_status rc = VA_OK;
-    const cJSON *v;
-    m->pp.channels = 1;
-    m->pp.height = m->pp.width = 28;
-    m->num_classes = 10;
-    float mean[3] = {0.2860f, 0.2860f, 0.2860f}, std[3] = {0.3530f, 0.3530f, 0.3530f};
-    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "in_channels")) && cJSON_IsNumber(v))
-        m->pp.channels = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "num_classes")) && cJSON_IsNumber(v))
-        m->num_classes = v->valueint;
-    if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "input_size"))) {
-        float hw[2];
-        if (json_floats(v, hw, 2) != 2 || !(hw[0] >= 1 && hw[0] <= 8192) ||
-            !(hw[1] >= 1 && hw[1] <= 8192)) {
-            rc = va_fail(err, VA_ERR_CONFIG, "%s: input_size must be [H, W]", m->path);
-            goto done;
-        }
-        m->pp.height = (int)hw[0], m->pp.width = (int)hw[1];
-    }
-    if (m->pp.channels != 1 && m->pp.channels != 3) {
-        rc = va_fail(err, VA_ERR_UNSUPPORTED,
-                     "%s: in_channels %d: heatmap feeds images as 1 "
-                     "(grey) or 3 (RGB) channels",
-                     m->path, m->pp.channels);
-        goto done;
-    }
-    const char *keys[2] = {"mean", "std"};
-    float *dst[2] = {mean, std};
-    for (int k = 0; k < 2; k++) {
-        if (!(v = cJSON_GetObjectItemCaseSensitive(cfg, keys[k]))) continue;
-        int n = json_floats(v, dst[k], 3);
-        if (n != 1 && n != m->pp.channels) {
-            rc = va_fail(err, VA_ERR_CONFIG, "%s: %s must list one finite number per input channel",
-                         m->path, keys[k]);
-            goto done;
-        }
-        for (int c = n; c < 3; c++)
-            dst[k][c] = dst[k][0];
-    }
-    for (int c = 0; c < 3; c++) {
-        if (!(std[c] > 0.f)) {
-            rc = va_fail(err, VA_ERR_CONFIG, "%s: std must be positive", m->path);
-            goto done;
-        }
-        m->pp.mean[c] = mean[c], m->pp.std[c] = std[c];
-    }
-    v = cJSON_GetObjectItemCaseSensitive(cfg, "attention");
-    snprintf(m->label, sizeof m->label, "%s", cJSON_IsString(v) ? v->valuestring : "none");
-    /* Aliases (e.g. "channel" for se) are shown under the block's registry name. */
-    const va_block_ops *ops = cJSON_IsString(v) ? va_find_ops(v->valuestring) : NULL;
-    if (ops) snprintf(m->label, sizeof m->label, "%s", ops->name);
-    v = cJSON_GetObjectItemCaseSensitive(cfg, "class_names");
-    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && m->num_classes <= HM_MAX_CLASSES) {
-        int n = cJSON_GetArraySize(v);
-        m->names = calloc((size_t)n, sizeof *m->names);
-        if (!m->names) {
-            rc = va_fail(err, VA_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < n; i++) {
-            const cJSON *s = cJSON_GetArrayItem(v, i);
-            snprintf(m->names[i], sizeof m->names[i], "%s",
-                     cJSON_IsString(s) ? s->valuestring : "?");
-        }
-        m->num_names = n;
-    }
-done:
-    cJSON_Delete(cfg);
-    return rc;
-}
-
+/* What preprocessing needs, from what the model declares (va_block_info; docs/backbone.md has the
+ * keys). A model that declares no input size or normalisation gets the Fashion-MNIST models'. */
 static va_status model_load(hm_model *m, va_error *err) {
-    VA_TRY(read_model_config(m, err));
     VA_TRY(va_block_load_file(m->path, &m->b, err));
-    return va_run_create(&m->run, err);
+    VA_TRY(va_run_create(&m->run, err));
+    if (strcmp(va_block_name(m->b), "backbone") != 0)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s: not a backbone model (it holds '%s'); heatmap needs one of the "
+                       "classifier models described in docs/backbone.md",
+                       m->path, va_block_name(m->b));
+    const va_model_info *info = va_block_info(m->b);
+    m->pp.channels = info->in_channels;
+    if (m->pp.channels != 1 && m->pp.channels != 3)
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: in_channels %d: heatmap feeds images as 1 (grey) or 3 (RGB) channels",
+                       m->path, m->pp.channels);
+    m->pp.height = info->input_h ? info->input_h : 28;
+    m->pp.width = info->input_w ? info->input_w : 28;
+    if (m->pp.height < 1 || m->pp.height > 8192 || m->pp.width < 1 || m->pp.width > 8192)
+        return va_fail(err, VA_ERR_CONFIG, "%s: input_size must be [H, W], each 1..8192", m->path);
+    for (int c = 0; c < 3; c++) {
+        const int k = c < info->num_norm ? c : 0; /* one channel: the same value for R, G, B */
+        m->pp.mean[c] = info->num_norm ? info->mean[k] : 0.2860f;
+        m->pp.std[c] = info->num_norm ? info->std[k] : 0.3530f;
+    }
+    /* The label is the attention block's registry name (an alias such as "channel" shows as
+     * "se"), read from the config the model was built with. */
+    cJSON *cfg = cJSON_Parse(va_block_config(m->b));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "attention");
+    const va_block_ops *ops = cJSON_IsString(v) ? va_find_ops(v->valuestring) : NULL;
+    snprintf(m->label, sizeof m->label, "%s", ops ? ops->name : "none");
+    cJSON_Delete(cfg);
+    return VA_OK;
 }
 
 static int is_dir(const char *p) {
@@ -355,8 +275,8 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
         used[r] = best;
         char idx[24];
         snprintf(idx, sizeof idx, "class %d", best);
-        printf("%s %s %.3f", r ? "," : "", best < m->num_names ? m->names[best] : idx,
-               exp(logits->data[best] - mx) / sum);
+        const char *name = va_block_class_name(m->b, best);
+        printf("%s %s %.3f", r ? "," : "", name ? name : idx, exp(logits->data[best] - mx) / sum);
     }
     printf("\n");
 }

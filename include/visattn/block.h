@@ -91,10 +91,26 @@ typedef struct va_block_ops {
     void (*destroy)(va_block *b); /* free b->self and what it owns (not the maps) */
 } va_block_ops;
 
+/* What a model declares about its input and outputs (its config, e.g. the backbone's in_channels,
+ * input_size, mean, std, num_classes, class_names: docs/backbone.md). Blocks declare none of it:
+ * zeros and NULLs. Arrays are owned by the block. */
+typedef struct va_model_info {
+    int in_channels;         /* channels the input must have; 0: not declared */
+    int input_h, input_w;    /* the input size the model was trained at; 0: not declared */
+    int num_norm;            /* entries of mean and std: 0 (not declared) or in_channels */
+    const float *mean, *std; /* per channel: input = (pixel / 255 - mean) / std */
+    int num_classes;         /* outputs of a classifier; 0: not a classifier */
+    int num_class_names;     /* 0 or num_classes */
+    const char *const *class_names;
+} va_model_info;
+
 struct va_block {
     const va_block_ops *ops;
-    void *self; /* block-private state */
-    int loaded; /* weights loaded */
+    void *self;         /* block-private state */
+    int loaded;         /* weights loaded */
+    char *config_json;  /* the config, compact JSON */
+    va_model_info info; /* set by the model's create (va_block_set_info) */
+    void *info_mem;     /* what info's arrays point into */
 };
 
 /* ---- Registry -------------------------------------------------------------------------------- */
@@ -116,8 +132,16 @@ va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out
 va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                            va_error *err);
 va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err);
-const char *va_block_name(const va_block *b); /* "" for NULL */
-void va_block_destroy(va_block *b);           /* NULL is a no-op */
+const char *va_block_name(const va_block *b); /* registry name; "" for NULL */
+/* VA_KIND_BLOCK or VA_KIND_MODEL (VA_KIND_BLOCK for NULL). */
+va_block_kind va_block_kind_of(const va_block *b);
+/* The config the block was created with, as compact JSON ("" for NULL). */
+const char *va_block_config(const va_block *b);
+/* What the model declares (all zero for a block); NULL for NULL. */
+const va_model_info *va_block_info(const va_block *b);
+/* Class k's name, or NULL if the model names no classes or k is out of range. */
+const char *va_block_class_name(const va_block *b, int k);
+void va_block_destroy(va_block *b); /* NULL is a no-op */
 
 /* ---- Run contexts ---------------------------------------------------------------------------- */
 va_status va_run_create(va_run **out, va_error *err);
@@ -141,7 +165,9 @@ va_status va_block_load_memory(const void *data, size_t len, const char *name, v
                                va_error *err);
 
 /* ---- For block implementations ----------------------------------------------------------------
- * Scratch for a forward: allocations are given back when the outermost va_block_forward returns. */
+ * A model's create declares its input and outputs: info's arrays are copied. */
+va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *err);
+/* Scratch for a forward: allocations are given back when the outermost va_block_forward returns. */
 va_arena *va_run_arena(va_run *r);
 /* Map i of the running block gets this name and shape and is returned in *t to fill; storage
  * grows only when needed. In a block that a model runs (va_block_forward inside a forward), the
