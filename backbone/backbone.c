@@ -98,6 +98,14 @@ static va_status bb_attn_json(const char *name, const cJSON *args, int reduction
         {"irmb", "dim_in", "dim_out"},
     };
     *out = NULL;
+    /* A block registered by the program names its channel key in its ops. */
+    const va_block_ops *ops = va_find_ops(name);
+    const char *ckey = ops ? ops->channels_key : NULL;
+    if (ckey && cJSON_GetObjectItemCaseSensitive(args, ckey))
+        return va_fail(err, VA_ERR_CONFIG,
+                       "backbone config: attention_args must not set '%s' (the backbone sets it "
+                       "per stage)",
+                       ckey);
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
         if (strcmp(owned[i][0], name) != 0) continue;
         for (int k = 1; k < 3; k++)
@@ -137,6 +145,8 @@ static va_status bb_attn_json(const char *name, const cJSON *args, int reduction
              cJSON_AddNumberToObject(o, "c_n", r);
     } else if (strcmp(name, "irmb") == 0) {
         ok = cJSON_AddNumberToObject(o, "dim_in", c) && cJSON_AddNumberToObject(o, "dim_out", c);
+    } else if (ckey) {
+        ok = cJSON_AddNumberToObject(o, ckey, c) != NULL;
     }
     *out = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);

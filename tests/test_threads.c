@@ -32,7 +32,8 @@ static const model_case cases[] = {
     {"triplet", "{\"gate_channels\": 8}", {2, 8, 7, 5}},
     {"shuffle", "{\"channel\": 16, \"groups\": 2}", {2, 16, 7, 5}},
     {"double_attention", "{\"in_channels\": 12, \"c_m\": 6, \"c_n\": 5}", {2, 12, 7, 5}},
-    {"irmb", "{\"dim_in\": 16, \"dim_out\": 16, \"dim_head\": 8, \"window_size\": 4}",
+    {"irmb",
+     "{\"dim_in\": 16, \"dim_out\": 16, \"dim_head\": 8, \"window_size\": 4}",
      {2, 16, 9, 7}},
     {"backbone", "{\"attention\": null}", {2, 1, 29, 23}},
     {"backbone", "{\"attention\": \"se\"}", {2, 1, 29, 23}},
@@ -41,7 +42,8 @@ static const model_case cases[] = {
     {"backbone", "{\"attention\": \"triplet\"}", {2, 1, 29, 23}},
     {"backbone", "{\"attention\": \"shuffle\"}", {2, 1, 29, 23}},
     {"backbone", "{\"attention\": \"double_attention\"}", {2, 1, 29, 23}},
-    {"backbone", "{\"attention\": \"irmb\", \"attention_args\": {\"dim_head\": 16}}",
+    {"backbone",
+     "{\"attention\": \"irmb\", \"attention_args\": {\"dim_head\": 16}}",
      {2, 1, 29, 23}},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
@@ -168,8 +170,8 @@ START_TEST(test_shared_block) {
         va_run *run;
         ck_assert_int_eq(va_run_create(&run, &err), VA_OK);
         ck_assert_int_eq(va_tensor_alloc(&want[t].y, 4, out, &err), VA_OK);
-        ck_assert_msg(va_block_forward(b, run, &x[t], &want[t].y, &err) == VA_OK, "%s: %s",
-                      c->name, err.msg);
+        ck_assert_msg(va_block_forward(b, run, &x[t], &want[t].y, &err) == VA_OK, "%s: %s", c->name,
+                      err.msg);
         ck_assert_int_eq(copy_maps(run, &want[t], &err), VA_OK);
         va_run_destroy(run);
     }

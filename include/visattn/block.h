@@ -88,7 +88,11 @@ typedef struct va_block_ops {
     va_status (*forward)(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                          va_error *err);
     va_status (*cost)(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err);
-    void (*destroy)(va_block *b); /* free b->self and what it owns (not the maps) */
+    void (*destroy)(va_block *b); /* free b->self and what it owns (may be NULL) */
+    /* The config key that takes the input's channel count, set by a model that puts the block in
+     * an attention slot (the backbone's "attention"); NULL if the block takes none. Only read for
+     * blocks registered with va_register_block: the built-in blocks' keys are the backbone's. */
+    const char *channels_key;
 } va_block_ops;
 
 /* What a model declares about its input and outputs (its config, e.g. the backbone's in_channels,
@@ -114,10 +118,17 @@ struct va_block {
 };
 
 /* ---- Registry -------------------------------------------------------------------------------- */
-/* Find by name or alias among blocks and models; NULL if unknown. */
+/* Find by name or alias among blocks and models; NULL if unknown (or NULL). */
 const va_block_ops *va_find_ops(const char *name);
-/* The i-th registered entry (blocks first, then models); NULL past the end. */
+/* The i-th registered entry (built-in blocks, built-in models, then registered ones); NULL past
+ * the end. */
 const va_block_ops *va_ops_at(int i);
+/* Add a block or model of your own (docs/custom_blocks.md): from then on va_block_create, files
+ * naming it, the backbone's attention slot and va_ops_at know it by ops->name (and ops->alias).
+ * ops must stay valid until the program ends. Refused: a name or alias already taken, a name of
+ * more than 63 characters or with characters other than [A-Za-z0-9_], a missing create, load,
+ * out_shape, forward or cost, more than 64 registrations. Thread-safe. */
+va_status va_register_block(const va_block_ops *ops, va_error *err);
 
 /* ---- Public calls ---------------------------------------------------------------------------- */
 va_status va_block_create(const char *name, const char *config_json, va_block **out, va_error *err);
