@@ -1,0 +1,21 @@
+# Only the public API leaves a shared library: a linker version script lists every va_ function
+# the given public headers declare, and hides everything else (the ops tables, the registry, the
+# internal helpers such as va_map_file). tests/py_exports.py checks the result with nm.
+function(visattn_version_script target out)
+  set(names "")
+  foreach(header ${ARGN})
+    file(READ ${header} text)
+    string(REGEX MATCHALL "[ *]va_[a-z0-9_]+\\(" found "${text}")
+    foreach(f ${found})
+      string(REGEX REPLACE "^[ *](va_[a-z0-9_]+)\\($" "\\1" f "${f}")
+      list(APPEND names "${f}")
+    endforeach()
+  endforeach()
+  list(REMOVE_DUPLICATES names)
+  list(SORT names)
+  list(JOIN names ";\n    " body)
+  file(WRITE ${out} "{\n  global:\n    ${body};\n  local: *;\n};\n")
+  target_link_options(${target} PRIVATE "LINKER:--version-script=${out}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${out})
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${ARGN})
+endfunction()
