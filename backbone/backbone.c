@@ -188,23 +188,24 @@ static va_status bb_declare(va_block *b, const va_config *cfg, int in_channels, 
     cJSON *root = json ? cJSON_Parse(json) : NULL;
     free(json);
     va_model_info info = {.in_channels = in_channels, .num_classes = num_classes};
-    int nnames = 0, has_mean = 0, has_std = 0;
+    int nnames = 0, found;
     va_status s = names && ptrs && norm && root
                       ? va_cfg_str_list(cfg, "class_names", names, BB_MAX_CLASSES, &nnames, err)
                       : va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
     if (!s && nnames != 0 && nnames != num_classes)
         s = va_fail(err, VA_ERR_CONFIG, "backbone config: class_names has %d names for %d classes",
                     nnames, num_classes);
-    /* One of mean and std alone: the other is the identity's (0 or 1). */
+    /* Absent keys take the documented defaults (docs/backbone.md): the Fashion-MNIST models'. */
     for (int c = 0; norm && c < in_channels; c++)
-        norm[c] = 0.0f, norm[in_channels + c] = 1.0f;
-    if (!s) s = bb_read_norm(root, "mean", in_channels, norm, &has_mean, err);
-    if (!s) s = bb_read_norm(root, "std", in_channels, norm + in_channels, &has_std, err);
+        norm[c] = 0.2860f, norm[in_channels + c] = 0.3530f;
+    if (!s) s = bb_read_norm(root, "mean", in_channels, norm, &found, err);
+    if (!s) s = bb_read_norm(root, "std", in_channels, norm + in_channels, &found, err);
     if (!s) {
         for (int k = 0; k < nnames; k++)
             ptrs[k] = names[k];
-        if (input_size) info.input_h = input_size[0], info.input_w = input_size[1];
-        info.num_norm = has_mean || has_std ? in_channels : 0;
+        info.input_h = input_size ? input_size[0] : 28;
+        info.input_w = input_size ? input_size[1] : 28;
+        info.num_norm = in_channels;
         info.mean = norm, info.std = norm + in_channels;
         info.num_class_names = nnames;
         info.class_names = ptrs;

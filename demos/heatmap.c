@@ -96,8 +96,7 @@ static void model_free(hm_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* What preprocessing needs, from what the model declares (va_block_info; docs/backbone.md has the
- * keys). A model that declares no input size or normalisation gets the Fashion-MNIST models'. */
+/* The model, its run context, and its input as it declares it (va_preprocess_for_model). */
 static va_status model_load(hm_model *m, va_error *err) {
     VA_TRY(va_block_load_file(m->path, &m->b, err));
     VA_TRY(va_run_create(&m->run, err));
@@ -106,21 +105,7 @@ static va_status model_load(hm_model *m, va_error *err) {
                        "%s: not a backbone model (it holds '%s'); heatmap needs one of the "
                        "classifier models described in docs/backbone.md",
                        m->path, va_block_name(m->b));
-    const va_model_info *info = va_block_info(m->b);
-    m->pp.channels = info->in_channels;
-    if (m->pp.channels != 1 && m->pp.channels != 3)
-        return va_fail(err, VA_ERR_UNSUPPORTED,
-                       "%s: in_channels %d: heatmap feeds images as 1 (grey) or 3 (RGB) channels",
-                       m->path, m->pp.channels);
-    m->pp.height = info->input_h ? info->input_h : 28;
-    m->pp.width = info->input_w ? info->input_w : 28;
-    if (m->pp.height < 1 || m->pp.height > 8192 || m->pp.width < 1 || m->pp.width > 8192)
-        return va_fail(err, VA_ERR_CONFIG, "%s: input_size must be [H, W], each 1..8192", m->path);
-    for (int c = 0; c < 3; c++) {
-        const int k = c < info->num_norm ? c : 0; /* one channel: the same value for R, G, B */
-        m->pp.mean[c] = info->num_norm ? info->mean[k] : 0.2860f;
-        m->pp.std[c] = info->num_norm ? info->std[k] : 0.3530f;
-    }
+    if (va_preprocess_for_model(m->b, &m->pp, err) != VA_OK) return va_error_prefix(err, m->path);
     /* The label is the attention block's registry name (an alias such as "channel" shows as
      * "se"), read from the config the model was built with. */
     cJSON *cfg = cJSON_Parse(va_block_config(m->b));

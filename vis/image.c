@@ -410,3 +410,30 @@ va_status va_image_resize(const va_image *src, int w, int h, va_image *dst, va_e
     va_tensor_free(&b);
     return st;
 }
+
+va_status va_preprocess_for_model(const va_block *model, va_preprocess *pp, va_error *err) {
+    if (!model || !pp)
+        return va_fail(err, VA_ERR_ARG, "va_preprocess_for_model: %s is NULL",
+                       model ? "pp" : "model");
+    const va_model_info *info = va_block_info(model);
+    const char *name = va_block_name(model);
+    if (!info->input_h || !info->input_w || !info->num_norm)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s declares no input size and normalisation (a model file does, in its "
+                       "config: docs/backbone.md)",
+                       name);
+    if (info->in_channels != 1 && info->in_channels != 3)
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "%s: in_channels %d: images are fed as 1 (grey) or 3 (RGB) channels", name,
+                       info->in_channels);
+    memset(pp, 0, sizeof *pp);
+    pp->channels = info->in_channels;
+    pp->height = info->input_h;
+    pp->width = info->input_w;
+    for (int c = 0; c < 3; c++) {
+        const int k = c < info->num_norm ? c : 0; /* a grey model: the same value for R, G, B */
+        pp->mean[c] = info->mean[k];
+        pp->std[c] = info->std[k];
+    }
+    return VA_OK;
+}

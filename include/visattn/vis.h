@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "visattn/block.h"
 #include "visattn/error.h"
 #include "visattn/tensor.h"
 
@@ -79,6 +80,10 @@ typedef struct va_preprocess {
  */
 va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_tensor *x,
                             va_error *err);
+/* The preprocessing a model declares (va_block_info: in_channels 1 or 3, input size, mean, std).
+ * VA_ERR_CONFIG if it declares no input size or normalisation (a block, not a model), or an
+ * input of other than 1 or 3 channels; VA_ERR_ARG for NULL. */
+va_status va_preprocess_for_model(const va_block *model, va_preprocess *pp, va_error *err);
 
 /* ---- Colour maps ----------------------------------------------------------------------------- */
 
