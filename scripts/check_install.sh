@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install a build tree into a temporary prefix and build two small programs against it, each twice:
-# with pkg-config (visattn.pc, visattn-vis.pc) and with CMake's find_package(visattn). The second
-# program uses libvisattn_vis: it overlays a map on a bundled image and writes a PNG.
+# Install a build tree into a temporary prefix and build three small programs against it, each
+# twice: with pkg-config (visattn.pc, visattn-vis.pc) and with CMake's find_package(visattn). The
+# second uses libvisattn_vis: it overlays a map on a bundled image and writes a PNG. The third is
+# the README's example program (examples/pipeline.c, checked against the README's text).
 set -euo pipefail
 BUILD=${1:-build}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,4 +25,24 @@ cmake --build "$PREFIX/cmake-build" > /dev/null
 "$PREFIX/cmake-build/with_cmake"
 "$PREFIX/cmake-build/with_cmake_vis" "$IMAGE" "$PREFIX/overlay_cmake.png"
 test -s "$PREFIX/overlay_cmake.png"
-echo "install check passed (visattn and visattn-vis; pkg-config and find_package)"
+
+# The README's example program, which must be the README's text: examples/pipeline.c, built both
+# ways, run from four threads over the bundled images.
+awk '/^<!-- examples\/pipeline.c -->$/{on=1; next} on && /^```c$/{inside=1; next}
+     inside && /^```$/{exit} inside' "$SRC/README.md" > "$PREFIX/readme_pipeline.c"
+if ! diff -u "$SRC/examples/pipeline.c" "$PREFIX/readme_pipeline.c" > "$PREFIX/readme.diff"; then
+  echo "README.md's example program differs from examples/pipeline.c:" >&2
+  cat "$PREFIX/readme.diff" >&2
+  exit 1
+fi
+cc -std=c11 -Wall -Wextra -Werror "$SRC/examples/pipeline.c" -o "$PREFIX/pipeline_pkgconfig" \
+  $(pkg-config --cflags --libs --static visattn-vis) -pthread -Wl,-rpath,"$PREFIX/lib"
+for prog in "$PREFIX/pipeline_pkgconfig" "$PREFIX/cmake-build/pipeline_cmake"; do
+  out="$PREFIX/out_$(basename "$prog")"
+  mkdir -p "$out"
+  "$prog" "$SRC/assets/models/cbam.safetensors" "$out" "$SRC"/assets/images/fmnist_*.png > "$out.txt"
+  n=$(ls "$SRC"/assets/images/fmnist_*.png | wc -l)
+  test "$(ls "$out"/*_cam.png | wc -l)" -eq "$n"
+  test "$(wc -l < "$out.txt")" -eq "$n"
+done
+echo "install check passed (visattn and visattn-vis; pkg-config and find_package; the README's example)"

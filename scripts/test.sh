@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up, build and run the whole test suite: a release build, whose tests run twice (with the
 # environment's OpenBLAS kernel and with a second one), then an ASan + UBSan build, each
-# running every Check suite and PyTorch parity script through CTest; then a short run of every
+# running every Check suite and PyTorch parity script through CTest; the threading test under
+# ThreadSanitizer; then a short run of every
 # fuzz target, valgrind memcheck on the CLI's commands, and an install check (docs/hardening.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,11 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVISATTN_SANITIZE=ON
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure
+
+# One loaded block from several threads at once, under ThreadSanitizer (tests/test_threads.c).
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVISATTN_TSAN=ON
+cmake --build build-tsan -j"$JOBS" --target test_threads
+TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
 
 bash scripts/fuzz.sh --time 15
 bash scripts/valgrind.sh
