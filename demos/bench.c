@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "visattn/visattn.h"
@@ -94,25 +93,6 @@ static int default_config(const char *block, int64_t c, char *buf, size_t len) {
     return snprintf(buf, len, "{}");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Linear interpolation between order statistics (numpy's default percentile). */
-static double quantile(const double *sorted, int n, double q) {
-    double pos = q * (n - 1);
-    int i = (int)pos;
-    double f = pos - i;
-    return i + 1 < n ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[n - 1];
-}
-
 /* Build a block (or the yardstick: conv_bn_relu) with random weights. */
 static va_status make_block(const char *name, const char *config, va_block **out, va_error *err) {
     const char *real = strcmp(name, YARDSTICK) == 0 ? "conv_bn_relu" : name;
@@ -137,61 +117,19 @@ static va_status measure(const bench_opts *o, const char *name, const int64_t sh
     default_config(name, shape[1], row->config, sizeof row->config);
     va_block *b = NULL;
     VA_TRY(make_block(name, row->config, &b, err));
-    va_run *r = NULL;
-    va_status st = va_run_create(&r, err);
-    /* Time the attention itself, not the copy-out for heatmaps. */
-    if (st == VA_OK) st = va_run_set_want_maps(r, 0, err);
-    if (st == VA_OK) st = va_block_cost(b, shape, &row->cost, err);
-    int64_t out[4];
-    if (st == VA_OK) st = va_block_out_shape(b, shape, out, err);
-    va_tensor x = {0}, y = {0};
-    if (st == VA_OK) st = va_tensor_alloc(&x, 4, shape, err);
-    if (st == VA_OK) st = va_tensor_alloc(&y, 4, out, err);
-    if (st == VA_OK) {
-        uint32_t s = 1;
-        for (int64_t i = 0; i < va_numel(&x); i++) {
-            s = s * 1664525u + 1013904223u;
-            x.data[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
-        }
-    }
-    va_set_num_threads(threads);
-    /* At least one untimed pass, whatever --warmup says: it sizes the arena (the only pass that
-     * allocates) and starts the thread pool. */
-    for (int i = 0; st == VA_OK && i < (o->warmup > 0 ? o->warmup : 1); i++)
-        st = va_block_forward(b, r, &x, &y, err);
-    int cap = 1024, n = 0;
-    double *t = malloc((size_t)cap * sizeof *t);
-    if (!t && st == VA_OK) st = va_fail(err, VA_ERR_NOMEM, "bench: out of memory");
-    double start = now_s();
-    while (st == VA_OK && (n < o->iters || now_s() - start < o->min_time)) {
-        if (n == cap) {
-            double *nt = realloc(t, (size_t)(cap *= 2) * sizeof *t);
-            if (!nt) {
-                st = va_fail(err, VA_ERR_NOMEM, "bench: out of memory");
-                break;
-            }
-            t = nt;
-        }
-        double t0 = now_s();
-        st = va_block_forward(b, r, &x, &y, err);
-        t[n++] = now_s() - t0;
-        if (n >= 100000) break;
-    }
-    if (st == VA_OK) {
-        qsort(t, (size_t)n, sizeof *t, cmp_double);
-        row->iters = n;
-        row->median_ms = 1e3 * quantile(t, n, 0.5);
-        row->p10_ms = 1e3 * quantile(t, n, 0.1);
-        row->p90_ms = 1e3 * quantile(t, n, 0.9);
-        row->images_per_s = (double)shape[0] / (row->median_ms / 1e3);
-        row->workspace = va_run_workspace_bytes(r);
-    }
-    free(t);
-    va_tensor_free(&x);
-    va_tensor_free(&y);
-    va_run_destroy(r);
+    const va_bench_opts bo = {o->warmup, o->iters, o->min_time};
+    va_bench_result res;
+    va_status st = va_bench_block(b, shape, threads, &bo, &res, err);
     va_block_destroy(b);
-    return st;
+    if (st != VA_OK) return st;
+    row->cost = res.cost;
+    row->iters = res.iters;
+    row->median_ms = res.median_ms;
+    row->p10_ms = res.p10_ms;
+    row->p90_ms = res.p90_ms;
+    row->images_per_s = res.images_per_s;
+    row->workspace = res.workspace_bytes;
+    return VA_OK;
 }
 
 static int parse_threads_list(const char *s, bench_opts *o) {

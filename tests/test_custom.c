@@ -1,6 +1,6 @@
 /* A block of the program's own, registered with va_register_block (docs/custom_blocks.md): built by
- * name, loaded, run with maps, costed, placed in the backbone's attention slot, and refused when
- * its registration is malformed or its name is taken. */
+ * name, loaded, run with maps, costed and timed, placed in the backbone's attention slot, and
+ * refused when its registration is malformed or its name is taken. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -124,6 +124,13 @@ START_TEST(test_custom_block_runs) {
     const int64_t in[4] = {2, 3, 4, 5};
     ck_assert_int_eq(va_block_cost(b, in, &cost, &err), VA_OK);
     ck_assert_int_eq(cost.params, 3);
+    /* Timed as `visattn bench` times the built-in blocks. */
+    const va_bench_opts bo = {1, 3, 0.0};
+    va_bench_result res;
+    ck_assert_msg(va_bench_block(b, in, 1, &bo, &res, &err) == VA_OK, "%s", err.msg);
+    ck_assert_int_ge(res.iters, 3);
+    ck_assert(res.median_ms > 0 && res.p10_ms <= res.median_ms && res.median_ms <= res.p90_ms);
+    ck_assert_int_eq(res.cost.params, 3);
     ck_assert_int_eq(va_block_kind_of(b), VA_KIND_BLOCK);
     ck_assert_str_eq(va_block_name(b), "channel_scale");
     va_run_destroy(r);

@@ -7,6 +7,7 @@
 #define VISATTN_VERSION_PATCH 0
 #define VISATTN_VERSION "0.1.0"
 
+#include "visattn/bench.h"
 #include "visattn/block.h"
 #include "visattn/config.h"
 #include "visattn/error.h"
