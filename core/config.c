@@ -1,5 +1,6 @@
 #include "visattn/config.h"
 
+#include "arg_check.h"
 #include "io_util.h"
 
 #include <cjson/cJSON.h>
@@ -9,7 +10,7 @@
 #include <string.h>
 
 struct va_config {
-    cJSON *json;   /* owned when `owned` */
+    cJSON *json; /* owned when `owned` */
     int owned;
     char what[96]; /* prefix for messages, e.g. "cbam config" */
 };
@@ -60,6 +61,7 @@ static int duplicate_key(const cJSON *node, const char **dup) {
 }
 
 va_status va_config_parse(const char *json, const char *what, va_config **out, va_error *err) {
+    VA_ARG_NONNULL(out, "va_config_parse");
     *out = NULL;
     if (!what) what = "config";
     /* Strict where Python's json.loads is strict, so that a file means the same model to both:
@@ -73,8 +75,7 @@ va_status va_config_parse(const char *json, const char *what, va_config **out, v
     int d = cJSON_IsObject(root) ? duplicate_key(root, &dup) : 0;
     if (!cJSON_IsObject(root) || d != 0) {
         va_status s = d < 0   ? va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what)
-                      : d > 0 ? va_fail(err, VA_ERR_CONFIG, "%s: duplicate key '%.64s'", what,
-                                        dup)
+                      : d > 0 ? va_fail(err, VA_ERR_CONFIG, "%s: duplicate key '%.64s'", what, dup)
                               : va_fail(err, VA_ERR_CONFIG, "%s: must be a JSON object", what);
         cJSON_Delete(root);
         return s;
@@ -89,22 +90,31 @@ void va_config_free(va_config *c) {
 }
 
 va_status va_config_child(const va_config *c, const char *key, va_config **out, va_error *err) {
+    VA_ARG_NONNULL(out, "va_config_child");
     *out = NULL;
+    VA_ARG_NONNULL(key, "va_config_child");
+    if (!c) return VA_OK; /* an empty config has no children */
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(c->json, key);
     if (!j || cJSON_IsNull(j)) return VA_OK;
-    if (!cJSON_IsObject(j)) return va_fail(err, VA_ERR_CONFIG, "%s: '%s' must be an object", c->what, key);
+    if (!cJSON_IsObject(j))
+        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' must be an object", c->what, key);
     char what[96];
     if (snprintf(what, sizeof what, "%s.%s", c->what, key) < 0) what[0] = '\0';
     return wrap((cJSON *)j, 0, what, out, err);
 }
 
-char *va_config_to_json(const va_config *c) { return cJSON_PrintUnformatted(c->json); }
-
-static const cJSON *item(const va_config *c, const char *key) {
-    return c ? cJSON_GetObjectItemCaseSensitive(c->json, key) : NULL;
+char *va_config_to_json(const va_config *c) {
+    return c ? cJSON_PrintUnformatted(c->json) : NULL;
 }
 
-int va_cfg_has(const va_config *c, const char *key) { return item(c, key) != NULL; }
+/* A NULL config reads as an empty one (every key absent), as the header says. */
+static const cJSON *item(const va_config *c, const char *key) {
+    return c && key ? cJSON_GetObjectItemCaseSensitive(c->json, key) : NULL;
+}
+
+int va_cfg_has(const va_config *c, const char *key) {
+    return item(c, key) != NULL;
+}
 
 int va_cfg_is_null(const va_config *c, const char *key) {
     const cJSON *j = item(c, key);
@@ -121,13 +131,15 @@ static va_status to_int(const va_config *c, const char *key, const cJSON *j, int
         return va_fail(err, VA_ERR_CONFIG, "%s: '%s' must be an integer", c->what, key);
     double v = j->valuedouble;
     if (!isfinite(v) || v != floor(v) || v < -2147483648.0 || v > 2147483647.0)
-        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' = %g is not an integer in range", c->what,
-                       key, v);
+        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' = %g is not an integer in range", c->what, key,
+                       v);
     *out = (int)v;
     return VA_OK;
 }
 
 va_status va_cfg_int(const va_config *c, const char *key, int def, int *out, va_error *err) {
+    VA_ARG_NONNULL(key, "va_cfg_int");
+    VA_ARG_NONNULL(out, "va_cfg_int");
     const cJSON *j = item(c, key);
     if (!j) {
         *out = def;
@@ -138,6 +150,8 @@ va_status va_cfg_int(const va_config *c, const char *key, int def, int *out, va_
 
 va_status va_cfg_float(const va_config *c, const char *key, double def, double *out,
                        va_error *err) {
+    VA_ARG_NONNULL(key, "va_cfg_float");
+    VA_ARG_NONNULL(out, "va_cfg_float");
     const cJSON *j = item(c, key);
     if (!j) {
         *out = def;
@@ -150,6 +164,8 @@ va_status va_cfg_float(const va_config *c, const char *key, double def, double *
 }
 
 va_status va_cfg_bool(const va_config *c, const char *key, int def, int *out, va_error *err) {
+    VA_ARG_NONNULL(key, "va_cfg_bool");
+    VA_ARG_NONNULL(out, "va_cfg_bool");
     const cJSON *j = item(c, key);
     if (!j) {
         *out = def;
@@ -168,6 +184,9 @@ va_status va_cfg_bool(const va_config *c, const char *key, int def, int *out, va
 
 va_status va_cfg_str(const va_config *c, const char *key, const char *def, char *buf, size_t len,
                      va_error *err) {
+    VA_ARG_NONNULL(key, "va_cfg_str");
+    VA_ARG_NONNULL(buf, "va_cfg_str");
+    if (len == 0) return va_fail(err, VA_ERR_ARG, "va_cfg_str: len is 0 (no room for the NUL)");
     const cJSON *j = item(c, key);
     const char *s = def;
     if (j) {
@@ -177,14 +196,15 @@ va_status va_cfg_str(const va_config *c, const char *key, const char *def, char 
     }
     if (!s) s = "";
     if (strlen(s) >= len)
-        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' is too long (%zu chars, at most %zu)",
-                       c->what, key, strlen(s), len - 1);
+        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' is too long (%zu chars, at most %zu)", c->what,
+                       key, strlen(s), len - 1);
     memcpy(buf, s, strlen(s) + 1);
     return VA_OK;
 }
 
-va_status va_cfg_int_pair(const va_config *c, const char *key, int def, int out[2],
-                          va_error *err) {
+va_status va_cfg_int_pair(const va_config *c, const char *key, int def, int out[2], va_error *err) {
+    VA_ARG_NONNULL(key, "va_cfg_int_pair");
+    VA_ARG_NONNULL(out, "va_cfg_int_pair");
     const cJSON *j = item(c, key);
     if (!j) {
         out[0] = out[1] = def;
@@ -204,36 +224,43 @@ va_status va_cfg_int_pair(const va_config *c, const char *key, int def, int out[
 
 va_status va_cfg_int_list(const va_config *c, const char *key, int *out, int max_len, int *len,
                           va_error *err) {
-    const cJSON *j = item(c, key);
+    VA_ARG_NONNULL(key, "va_cfg_int_list");
+    VA_ARG_NONNULL(len, "va_cfg_int_list");
     *len = 0;
+    VA_ARG_NONNULL(out, "va_cfg_int_list");
+    const cJSON *j = item(c, key);
     if (!j) return VA_OK;
     if (!cJSON_IsArray(j))
         return va_fail(err, VA_ERR_CONFIG, "%s: '%s' must be a list of integers", c->what, key);
     int n = cJSON_GetArraySize(j);
     if (n > max_len)
-        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' has %d entries (at most %d)", c->what, key,
-                       n, max_len);
-    for (int i = 0; i < n; i++) VA_TRY(to_int(c, key, cJSON_GetArrayItem(j, i), &out[i], err));
+        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' has %d entries (at most %d)", c->what, key, n,
+                       max_len);
+    for (int i = 0; i < n; i++)
+        VA_TRY(to_int(c, key, cJSON_GetArrayItem(j, i), &out[i], err));
     *len = n;
     return VA_OK;
 }
 
 va_status va_cfg_str_list(const va_config *c, const char *key, char (*out)[32], int max_len,
                           int *len, va_error *err) {
-    const cJSON *j = item(c, key);
+    VA_ARG_NONNULL(key, "va_cfg_str_list");
+    VA_ARG_NONNULL(len, "va_cfg_str_list");
     *len = 0;
+    VA_ARG_NONNULL(out, "va_cfg_str_list");
+    const cJSON *j = item(c, key);
     if (!j) return VA_OK;
     if (!cJSON_IsArray(j))
         return va_fail(err, VA_ERR_CONFIG, "%s: '%s' must be a list of strings", c->what, key);
     int n = cJSON_GetArraySize(j);
     if (n > max_len)
-        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' has %d entries (at most %d)", c->what, key,
-                       n, max_len);
+        return va_fail(err, VA_ERR_CONFIG, "%s: '%s' has %d entries (at most %d)", c->what, key, n,
+                       max_len);
     for (int i = 0; i < n; i++) {
         const cJSON *s = cJSON_GetArrayItem(j, i);
         if (!cJSON_IsString(s) || strlen(s->valuestring) >= 32)
-            return va_fail(err, VA_ERR_CONFIG, "%s: '%s' entry %d must be a short string",
-                           c->what, key, i);
+            return va_fail(err, VA_ERR_CONFIG, "%s: '%s' entry %d must be a short string", c->what,
+                           key, i);
         memcpy(out[i], s->valuestring, strlen(s->valuestring) + 1);
     }
     *len = n;
@@ -241,6 +268,8 @@ va_status va_cfg_str_list(const va_config *c, const char *key, char (*out)[32], 
 }
 
 va_status va_cfg_check_keys(const va_config *c, const char *const *allowed, va_error *err) {
+    VA_ARG_NONNULL(allowed, "va_cfg_check_keys");
+    if (!c) return VA_OK; /* an empty config has no unknown key */
     const cJSON *j;
     cJSON_ArrayForEach(j, c->json) {
         int ok = 0;
@@ -250,7 +279,8 @@ va_status va_cfg_check_keys(const va_config *c, const char *const *allowed, va_e
             char list[256] = "";
             size_t used = 0;
             for (const char *const *k = allowed; *k && used < sizeof list; k++) {
-                int n = snprintf(list + used, sizeof list - used, "%s%s", k == allowed ? "" : ", ", *k);
+                int n =
+                    snprintf(list + used, sizeof list - used, "%s%s", k == allowed ? "" : ", ", *k);
                 if (n < 0) break;
                 used += (size_t)n;
             }

@@ -11,7 +11,11 @@ static void fold_lines(char *msg) {
 }
 
 va_status va_fail(va_error *err, va_status st, const char *fmt, ...) {
-    if (err) {
+    if (err && !fmt) {
+        /* Still a failure with a reason: the status the caller meant, and who dropped the text. */
+        snprintf(err->msg, sizeof err->msg, "va_fail: fmt is NULL");
+        err->status = st;
+    } else if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
@@ -24,6 +28,7 @@ va_status va_fail(va_error *err, va_status st, const char *fmt, ...) {
 
 va_status va_error_prefix(va_error *err, const char *prefix) {
     if (!err) return VA_ERR_ARG;
+    if (!prefix) return err->status; /* NULL reads as "": nothing to add */
     char tmp[VA_ERROR_MSG_LEN];
     if (snprintf(tmp, sizeof tmp, "%s: %s", prefix, err->msg) < 0) return err->status;
     memcpy(err->msg, tmp, sizeof tmp); /* truncation keeps the start: the prefix and the reason */

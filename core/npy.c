@@ -7,6 +7,7 @@
  * The reader parses the dict itself instead of trusting a fixed layout (key order and spacing vary
  * between writers) and checks the data size against the file size before allocating, so a header
  * claiming an absurd shape fails cleanly. */
+#include "arg_check.h"
 #include "io_util.h"
 #include "visattn/io.h"
 
@@ -384,17 +385,21 @@ static va_status parse_npy(const char *path, const unsigned char *p, size_t len,
 
 va_status va_npy_read_memory(const void *data, size_t len, const char *name, va_tensor *t,
                              va_error *err) {
-    if (!t) return va_fail(err, VA_ERR_ARG, "va_npy_read_memory: NULL tensor");
+    VA_ARG_NONNULL(t, "va_npy_read_memory");
     memset(t, 0, sizeof *t);
     if (!name) name = "<memory>";
-    if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "%s: data is NULL", name);
+    if (!data && len > 0)
+        return va_fail(err, VA_ERR_ARG, "va_npy_read_memory: %s: data is NULL (len %zu)", name,
+                       len);
     va_status s = parse_npy(name, data, data ? len : 0, t, err);
     if (s != VA_OK) memset(t, 0, sizeof *t);
     return s;
 }
 
 va_status va_npy_read(const char *path, va_tensor *t, va_error *err) {
-    if (!path || !t) return va_fail(err, VA_ERR_ARG, "va_npy_read: NULL path or tensor");
+    VA_ARG_NONNULL(t, "va_npy_read");
+    memset(t, 0, sizeof *t); /* an empty tensor on every failure, as below */
+    VA_ARG_NONNULL(path, "va_npy_read");
     memset(t, 0, sizeof *t);
     void *map;
     size_t len;
@@ -406,7 +411,8 @@ va_status va_npy_read(const char *path, va_tensor *t, va_error *err) {
 }
 
 va_status va_npy_write(const char *path, const va_tensor *t, va_error *err) {
-    if (!path || !t) return va_fail(err, VA_ERR_ARG, "va_npy_write: NULL path or tensor");
+    VA_ARG_NONNULL(path, "va_npy_write");
+    VA_ARG_NONNULL(t, "va_npy_write");
     if (t->ndim < 0 || t->ndim > VA_MAX_DIM)
         return va_fail(err, VA_ERR_ARG, "%s: tensor has %d dimensions (at most %d)", path, t->ndim,
                        VA_MAX_DIM);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ops_internal.h"
 #include "visattn/ops.h"
 
 /* Bytes of im2col tile plus output tile per thread: half the 2 MB L2 of the target machine,
@@ -45,6 +46,7 @@ static int64_t ceil_div64(int64_t a, int64_t b) {
 /* ---- Descriptor ------------------------------------------------------------------------------ */
 
 void va_conv2d_desc_init(va_conv2d_desc *d, int in_channels, int out_channels, int kernel) {
+    if (!d) return;
     memset(d, 0, sizeof *d);
     d->in_channels = in_channels;
     d->out_channels = out_channels;
@@ -56,7 +58,7 @@ void va_conv2d_desc_init(va_conv2d_desc *d, int in_channels, int out_channels, i
 }
 
 va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
-    if (!d) return va_fail(err, VA_ERR_ARG, "conv2d: NULL descriptor");
+    VA_ARG_NONNULL(d, "va_conv2d_check");
     if (d->in_channels < 1 || d->out_channels < 1)
         return va_fail(err, VA_ERR_CONFIG,
                        "conv2d: in_channels=%d and out_channels=%d must be positive",
@@ -114,7 +116,9 @@ static int conv_out_dim(int64_t in, int k, int stride, int pad, int dil, int64_t
 
 va_status va_conv2d_out_hw(const va_conv2d_desc *d, int64_t h, int64_t w, int64_t *oh, int64_t *ow,
                            va_error *err) {
-    if (!oh || !ow) return va_fail(err, VA_ERR_ARG, "conv2d: NULL output size pointer");
+    VA_ARG_NONNULL(d, "va_conv2d_out_hw");
+    VA_ARG_NONNULL(oh, "va_conv2d_out_hw");
+    VA_ARG_NONNULL(ow, "va_conv2d_out_hw");
     VA_TRY(va_conv2d_check(d, err));
     /* PyTorch rejects empty spatial input even when the padding alone would fit the kernel. */
     if (h < 1 || w < 1)
@@ -552,8 +556,8 @@ static va_status conv_gemm(const conv_geom *g, const va_conv2d_desc *d, int poin
                        (long long)g->oh, (long long)g->ow);
     const gemm_plan p = plan_gemm(g, pointwise, omp_get_max_threads());
     if (!pointwise && !ws)
-        return va_fail(err, VA_ERR_ARG, "conv2d: a %dx%d conv needs a workspace arena (ws)", g->kh,
-                       g->kw);
+        return va_fail(err, VA_ERR_ARG, "va_conv2d: ws is NULL, and a %dx%d conv needs a workspace",
+                       g->kh, g->kw);
     gemm_scratch sc = {0};
     const size_t mark = ws ? va_arena_mark(ws) : 0;
     if (!pointwise) {
@@ -590,9 +594,11 @@ static int numel_ok(const va_tensor *t) {
 
 va_status va_conv2d(const va_conv2d_desc *d, const va_tensor *x, va_tensor *y, va_arena *ws,
                     va_error *err) {
-    if (!d || !x || !y) return va_fail(err, VA_ERR_ARG, "conv2d: NULL argument");
+    VA_ARG_NONNULL(d, "va_conv2d");
+    VA_ARG_NONNULL(x, "va_conv2d");
+    VA_ARG_NONNULL(y, "va_conv2d");
     VA_TRY(va_conv2d_check(d, err));
-    if (!d->weight) return va_fail(err, VA_ERR_ARG, "conv2d: weight is NULL");
+    VA_ARG_NONNULL(d->weight, "va_conv2d");
     char xs[96], ys[96];
     if (x->ndim != 4)
         return va_fail(err, VA_ERR_SHAPE, "conv2d: input %s is not a 4-D NCHW tensor",
@@ -613,6 +619,14 @@ va_status va_conv2d(const va_conv2d_desc *d, const va_tensor *x, va_tensor *y, v
                        (long long)oh, (long long)ow, va_shape_str(x, xs, sizeof xs));
     if (x->shape[0] == 0) return VA_OK;
     if (!x->data || !y->data) return va_fail(err, VA_ERR_ARG, "conv2d: NULL tensor data");
+    /* Every path writes y while it still reads x (and the weights): no in-place conv. Sizes are
+     * bounded by the checks above. */
+    const int64_t nw =
+        (int64_t)d->out_channels * (d->in_channels / d->groups) * d->kernel_h * d->kernel_w;
+    VA_TRY(check_disjoint(x, y, "va_conv2d", "x", err));
+    VA_TRY(check_disjoint_raw(d->weight, nw, y->data, va_numel(y), "va_conv2d", "d->weight", err));
+    VA_TRY(check_disjoint_raw(d->bias, d->out_channels, y->data, va_numel(y), "va_conv2d",
+                              "d->bias", err));
 
     conv_geom g = {
         .n = x->shape[0],
@@ -656,7 +670,16 @@ va_status va_linear(const float *x, int64_t rows, int64_t in, const float *w, co
                        "linear: %lldx%lld by %lldx%lld is too large for a BLAS GEMM",
                        (long long)rows, (long long)in, (long long)out, (long long)in);
     if (rows == 0 || out == 0) return VA_OK;
-    if (!y || (in > 0 && (!x || !w))) return va_fail(err, VA_ERR_ARG, "linear: NULL argument");
+    /* x and w are not read when in == 0 (the output is the bias). */
+    VA_ARG_NONNULL(y, "va_linear");
+    if (in > 0) {
+        VA_ARG_NONNULL(x, "va_linear");
+        VA_ARG_NONNULL(w, "va_linear");
+    }
+    /* sgemm writes y while reading x and w; the bias is added after it. */
+    VA_TRY(check_disjoint_raw(x, rows * in, y, rows * out, "va_linear", "x", err));
+    VA_TRY(check_disjoint_raw(w, out * in, y, rows * out, "va_linear", "w", err));
+    VA_TRY(check_disjoint_raw(b, out, y, rows * out, "va_linear", "b", err));
     if (in == 0) {
         /* An empty dot product: nn.Linear(0, out) returns the bias. */
         for (int64_t r = 0; r < rows; r++)
@@ -688,13 +711,20 @@ va_status va_bmm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
                        (long long)k, (long long)k, (long long)n);
     if (batch == 0 || m == 0 || n == 0) return VA_OK;
     /* Per-matrix strides and the whole of C must be addressable. */
-    int64_t sa, sb, sc, total, macs;
+    int64_t sa, sb, sc, na, nb, total, macs;
     if (mul64(m, k, &sa) || mul64(k, n, &sb) || mul64(m, n, &sc) || mul64(sc, k, &macs) ||
-        mul64(batch, sa, &total) || mul64(batch, sb, &total) || mul64(batch, sc, &total) ||
+        mul64(batch, sa, &na) || mul64(batch, sb, &nb) || mul64(batch, sc, &total) ||
         total > INT64_MAX / (int64_t)sizeof(float))
         return va_fail(err, VA_ERR_ARG, "bmm: batch=%lld of %lldx%lld by %lldx%lld overflows",
                        (long long)batch, (long long)m, (long long)k, (long long)k, (long long)n);
-    if (!c || (k > 0 && (!a || !b))) return va_fail(err, VA_ERR_ARG, "bmm: NULL argument");
+    /* a and b are not read when k == 0 (the product is zeros). */
+    VA_ARG_NONNULL(c, "va_bmm");
+    if (k > 0) {
+        VA_ARG_NONNULL(a, "va_bmm");
+        VA_ARG_NONNULL(b, "va_bmm");
+    }
+    VA_TRY(check_disjoint_raw(a, na, c, total, "va_bmm", "a", err));
+    VA_TRY(check_disjoint_raw(b, nb, c, total, "va_bmm", "b", err));
     if (k == 0) {
         /* torch.bmm with an empty inner dimension gives zeros; sgemm would reject lda = 0. */
         memset(c, 0, (size_t)total * sizeof(float));

@@ -17,8 +17,6 @@
 /* 1/sqrt(2) as PyTorch's GELU uses it (M_SQRT1_2 is not in strict C11). */
 #define VA_SQRT1_2 0.70710678118654752440f
 
-/* ---- Shared checks --------------------------------------------------------------------------- */
-
 /* ---- Activations ----------------------------------------------------------------------------- */
 
 static const struct {
@@ -133,6 +131,9 @@ static void thread_share(int64_t n, int t, int nt, int64_t *i0, int64_t *i1) {
 
 void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
     if (n <= 0 || !x || !y) return;
+    /* In place is y == x exactly; a shifted overlap would read outputs as inputs (and the simd
+     * loops assume it away), and this call cannot report, so it writes nothing. */
+    if (y != x && ranges_overlap(x, n, y, n)) return;
     if (!want_threads(n)) {
         act_span(act, x, y, n);
         return;
@@ -147,6 +148,7 @@ void va_act_apply(va_act act, const float *x, float *y, int64_t n) {
 
 void va_scale(const float *a, float scale, float *y, int64_t n) {
     if (n <= 0 || !a || !y) return;
+    if (y != a && ranges_overlap(a, n, y, n)) return; /* as va_act_apply */
     if (!want_threads(n)) {
         scale_span(scale, a, y, n);
         return;
@@ -199,7 +201,7 @@ static va_status check_operand_alias(const va_tensor *t, const va_tensor *y, con
     if (!ranges_overlap(t->data, va_numel(t), y->data, va_numel(y))) return VA_OK;
     if (t->data == y->data && va_same_shape(t, y)) return VA_OK;
     char s1[SHAPE_BUF], s2[SHAPE_BUF];
-    return va_fail(err, VA_ERR_SHAPE,
+    return va_fail(err, VA_ERR_ARG,
                    "%s: y (%s) aliases %s (%s); only an operand of y's shape may be overwritten",
                    op, va_shape_str(y, s1, sizeof s1), what, va_shape_str(t, s2, sizeof s2));
 }

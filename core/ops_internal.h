@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdint.h>
 
+#include "arg_check.h"
 #include "visattn/ops.h"
 
 /* Below this many elements a loop runs on one thread: forking the pool costs more than the work
@@ -52,11 +53,22 @@ static inline va_status check_4d(const va_tensor *t, const char *op, const char 
     return VA_OK;
 }
 
-/* For ops that do not allow in-place use: the output must not share memory with the input. */
+/* For ops that do not allow in-place use: the output must not share memory with the input.
+ * Overlap is a bad argument (VA_ERR_ARG), not a bad shape: the shapes may be fine. */
 static inline va_status check_disjoint(const va_tensor *x, const va_tensor *y, const char *op,
                                        const char *what, va_error *err) {
     if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)))
-        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps %s (this op is not in place)", op, what);
+        return va_fail(err, VA_ERR_ARG, "%s: y overlaps %s (this op is not in place)", op, what);
+    return VA_OK;
+}
+
+/* The same for raw float arrays: `out` (n_out floats) written, `in` (n_in floats) read. */
+static inline va_status check_disjoint_raw(const float *in, int64_t n_in, const float *out,
+                                           int64_t n_out, const char *op, const char *what,
+                                           va_error *err) {
+    if (ranges_overlap(in, n_in, out, n_out))
+        return va_fail(err, VA_ERR_ARG, "%s: the output overlaps %s (this op is not in place)", op,
+                       what);
     return VA_OK;
 }
 

@@ -29,8 +29,17 @@ static va_status check_same(const va_tensor *x, const va_tensor *y, int in_place
                        va_shape_str(x, sx, sizeof sx), va_shape_str(y, sy, sizeof sy));
     if (ranges_overlap(x->data, va_numel(x), y->data, va_numel(y)) &&
         !(in_place && x->data == y->data))
-        return va_fail(err, VA_ERR_SHAPE, "%s: y overlaps x %s", op,
+        return va_fail(err, VA_ERR_ARG, "%s: y overlaps x %s", op,
                        in_place ? "without being x itself" : "(this op is not in place)");
+    return VA_OK;
+}
+
+/* The per-channel vectors of a norm are read while y is written: none may share y's memory
+ * (in place means y == x, never y over a parameter). NULL vectors are skipped. */
+static va_status check_params(const float *const *vec, const char *const *names, int count,
+                              int64_t c, const va_tensor *y, const char *op, va_error *err) {
+    for (int i = 0; i < count; i++)
+        VA_TRY(check_disjoint_raw(vec[i], c, y->data, va_numel(y), op, names[i], err));
     return VA_OK;
 }
 
@@ -48,8 +57,12 @@ va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *be
     VA_TRY(check_4d(x, op, "x", err));
     VA_TRY(check_4d(y, op, "y", err));
     VA_TRY(check_same(x, y, 1, op, err));
-    if (!mean || !var) return va_fail(err, VA_ERR_ARG, "%s: running mean/var is NULL", op);
+    VA_ARG_NONNULL(mean, "va_batchnorm2d");
+    VA_ARG_NONNULL(var, "va_batchnorm2d");
     const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const float *const vec[] = {gamma, beta, mean, var};
+    static const char *const names[] = {"gamma", "beta", "mean", "var"};
+    VA_TRY(check_params(vec, names, 4, C, y, op, err));
     const int64_t total = va_numel(x);
     if (total == 0) return VA_OK;
     const float *px = x->data;
@@ -75,6 +88,15 @@ va_status va_batchnorm2d(const va_tensor *x, const float *gamma, const float *be
 void va_fold_batchnorm(float *weight, float *bias, int64_t cout, int64_t k, const float *gamma,
                        const float *beta, const float *mean, const float *var, float eps) {
     if (!weight || !bias || !mean || !var || cout <= 0) return;
+    if (k > 0 && cout > INT64_MAX / k) return; /* no such array */
+    /* weight and bias are rewritten while the BN vectors are read: with any overlap the result
+     * would depend on the order of the writes, so do nothing (this call cannot report). */
+    const float *const vec[] = {gamma, beta, mean, var};
+    if (ranges_overlap(weight, cout * k, bias, cout)) return;
+    for (int i = 0; i < 4; i++)
+        if (ranges_overlap(vec[i], cout, weight, cout * k) ||
+            ranges_overlap(vec[i], cout, bias, cout))
+            return;
     for (int64_t o = 0; o < cout; o++) {
         /* Load time, not hot: compute the scale in double and round once. A NULL gamma/beta is
          * read as an affine=False BN (1 and 0) rather than crashing. */
@@ -191,6 +213,9 @@ va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, 
         return va_fail(err, VA_ERR_ARG,
                        "%s: num_groups=%d does not divide the %lld channels of x %s", op,
                        num_groups, (long long)C, va_shape_str(x, sx, sizeof sx));
+    const float *const vec[] = {gamma, beta};
+    static const char *const names[] = {"gamma", "beta"};
+    VA_TRY(check_params(vec, names, 2, C, y, op, err));
     const int64_t total = va_numel(x);
     if (total == 0) return VA_OK;
     const int64_t G = num_groups, cpg = C / G, gsize = cpg * HW;
@@ -310,7 +335,7 @@ va_status va_global_maxpool(const va_tensor *x, va_tensor *y, va_error *err) {
 
 static va_status pool_out_hw(const va_pool2d_desc *d, int64_t h, int64_t w, int64_t *oh,
                              int64_t *ow, const char *op, va_error *err) {
-    if (!d) return va_fail(err, VA_ERR_ARG, "%s: desc is NULL", op);
+    if (!d) return va_fail(err, VA_ERR_ARG, "%s: d is NULL", op);
     if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 ||
         d->pad_h < 0 || d->pad_w < 0)
         return va_fail(err, VA_ERR_ARG,

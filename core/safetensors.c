@@ -8,6 +8,7 @@
  * The reader maps the file read-only and trusts nothing in it: every size, offset and shape is
  * checked against the file before anything is allocated or dereferenced, so a hostile or truncated
  * file yields one error line naming the file and the offending key. */
+#include "arg_check.h"
 #include "io_util.h"
 #include "visattn/io.h"
 
@@ -321,12 +322,12 @@ static va_status parse_entry(va_safetensors *st, const cJSON *item, va_st_entry 
                        path, key, (unsigned long long)begin, (unsigned long long)end, st->data_len);
     if (end - begin != want) {
         char sb[96];
-        return va_fail(err, VA_ERR_FORMAT,
-                       "%s: tensor '%s': %s shape %s needs %zu bytes but data_offsets [%llu, %llu] "
-                       "hold %llu",
-                       path, key, dtype_name(e->dtype), va_dims_str(e->ndim, e->shape, sb, sizeof sb),
-                       want, (unsigned long long)begin, (unsigned long long)end,
-                       (unsigned long long)(end - begin));
+        return va_fail(
+            err, VA_ERR_FORMAT,
+            "%s: tensor '%s': %s shape %s needs %zu bytes but data_offsets [%llu, %llu] "
+            "hold %llu",
+            path, key, dtype_name(e->dtype), va_dims_str(e->ndim, e->shape, sb, sizeof sb), want,
+            (unsigned long long)begin, (unsigned long long)end, (unsigned long long)(end - begin));
     }
     e->offset = (size_t)begin;
     e->nbytes = (size_t)(end - begin);
@@ -424,9 +425,9 @@ static va_safetensors *new_file(const char *name) {
 }
 
 va_status va_st_open(const char *path, va_safetensors **out, va_error *err) {
-    if (!out) return va_fail(err, VA_ERR_ARG, "va_st_open: out is NULL");
+    VA_ARG_NONNULL(out, "va_st_open");
     *out = NULL;
-    if (!path) return va_fail(err, VA_ERR_ARG, "va_st_open: path is NULL");
+    VA_ARG_NONNULL(path, "va_st_open");
     va_safetensors *st = new_file(path);
     if (!st) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
     va_status s = map_file(st, err);
@@ -439,10 +440,11 @@ va_status va_st_open(const char *path, va_safetensors **out, va_error *err) {
 
 va_status va_st_open_memory(const void *data, size_t len, const char *name, va_safetensors **out,
                             va_error *err) {
-    if (!out) return va_fail(err, VA_ERR_ARG, "va_st_open_memory: out is NULL");
+    VA_ARG_NONNULL(out, "va_st_open_memory");
     *out = NULL;
     if (!name) name = "<memory>";
-    if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "%s: data is NULL", name);
+    if (!data && len > 0)
+        return va_fail(err, VA_ERR_ARG, "va_st_open_memory: %s: data is NULL (len %zu)", name, len);
     va_safetensors *st = new_file(name);
     if (!st) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", name);
     st->base = data;
@@ -461,7 +463,7 @@ void va_st_close(va_safetensors *st) {
 }
 
 const char *va_st_path(const va_safetensors *st) {
-    return st ? st->path : NULL;
+    return st ? st->path : ""; /* a name, printed in messages: "" rather than NULL */
 }
 
 size_t va_st_count(const va_safetensors *st) {
@@ -491,7 +493,8 @@ const char *va_st_meta(const va_safetensors *st, const char *key) {
 
 va_status va_st_read_f32(const va_safetensors *st, const va_st_entry *e, float *dst, int64_t n,
                          va_error *err) {
-    if (!st || !e) return va_fail(err, VA_ERR_ARG, "va_st_read_f32: NULL file or entry");
+    VA_ARG_NONNULL(st, "va_st_read_f32");
+    VA_ARG_NONNULL(e, "va_st_read_f32");
     int64_t numel = 1;
     for (int i = 0; i < e->ndim; i++)
         numel *= e->shape[i]; /* bounded when the file was opened */
@@ -525,8 +528,15 @@ va_status va_st_read_f32(const va_safetensors *st, const va_st_entry *e, float *
 static va_status check_write_args(const char *path, const va_st_tensor_in *tensors, size_t count,
                                   const char *const *meta_keys, const char *const *meta_values,
                                   size_t meta_count, va_error *err) {
-    if ((count && !tensors) || (meta_count && (!meta_keys || !meta_values)))
-        return va_fail(err, VA_ERR_ARG, "%s: va_st_write: NULL tensor or metadata array", path);
+    if (count && !tensors)
+        return va_fail(err, VA_ERR_ARG, "va_st_write: %s: tensors is NULL (count %zu)", path,
+                       count);
+    if (meta_count && !meta_keys)
+        return va_fail(err, VA_ERR_ARG, "va_st_write: %s: meta_keys is NULL (meta_count %zu)", path,
+                       meta_count);
+    if (meta_count && !meta_values)
+        return va_fail(err, VA_ERR_ARG, "va_st_write: %s: meta_values is NULL (meta_count %zu)",
+                       path, meta_count);
     for (size_t i = 0; i < count; i++) {
         const va_st_tensor_in *t = &tensors[i];
         if (!t->name || !strcmp(t->name, "__metadata__"))
@@ -654,7 +664,7 @@ static int write_le_f32(FILE *f, const float *x, size_t n) {
 va_status va_st_write(const char *path, const va_st_tensor_in *tensors, size_t count,
                       const char *const *meta_keys, const char *const *meta_values,
                       size_t meta_count, va_error *err) {
-    if (!path) return va_fail(err, VA_ERR_ARG, "va_st_write: path is NULL");
+    VA_ARG_NONNULL(path, "va_st_write");
     VA_TRY(check_write_args(path, tensors, count, meta_keys, meta_values, meta_count, err));
     size_t total = 0;
     for (size_t i = 0; i < count; i++)

@@ -3,6 +3,8 @@
  * reported instead of silently ignored. */
 #include "visattn/io.h"
 
+#include "arg_check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,9 @@ static int is_ignored_key(const char *name) {
 }
 
 va_status va_weights_init(va_weights *w, const va_safetensors *st, va_error *err) {
-    if (!w || !st) return va_fail(err, VA_ERR_ARG, "va_weights_init: NULL weights or file");
+    VA_ARG_NONNULL(w, "va_weights_init");
+    memset(w, 0, sizeof *w); /* va_weights_free is safe on it after a failure */
+    VA_ARG_NONNULL(st, "va_weights_init");
     size_t n = va_st_count(st);
     memset(w, 0, sizeof *w);
     w->st = st;
@@ -30,7 +34,7 @@ va_status va_weights_init(va_weights *w, const va_safetensors *st, va_error *err
 }
 
 va_status va_weights_init_random(va_weights *w, uint32_t seed, va_error *err) {
-    if (!w) return va_fail(err, VA_ERR_ARG, "va_weights_init_random: NULL weights");
+    VA_ARG_NONNULL(w, "va_weights_init_random");
     memset(w, 0, sizeof *w);
     w->random = 1;
     w->seed = seed;
@@ -45,14 +49,20 @@ static int has_suffix(const char *s, const char *suffix) {
 static void fill_random(uint32_t seed, const char *prefix, const char *key, int ndim,
                         const int64_t *shape, float *dst) {
     uint32_t h = 2166136261u ^ seed; /* FNV-1a of the full key: each tensor its own stream */
-    for (const char *p = prefix; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = prefix; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
     int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
     double scale = 0.1, offset = 0.0;
-    if (ndim > 1 && shape[0] > 0) scale = 1.0 / sqrt((double)(n / shape[0] > 0 ? n / shape[0] : 1));
-    else if (has_suffix(key, "running_var")) scale = 0.5, offset = 1.0;
-    else if (ndim == 1 && has_suffix(key, "weight")) offset = 1.0;
+    if (ndim > 1 && shape[0] > 0)
+        scale = 1.0 / sqrt((double)(n / shape[0] > 0 ? n / shape[0] : 1));
+    else if (has_suffix(key, "running_var"))
+        scale = 0.5, offset = 1.0;
+    else if (ndim == 1 && has_suffix(key, "weight"))
+        offset = 1.0;
     for (int64_t i = 0; i < n; i++) {
         h ^= h << 13, h ^= h >> 17, h ^= h << 5;
         dst[i] = (float)(offset + scale * ((double)h / 2147483648.0 - 1.0));
@@ -78,11 +88,18 @@ static char *join_key(const char *prefix, const char *key) {
 
 va_status va_weights_get(va_weights *w, const char *prefix, const char *key, int ndim,
                          const int64_t *shape, float *dst, va_error *err) {
-    if (!w || !key || (!w->random && (!w->st || !w->used)))
-        return va_fail(err, VA_ERR_ARG, "va_weights_get: NULL weights or key");
-    if (ndim < 0 || ndim > VA_MAX_DIM || (ndim > 0 && !shape))
+    VA_ARG_NONNULL(w, "va_weights_get");
+    VA_ARG_NONNULL(key, "va_weights_get");
+    if (!w->random && (!w->st || !w->used))
+        return va_fail(err, VA_ERR_ARG, "va_weights_get: w is not initialised");
+    if (ndim < 0 || ndim > VA_MAX_DIM)
         return va_fail(err, VA_ERR_ARG, "va_weights_get: bad expected shape for '%s%s'",
                        prefix ? prefix : "", key);
+    if (ndim > 0) VA_ARG_NONNULL(shape, "va_weights_get");
+    int empty = 0; /* an empty tensor writes nothing, so it needs no dst */
+    for (int i = 0; i < ndim; i++)
+        empty |= shape[i] <= 0;
+    if (!empty) VA_ARG_NONNULL(dst, "va_weights_get");
     if (w->random) {
         fill_random(w->seed, prefix ? prefix : "", key, ndim, shape, dst);
         return VA_OK;
@@ -120,8 +137,9 @@ va_status va_weights_get(va_weights *w, const char *prefix, const char *key, int
 }
 
 int va_weights_has(const va_weights *w, const char *prefix, const char *key) {
-    if (w && w->random) return 1;
-    if (!w || !w->st || !key) return 0;
+    if (!w || !key) return 0;
+    if (w->random) return 1;
+    if (!w->st) return 0;
     char *name = join_key(prefix ? prefix : "", key);
     if (!name) return 0;
     int found = va_st_find(w->st, name) != NULL;
@@ -130,9 +148,10 @@ int va_weights_has(const va_weights *w, const char *prefix, const char *key) {
 }
 
 va_status va_weights_check_all_used(const va_weights *w, va_error *err) {
-    if (w && w->random) return VA_OK;
-    if (!w || !w->st || !w->used)
-        return va_fail(err, VA_ERR_ARG, "va_weights_check_all_used: weights not initialised");
+    VA_ARG_NONNULL(w, "va_weights_check_all_used");
+    if (w->random) return VA_OK;
+    if (!w->st || !w->used)
+        return va_fail(err, VA_ERR_ARG, "va_weights_check_all_used: w is not initialised");
     size_t n = va_st_count(w->st), unused = 0;
     const char *first = NULL;
     for (size_t i = 0; i < n; i++) {

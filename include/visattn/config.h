@@ -1,6 +1,11 @@
 /* Block and model configuration: a JSON object whose keys are the official constructor argument
  * names. Blocks read typed values with a default for keys the user left out, and reject keys they
- * do not know, so a typo is an error rather than a silently ignored setting. */
+ * do not know, so a typo is an error rather than a silently ignored setting.
+ *
+ * NULL: a NULL `const va_config *c` reads as an empty config (every key absent: getters give the
+ * default, va_config_child gives NULL, va_cfg_check_keys passes). Keys, output pointers and
+ * `allowed` must not be NULL (VA_ERR_ARG naming the function and argument; va_cfg_has and
+ * va_cfg_is_null return 0). */
 #ifndef VISATTN_CONFIG_H
 #define VISATTN_CONFIG_H
 
@@ -14,13 +19,13 @@ extern "C" {
 
 typedef struct va_config va_config;
 
-/* Parse a JSON object; `what` (e.g. "cbam config") prefixes error messages. json may be NULL or ""
- * for an empty config. */
+/* Parse a JSON object; `what` (e.g. "cbam config"; NULL: "config") prefixes error messages. json
+ * may be NULL or "" for an empty config. */
 va_status va_config_parse(const char *json, const char *what, va_config **out, va_error *err);
-void va_config_free(va_config *c);
+void va_config_free(va_config *c); /* NULL: nothing */
 /* The sub-object under key as its own config (NULL if absent); caller frees. */
 va_status va_config_child(const va_config *c, const char *key, va_config **out, va_error *err);
-/* Serialise back to compact JSON (caller frees with free()). */
+/* Serialise back to compact JSON (caller frees with free()); NULL for a NULL c or no memory. */
 char *va_config_to_json(const va_config *c);
 
 int va_cfg_has(const va_config *c, const char *key);
@@ -31,6 +36,7 @@ int va_cfg_is_null(const va_config *c, const char *key);
 va_status va_cfg_int(const va_config *c, const char *key, int def, int *out, va_error *err);
 va_status va_cfg_float(const va_config *c, const char *key, double def, double *out, va_error *err);
 va_status va_cfg_bool(const va_config *c, const char *key, int def, int *out, va_error *err);
+/* def may be NULL (read as ""); len must leave room for the NUL (len 0 is VA_ERR_ARG). */
 va_status va_cfg_str(const va_config *c, const char *key, const char *def, char *buf, size_t len,
                      va_error *err);
 /* An int or a list of exactly two ints (kernel_size=3 or (3, 5)). */
