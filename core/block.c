@@ -95,6 +95,8 @@ va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_
     char s1[64], s2[64];
     CHECK_ARG(b, "va_block_forward");
     CHECK_ARG(r, "va_block_forward");
+    CHECK_ARG(x, "va_block_forward");
+    CHECK_ARG(y, "va_block_forward");
     VA_TRY(check_4d(x, b->ops->name, "input", err));
     VA_TRY(check_tensor(y, b->ops->name, "output", err));
     if (!b->loaded)
@@ -129,6 +131,8 @@ va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_
 }
 
 va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {
+    CHECK_ARG(b, "va_block_cost");
+    CHECK_ARG(in, "va_block_cost");
     CHECK_ARG(cost, "va_block_cost");
     memset(cost, 0, sizeof *cost);
     int64_t out[4];
@@ -160,7 +164,7 @@ va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *er
     if (info->num_norm < 0 || info->num_class_names < 0 ||
         (info->num_norm && (!info->mean || !info->std)) ||
         (info->num_class_names && !info->class_names))
-        return va_fail(err, VA_ERR_ARG, "%s: model info: arrays missing", b->ops->name);
+        return va_fail(err, VA_ERR_ARG, "va_block_set_info: %s: arrays missing", b->ops->name);
     /* One allocation: mean, std, the name pointers, then the names. */
     size_t floats = 2 * (size_t)info->num_norm, ptrs = (size_t)info->num_class_names, chars = 0;
     for (size_t k = 0; k < ptrs; k++)
@@ -294,6 +298,7 @@ va_status va_run_map_prepare(va_run *r, int i, const char *name, int64_t n, int6
 }
 
 void va_run_scope_push(va_run *r, int first, const char *prefix, va_run_scope *saved) {
+    if (!r || !saved) return;
     saved->first = r->scope_first;
     saved->used = r->scope_used;
     snprintf(saved->prefix, sizeof saved->prefix, "%s", r->scope_prefix);
@@ -303,6 +308,7 @@ void va_run_scope_push(va_run *r, int first, const char *prefix, va_run_scope *s
 }
 
 int va_run_scope_pop(va_run *r, const va_run_scope *saved) {
+    if (!r || !saved) return 0;
     const int used = r->scope_used, first = r->scope_first - saved->first;
     r->scope_first = saved->first;
     r->scope_used = saved->used > first + used ? saved->used : first + used;
@@ -314,6 +320,7 @@ int va_run_scope_pop(va_run *r, const va_run_scope *saved) {
 
 void va_cost_conv2d(va_cost *c, int cin, int cout, int kh, int kw, int groups, int bias, int64_t n,
                     int64_t oh, int64_t ow) {
+    if (!c) return;
     int64_t k = (int64_t)(cin / groups) * kh * kw;
     int64_t outs = n * cout * oh * ow;
     c->params += (int64_t)cout * k + (bias ? cout : 0);
@@ -322,21 +329,25 @@ void va_cost_conv2d(va_cost *c, int cin, int cout, int kh, int kw, int groups, i
 }
 
 void va_cost_linear(va_cost *c, int64_t rows, int64_t in, int64_t out, int bias) {
+    if (!c) return;
     c->params += in * out + (bias ? out : 0);
     c->macs += rows * in * out;
     c->flops += 2 * rows * in * out + (bias ? rows * out : 0);
 }
 
 void va_cost_matmul(va_cost *c, int64_t batch, int64_t m, int64_t n, int64_t k) {
+    if (!c) return;
     c->macs += batch * m * n * k;
     c->flops += 2 * batch * m * n * k;
 }
 
 void va_cost_elementwise(va_cost *c, int64_t count, int64_t flops_each) {
+    if (!c) return;
     c->flops += count * flops_each;
 }
 
 void va_cost_params(va_cost *c, int64_t params) {
+    if (!c) return;
     c->params += params;
 }
 
@@ -385,8 +396,9 @@ static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) 
 }
 
 va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
-    if (!out) return va_fail(err, VA_ERR_ARG, "va_block_load_file: out is NULL");
+    CHECK_ARG(out, "va_block_load_file");
     *out = NULL;
+    CHECK_ARG(path, "va_block_load_file");
     va_safetensors *st;
     VA_TRY(va_st_open(path, &st, err));
     return load_opened(st, out, err);
@@ -394,8 +406,9 @@ va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
 
 va_status va_block_load_memory(const void *data, size_t len, const char *name, va_block **out,
                                va_error *err) {
-    if (!out) return va_fail(err, VA_ERR_ARG, "va_block_load_memory: out is NULL");
+    CHECK_ARG(out, "va_block_load_memory");
     *out = NULL;
+    if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "va_block_load_memory: data is NULL");
     va_safetensors *st;
     VA_TRY(va_st_open_memory(data, len, name, &st, err));
     return load_opened(st, out, err);

@@ -784,8 +784,7 @@ START_TEST(test_block_h) {
     EXPECT_ARG("va_block_load", "b is NULL", va_block_load(NULL, &w, "", E));
     EXPECT_ARG("va_block_load", "w is NULL", va_block_load(b, NULL, "", E));
     ck_assert_int_eq(va_block_load(b, &w, "", &err), VA_OK);
-    /* block.h does not say what a NULL config_json or prefix means; block.c reads them as "{}"
-     * and "" (its file loader passes a NULL config when the metadata has none). */
+    /* A NULL config_json reads as "{}", a NULL prefix as "" (block.h). */
     va_block *b2 = NULL;
     ck_assert_int_eq(va_block_create("spatial", NULL, &b2, &err), VA_OK);
     ck_assert_int_eq(va_block_load(b2, &w, NULL, &err), VA_OK);
@@ -794,8 +793,8 @@ START_TEST(test_block_h) {
     EXPECT_ARG("va_block_out_shape", "b is NULL", va_block_out_shape(NULL, in, out, E));
     EXPECT_ARG("va_block_out_shape", "in is NULL", va_block_out_shape(b, NULL, out, E));
     EXPECT_ARG("va_block_out_shape", "out is NULL", va_block_out_shape(b, in, NULL, E));
-    EXPECT_ARG(NULL, "b is NULL", va_block_cost(NULL, in, &cost, E));
-    EXPECT_ARG(NULL, "in is NULL", va_block_cost(b, NULL, &cost, E));
+    EXPECT_ARG("va_block_cost", "b is NULL", va_block_cost(NULL, in, &cost, E));
+    EXPECT_ARG("va_block_cost", "in is NULL", va_block_cost(b, NULL, &cost, E));
     EXPECT_ARG("va_block_cost", "cost is NULL", va_block_cost(b, in, NULL, E));
     ck_assert_str_eq(va_block_name(NULL), "");
     ck_assert_str_eq(va_block_name(b), "spatial");
@@ -813,8 +812,8 @@ START_TEST(test_block_h) {
     va_tensor x = tensor4(2, 4, 6, 6, 9), y = tensor4(2, 4, 6, 6, 0);
     EXPECT_ARG("va_block_forward", "b is NULL", va_block_forward(NULL, r, &x, &y, E));
     EXPECT_ARG("va_block_forward", "r is NULL", va_block_forward(b, NULL, &x, &y, E));
-    EXPECT_ARG(NULL, "NULL", va_block_forward(b, r, NULL, &y, E));
-    EXPECT_ARG(NULL, "NULL", va_block_forward(b, r, &x, NULL, E));
+    EXPECT_ARG("va_block_forward", "x is NULL", va_block_forward(b, r, NULL, &y, E));
+    EXPECT_ARG("va_block_forward", "y is NULL", va_block_forward(b, r, &x, NULL, E));
     /* No block runs in place: the output on the input, or shifted over it, is refused. */
     EXPECT_ARG(NULL, "overlaps", va_block_forward(b, r, &x, &x, E));
     va_tensor shifted;
@@ -830,14 +829,54 @@ START_TEST(test_block_h) {
     ck_assert_ptr_nonnull(va_run_map(r, 0));
     ck_assert_uint_gt(va_run_workspace_bytes(r), 0);
 
+    /* Metadata of a block (none declared) and NULL. */
+    ck_assert_int_eq(va_block_kind_of(b), VA_KIND_BLOCK);
+    ck_assert_int_eq(va_block_kind_of(NULL), VA_KIND_BLOCK);
+    ck_assert_str_eq(va_block_config(b), "{}");
+    ck_assert_str_eq(va_block_config(NULL), "");
+    ck_assert_ptr_null(va_block_info(NULL));
+    ck_assert_int_eq(va_block_info(b)->num_classes, 0);
+    ck_assert_ptr_null(va_block_class_name(b, 0));
+    ck_assert_ptr_null(va_block_class_name(NULL, 0));
+    va_model_info info = {0};
+    EXPECT_ARG("va_block_set_info", "b is NULL", va_block_set_info(NULL, &info, E));
+    EXPECT_ARG("va_block_set_info", "info is NULL", va_block_set_info(b, NULL, E));
+    info.num_class_names = 2; /* names promised, none given */
+    EXPECT_ARG("va_block_set_info", "missing", va_block_set_info(b, &info, E));
+    EXPECT_ARG("va_register_block", "ops is NULL", va_register_block(NULL, E));
+    ck_assert_ptr_null(va_run_arena(NULL));
+    va_tensor *mt = NULL;
+    EXPECT_ARG("va_run_map_prepare", "r is NULL",
+               va_run_map_prepare(NULL, 0, "m", 1, 1, 1, 1, &mt, E));
+    EXPECT_ARG("va_run_map_prepare", "name is NULL",
+               va_run_map_prepare(r, 0, NULL, 1, 1, 1, 1, &mt, E));
+    EXPECT_ARG("va_run_map_prepare", "t is NULL",
+               va_run_map_prepare(r, 0, "m", 1, 1, 1, 1, NULL, E));
+    va_run_scope scope;
+    va_run_scope_push(NULL, 0, "p.", &scope);
+    va_run_scope_push(r, 0, "p.", NULL);
+    ck_assert_int_eq(va_run_scope_pop(NULL, &scope), 0);
+    ck_assert_int_eq(va_run_scope_pop(r, NULL), 0);
+    va_cost_conv2d(NULL, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    va_cost_linear(NULL, 1, 1, 1, 1);
+    va_cost_matmul(NULL, 1, 1, 1, 1);
+    va_cost_elementwise(NULL, 1, 1);
+    va_cost_params(NULL, 1);
+    const va_bench_opts bo = {1, 1, 0.0};
+    va_bench_result res;
+    EXPECT_ARG("va_bench_block", "b is NULL", va_bench_block(NULL, in, 1, &bo, &res, E));
+    EXPECT_ARG("va_bench_block", "shape is NULL", va_bench_block(b, NULL, 1, &bo, &res, E));
+    EXPECT_ARG("va_bench_block", "opts is NULL", va_bench_block(b, in, 1, NULL, &res, E));
+    EXPECT_ARG("va_bench_block", "res is NULL", va_bench_block(b, in, 1, &bo, NULL, E));
+
     /* Loading whole files. */
     va_block *lb = NULL;
     const unsigned char junk[8] = {0};
     EXPECT_ARG("va_block_load_file", "out is NULL", va_block_load_file("x.safetensors", NULL, E));
-    EXPECT_ARG(NULL, "path is NULL", va_block_load_file(NULL, &lb, E));
+    EXPECT_ARG("va_block_load_file", "path is NULL", va_block_load_file(NULL, &lb, E));
     EXPECT_ARG("va_block_load_memory", "out is NULL",
                va_block_load_memory(junk, sizeof junk, "m", NULL, E));
-    EXPECT_ARG(NULL, "data is NULL", va_block_load_memory(NULL, 16, "m", &lb, E));
+    EXPECT_ARG("va_block_load_memory", "data is NULL", va_block_load_memory(NULL, 16, "m", &lb, E));
     /* A NULL name stands for "<memory>" (va_st_open_memory): here a malformed file. */
     EXPECT_STATUS(VA_ERR_FORMAT, va_block_load_memory(junk, sizeof junk, NULL, &lb, E));
     ck_assert_ptr_null(lb);

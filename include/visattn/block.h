@@ -131,10 +131,12 @@ const va_block_ops *va_ops_at(int i);
 va_status va_register_block(const va_block_ops *ops, va_error *err);
 
 /* ---- Public calls ---------------------------------------------------------------------------- */
+/* config_json NULL reads as "{}" (every argument at its default). */
 va_status va_block_create(const char *name, const char *config_json, va_block **out, va_error *err);
 va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block **out,
                               va_error *err);
-/* Once per block, before any forward; not concurrently with forwards of the same block. */
+/* Once per block, before any forward; not concurrently with forwards of the same block. prefix
+ * (e.g. "stages.0.attn.") is put before every state_dict key; NULL reads as "". */
 va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error *err);
 /* C, H and W must be >= 1; N may be 0 (an empty output and empty maps, as in PyTorch). */
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err);
@@ -159,12 +161,12 @@ va_status va_run_create(va_run **out, va_error *err);
 void va_run_destroy(va_run *r); /* NULL is a no-op */
 /* 1 (the default): forwards record attention maps; 0 skips that work. */
 va_status va_run_set_want_maps(va_run *r, int want, va_error *err);
-int va_run_want_maps(const va_run *r);
+int va_run_want_maps(const va_run *r); /* 0 for NULL */
 /* The maps of the last forward with r, in the order the block writes them; 0 / NULL for NULL. */
 int va_run_num_maps(const va_run *r);
 const va_map *va_run_map(const va_run *r, int i);
 const va_map *va_run_find_map(const va_run *r, const char *name);
-/* Peak scratch bytes any forward with r has used (the arena's size). */
+/* Peak scratch bytes any forward with r has used (the arena's size); 0 for NULL. */
 size_t va_run_workspace_bytes(const va_run *r);
 
 /* Load a whole file: read "visattn.block" or "visattn.model" and "visattn.config" from the
@@ -178,7 +180,8 @@ va_status va_block_load_memory(const void *data, size_t len, const char *name, v
 /* ---- For block implementations ----------------------------------------------------------------
  * A model's create declares its input and outputs: info's arrays are copied. */
 va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *err);
-/* Scratch for a forward: allocations are given back when the outermost va_block_forward returns. */
+/* Scratch for a forward: allocations are given back when the outermost va_block_forward returns.
+ * NULL for NULL. */
 va_arena *va_run_arena(va_run *r);
 /* Map i of the running block gets this name and shape and is returned in *t to fill; storage
  * grows only when needed. In a block that a model runs (va_block_forward inside a forward), the
@@ -193,9 +196,9 @@ typedef struct va_run_scope {
     char prefix[VA_MAP_NAME_LEN];
 } va_run_scope;
 void va_run_scope_push(va_run *r, int first, const char *prefix, va_run_scope *saved);
-int va_run_scope_pop(va_run *r, const va_run_scope *saved);
+int va_run_scope_pop(va_run *r, const va_run_scope *saved); /* NULL arguments: no-op, 0 */
 
-/* Cost helpers, so every block counts the same way (see docs/cost.md). */
+/* Cost helpers, so every block counts the same way (see docs/cost.md); a NULL c is a no-op. */
 /* A conv's parameters (weight + bias), MACs, and FLOPs (2 per MAC, +1 per output for the bias). */
 void va_cost_conv2d(va_cost *c, int cin, int cout, int kh, int kw, int groups, int bias, int64_t n,
                     int64_t oh, int64_t ow);
