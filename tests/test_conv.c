@@ -438,9 +438,5 @@ static Suite *conv_suite(void) {
 int main(void) {
     va_error err = {0};
     if (va_threads_from_env(&err) != VA_OK) va_set_num_threads(2);
-    SRunner *sr = srunner_create(conv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return va_test_run(conv_suite());
 }

@@ -261,9 +261,5 @@ int main(void) {
     tcase_add_test(tc, test_registry_and_unknown_names);
     tcase_add_test(tc, test_conv_bn_fold_matches_unfolded);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return va_test_run(s);
 }

@@ -1056,9 +1056,5 @@ int main(void) {
     tcase_add_test(np, test_npy_write_errors);
     suite_add_tcase(s, np);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return va_test_run(s);
 }

@@ -155,9 +155,5 @@ int main(void) {
     tcase_add_test(tc, test_wrapping_sees_library_allocations);
     tcase_add_loop_test(tc, test_forward_does_not_allocate, 0, nblocks * NSHAPES * 4);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return va_test_run(s);
 }

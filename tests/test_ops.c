@@ -1285,9 +1285,5 @@ int main(void) {
             tcase_add_test(tc, groups[g].tests[t]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return va_test_run(s);
 }

@@ -360,9 +360,5 @@ int main(void) {
     tcase_add_test(tc, test_image_to_input);
     tcase_add_test(tc, test_resize_and_contact_sheet);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return va_test_run(s);
 }

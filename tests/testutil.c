@@ -50,3 +50,11 @@ int va_test_msg_ok(const char *msg, const char *needle) {
     if (!msg || !*msg || strchr(msg, '\n')) return 0;
     return needle ? strstr(msg, needle) != NULL : 1;
 }
+
+int va_test_run(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -2,6 +2,7 @@
 #ifndef VISATTN_TESTUTIL_H
 #define VISATTN_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,8 @@ float va_test_max_abs(const float *a, int64_t n);
 const char *va_test_tmpdir(void);
 /* Write raw bytes to path; returns 0 on success. */
 int va_test_write_file(const char *path, const void *data, size_t len);
+/* Run a suite (CK_NORMAL output); EXIT_SUCCESS if every test passed: each suite's main. */
+int va_test_run(Suite *s);
 /* 1 if msg is non-empty, one line (no '\n'), and contains `needle` (NULL: no check). */
 int va_test_msg_ok(const char *msg, const char *needle);
 
