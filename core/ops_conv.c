@@ -81,7 +81,7 @@ va_status va_conv2d_check(const va_conv2d_desc *d, va_error *err) {
     if (d->pad_h < 0 || d->pad_w < 0)
         return va_fail(err, VA_ERR_CONFIG, "conv2d: padding %dx%d must be non-negative", d->pad_h,
                        d->pad_w);
-    if ((int)d->act < (int)VA_ACT_NONE || (int)d->act > (int)VA_ACT_HARDSWISH)
+    if ((int)d->act < (int)VA_ACT_NONE || (int)d->act > (int)VA_ACT_HARDMISH)
         return va_fail(err, VA_ERR_CONFIG, "conv2d: unknown activation %d", (int)d->act);
     /* Callers size the weight buffer from these numbers; make sure the product exists, and that
      * one group's GEMM dimensions fit the int that cblas takes. */

@@ -31,7 +31,11 @@ static const struct {
     {"sigmoid", VA_ACT_SIGMOID},
     {"hardsigmoid", VA_ACT_HARDSIGMOID},
     {"hardswish", VA_ACT_HARDSWISH},
-    {"swish", VA_ACT_SILU}, /* alias last so va_act_name() finds "silu" first */
+    {"tanh", VA_ACT_TANH},
+    {"mish", VA_ACT_MISH},
+    {"hardmish", VA_ACT_HARDMISH},
+    {"swish", VA_ACT_SILU}, /* aliases last so va_act_name() finds the first name */
+    {"identity", VA_ACT_NONE},
 };
 
 /* ASCII case-insensitive equality (strcasecmp is POSIX, not C11). */
@@ -107,6 +111,26 @@ static void act_span(va_act act, const float *x, float *y, int64_t n) {
 #pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < n; i++)
             y[i] = va_div6f(x[i] * relu6f(x[i] + 3.0f));
+        return;
+    case VA_ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(x[i]);
+        return;
+    case VA_ACT_MISH:
+        /* timm's mish: x.mul(F.softplus(x).tanh()); softplus is x itself above 20 (beta 1). */
+        for (int64_t i = 0; i < n; i++) {
+            const float sp = x[i] > 20.0f ? x[i] : log1pf(expf(x[i]));
+            y[i] = x[i] * tanhf(sp);
+        }
+        return;
+    case VA_ACT_HARDMISH:
+        /* timm's in-place hard_mish (what EMO builds): x * (0.5 * clamp(x + 2, 0, 2)); the
+         * comparisons let NaN through as torch.clamp does. */
+#pragma omp simd simdlen(VA_SIMDLEN)
+        for (int64_t i = 0; i < n; i++) {
+            const float t = x[i] + 2.0f;
+            y[i] = x[i] * (0.5f * (t < 0.0f ? 0.0f : (t > 2.0f ? 2.0f : t)));
+        }
         return;
     case VA_ACT_NONE:
     default:

@@ -566,19 +566,32 @@ static inline float row_max(const float *x, int64_t L) {
     return m;
 }
 
+/* n floats summed in 16 interleaved partial sums, folded pairwise, as PyTorch's vectorised
+ * reductions keep 16 lanes: the same value whether or not the compiler vectorises the loop (a
+ * Debug build does not), and a rounding error that grows with n / 16, not n. */
+#define SUM_LANES 16
+static float sum_lanes(const float *x, int64_t n) {
+    float acc[SUM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int k = 0; k < SUM_LANES; k++)
+            acc[k] += x[i + k];
+    for (int k = 0; i < n; i++, k++)
+        acc[k] += x[i];
+    for (int w = SUM_LANES / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++)
+            acc[k] += acc[k + w];
+    return acc[0];
+}
+
 /* Softmax of one contiguous row, as PyTorch's _vec_softmax_lastdim: subtract the max, exp, then
  * multiply by 1 / sum. x may equal y. */
 static void softmax_row(const float *x, float *y, int64_t L) {
     const float m = row_max(x, L);
-    /* Lane-wise partial sums like PyTorch's vectorised reduce_all, not one serial chain. */
-    float s = 0.0f;
-#pragma omp simd simdlen(VA_SIMDLEN) reduction(+ : s)
-    for (int64_t i = 0; i < L; i++) {
-        const float e = va_expf(x[i] - m);
-        y[i] = e;
-        s += e;
-    }
-    const float inv = 1.0f / s;
+#pragma omp simd simdlen(VA_SIMDLEN)
+    for (int64_t i = 0; i < L; i++)
+        y[i] = va_expf(x[i] - m);
+    const float inv = 1.0f / sum_lanes(y, L);
 #pragma omp simd simdlen(VA_SIMDLEN)
     for (int64_t i = 0; i < L; i++)
         y[i] *= inv;
@@ -602,11 +615,7 @@ static void softmax_short_rows(const float *x, float *y, int64_t L, int64_t rows
         y[i] = va_expf(y[i]);
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * L;
-        float s = 0.0f;
-#pragma omp simd simdlen(VA_SIMDLEN) reduction(+ : s)
-        for (int64_t i = 0; i < L; i++)
-            s += yr[i];
-        const float inv = 1.0f / s;
+        const float inv = 1.0f / sum_lanes(yr, L);
 #pragma omp simd simdlen(VA_SIMDLEN)
         for (int64_t i = 0; i < L; i++)
             yr[i] *= inv;
@@ -629,15 +638,25 @@ static void softmax_cols(const float *x, float *y, int64_t L, int64_t inner, int
         for (int64_t j = 0; j < len; j++)
             m[j] = xr[j] > m[j] ? xr[j] : m[j];
     }
-    for (int64_t l = 0; l < L; l++) {
-        const float *xr = x + l * inner;
-        float *yr = y + l * inner;
+    /* Each column's sum in blocks of SUM_LANES rows, the block totals added up: a window of
+     * hundreds of keys (iRMB with a window larger than its input) stays accurate. */
+    float blk[SM_BLOCK];
+    for (int64_t l0 = 0; l0 < L; l0 += SUM_LANES) {
+        const int64_t l1 = L - l0 < SUM_LANES ? L : l0 + SUM_LANES;
+        for (int64_t j = 0; j < len; j++)
+            blk[j] = 0.0f;
+        for (int64_t l = l0; l < l1; l++) {
+            const float *xr = x + l * inner;
+            float *yr = y + l * inner;
 #pragma omp simd simdlen(VA_SIMDLEN)
-        for (int64_t j = 0; j < len; j++) {
-            const float e = va_expf(xr[j] - m[j]);
-            yr[j] = e;
-            s[j] += e;
+            for (int64_t j = 0; j < len; j++) {
+                const float e = va_expf(xr[j] - m[j]);
+                yr[j] = e;
+                blk[j] += e;
+            }
         }
+        for (int64_t j = 0; j < len; j++)
+            s[j] += blk[j];
     }
     /* The division by the sum as a corrected product (va_div_recip: the same quotient, short
      * of a subnormal ulp below 1.2e-38), since a division per element costs as much as the

@@ -68,10 +68,10 @@ static const struct {
     {"sigmoid", VA_ACT_SIGMOID},
     {"hsigmoid", VA_ACT_HARDSIGMOID},
     {"hswish", VA_ACT_HARDSWISH},
-    {"mish", -1},
-    {"hmish", -1},
-    {"tanh", -1},
-    {"prelu", -1},
+    {"mish", VA_ACT_MISH},
+    {"hmish", VA_ACT_HARDMISH},
+    {"tanh", VA_ACT_TANH},
+    {"prelu", -1}, /* timm's PReLU has a learned slope (v.act.weight): not yet */
 };
 
 /* EMO's get_norm names other than bn_2d and none (supported): valid there, not here. */
@@ -163,12 +163,12 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
         if (i == n)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: unknown 'act_layer' '%s' (relu, relu6, silu, swish, gelu, "
-                           "sigmoid, hsigmoid, hswish, none)",
+                           "sigmoid, hsigmoid, hswish, tanh, mish, hmish, none)",
                            act);
         if (irmb_acts[i].act < 0)
             return va_fail(err, VA_ERR_UNSUPPORTED,
                            "irmb config: 'act_layer' '%s' is not supported yet (relu, relu6, silu, "
-                           "swish, gelu, sigmoid, hsigmoid, hswish, none)",
+                           "swish, gelu, sigmoid, hsigmoid, hswish, tanh, mish, hmish, none)",
                            act);
         m->act = (va_act)irmb_acts[i].act;
     }

@@ -4,7 +4,7 @@
  * scale = scale_activation(fc2(activation(fc1(avgpool(x))))), y = scale * x; fc1 (C -> S) and fc2
  * (S -> C) are 1x1 convs with bias. torchvision takes the two activations as nn.Module classes
  * (defaults nn.ReLU, nn.Sigmoid); the config names them by string, case-insensitively ("relu",
- * "ReLU", "silu", "hardsigmoid", ...).
+ * "ReLU", "silu", "hardsigmoid", "Tanh", "Mish", "Identity", ...).
  * State dict: fc1.weight [S, C, 1, 1], fc1.bias [S], fc2.weight [C, S, 1, 1], fc2.bias [C].
  * Map "channel": N x C x 1 x 1, the scale applied to each channel. */
 #include <ctype.h>
@@ -21,18 +21,41 @@ typedef struct se_block {
     float *w1, *b1, *w2, *b2; /* one allocation; a 1x1 conv's weight is an nn.Linear's */
 } se_block;
 
-/* Activation key -> va_act, accepting PyTorch's class names ("ReLU", "Hardswish") as well. */
+/* The torch.nn activation classes torchvision's SqueezeExcitation can be given (any nn.Module
+ * built without arguments), by lower-case class name or the same names visattn uses elsewhere. */
+static const char *const se_acts[] = {"relu",     "relu6",       "silu",      "swish", "gelu",
+                                      "sigmoid",  "hardsigmoid", "hardswish", "tanh",  "mish",
+                                      "identity", "none",        NULL};
+/* torch.nn activations that build without arguments but are not implemented here. */
+static const char *const se_unsupported[] = {
+    "elu",        "leakyrelu", "prelu",    "rrelu",      "selu",       "celu",
+    "hardtanh",   "softplus",  "softsign", "softshrink", "hardshrink", "tanhshrink",
+    "logsigmoid", "softmin",   "softmax",  "logsoftmax", "glu",        NULL};
+
+static int name_in(const char *name, const char *const *list) {
+    for (int i = 0; list[i]; i++)
+        if (strcmp(name, list[i]) == 0) return 1;
+    return 0;
+}
+
+/* Activation key -> va_act, accepting PyTorch's class names ("ReLU", "Hardswish", "Identity"). */
 static va_status se_act(const va_config *cfg, const char *key, const char *def, va_act *out,
                         va_error *err) {
     char name[32];
     VA_TRY(va_cfg_str(cfg, key, def, name, sizeof name, err));
     for (char *p = name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    int a = va_act_from_name(name);
+    if (name_in(name, se_unsupported))
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "se config: '%s' is '%s': a torch.nn activation that visattn does not "
+                       "implement yet (supported: relu, relu6, silu, gelu, sigmoid, hardsigmoid, "
+                       "hardswish, tanh, mish, identity)",
+                       key, name);
+    int a = name_in(name, se_acts) ? va_act_from_name(name) : -1;
     if (a < 0)
         return va_fail(err, VA_ERR_CONFIG,
-                       "se config: '%s' is '%s', not one of relu, relu6, silu, gelu, sigmoid, "
-                       "hardsigmoid, hardswish, none",
+                       "se config: '%s' is '%s', not a torch.nn activation class (relu, relu6, "
+                       "silu, gelu, sigmoid, hardsigmoid, hardswish, tanh, mish, identity)",
                        key, name);
     *out = (va_act)a;
     return VA_OK;

@@ -80,9 +80,9 @@ RTOL = 1e-4
 INF, NAN = float("inf"), float("nan")
 ALL_EXACT = False  # --all-exact
 
-# (block, config, shape, what to run). Activation coverage: se's hardswish/hardsigmoid and the
-# attn_s=False iRMBs put +-Inf and NaN straight through relu, relu6, gelu, silu, sigmoid,
-# hardswish (v's act_layer) and SiLU (conv_local).
+# (block, config, shape, what to run). Activation coverage: se's hardswish/hardsigmoid/mish/tanh
+# and the attn_s=False iRMBs put +-Inf and NaN straight through relu, relu6, gelu, silu, sigmoid,
+# hardswish, tanh, mish, hardmish (v's act_layer) and SiLU (conv_local).
 BLOCKS = [
     ("se", {"input_channels": 12, "squeeze_channels": 4}, (2, 12, 7, 5), "all"),
     ("se", {"input_channels": 12, "squeeze_channels": 5, "activation": "hardswish",
@@ -111,6 +111,14 @@ BLOCKS = [
      "input"),
     ("irmb", {"dim_in": 16, "dim_out": 16, "attn_s": False, "act_layer": "sigmoid"},
      (2, 16, 7, 5), "input"),
+    ("irmb", {"dim_in": 16, "dim_out": 16, "attn_s": False, "act_layer": "tanh"}, (2, 16, 7, 5),
+     "input"),
+    ("irmb", {"dim_in": 16, "dim_out": 16, "attn_s": False, "act_layer": "mish"}, (2, 16, 7, 5),
+     "input"),
+    ("irmb", {"dim_in": 16, "dim_out": 16, "attn_s": False, "act_layer": "hmish"}, (2, 16, 7, 5),
+     "input"),
+    ("se", {"input_channels": 12, "squeeze_channels": 5, "activation": "Mish",
+            "scale_activation": "Tanh"}, (2, 12, 7, 5), "input"),
 ]
 
 BACKBONES = [None, "se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb"]

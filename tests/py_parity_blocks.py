@@ -2,8 +2,9 @@
 """Parity suite: every attention block in C against our PyTorch versions (tools/visattn_ref).
 
 For each PARITY_CASE of each block: random weights and BN statistics (randomize_), random input,
-export to safetensors, `visattn run ... --maps`, compare the output and every attention map
-(max abs error <= 1e-4 and max error relative to the largest magnitude <= 1e-4). Also checks, per
+export to safetensors, `visattn run ... --maps`, compare the output and every attention map with
+the PyTorch module run in float64 (max abs error <= 1e-4 and max error relative to the largest
+magnitude <= 1e-4). Also checks, per
 case, `visattn info`'s parameter count against sum(p.numel()) and its MACs against torch.profiler's
 FLOP count of convs and matmuls (2 per MAC); and per block, that BAD_CONFIGS, a missing key, a
 wrong-shaped weight and an unexpected key each fail with a clear one-line message.
@@ -58,9 +59,13 @@ def check_case(args, ref, name, idx, config, shape, failures):
     torch.manual_seed(seed)
     module = randomize_(ref.build(dict(config)), seed)
     x = torch.randn(*shape)
+    # The reference is the same module in float64: both float32 implementations (PyTorch's and
+    # ours) are compared with the exact answer, not with each other's rounding.
+    module.double()
     with torch.no_grad():
-        y = module(x)
+        y = module(x.double())
     want_maps = {k: v.detach().numpy() for k, v in ref.maps(module).items()}
+    module.float()
     base = os.path.join(args.workdir, f"{name}_{idx}")
     os.makedirs(base + "_maps", exist_ok=True)
     export(module, base + ".safetensors", block=name, config=config)

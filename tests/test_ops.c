@@ -82,20 +82,28 @@ static double naive_act(va_act act, double x) {
     case VA_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case VA_ACT_HARDSIGMOID: return r6 / 6.0;
     case VA_ACT_HARDSWISH: return x * r6 / 6.0;
+    case VA_ACT_TANH: return tanh(x);
+    case VA_ACT_MISH: return x * tanh(x > 20.0 ? x : log1p(exp(x)));
+    case VA_ACT_HARDMISH: return 0.5 * x * fmin(fmax(x + 2.0, 0.0), 2.0);
     default: return x;
     }
 }
 
 START_TEST(test_act_names) {
-    static const va_act all[] = {VA_ACT_NONE, VA_ACT_RELU,    VA_ACT_RELU6,       VA_ACT_SILU,
-                                 VA_ACT_GELU, VA_ACT_SIGMOID, VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH};
+    static const va_act all[] = {VA_ACT_NONE,        VA_ACT_RELU,      VA_ACT_RELU6,   VA_ACT_SILU,
+                                 VA_ACT_GELU,        VA_ACT_SIGMOID,   VA_ACT_TANH,    VA_ACT_MISH,
+                                 VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH, VA_ACT_HARDMISH};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ck_assert_int_eq(va_act_from_name(va_act_name(all[i])), all[i]);
     ck_assert_str_eq(va_act_name(VA_ACT_SILU), "silu");
     ck_assert_str_eq(va_act_name(VA_ACT_HARDSWISH), "hardswish");
     ck_assert_int_eq(va_act_from_name("swish"), VA_ACT_SILU);
     ck_assert_int_eq(va_act_from_name("ReLU6"), VA_ACT_RELU6);
-    ck_assert_int_eq(va_act_from_name("tanh"), -1);
+    ck_assert_int_eq(va_act_from_name("Tanh"), VA_ACT_TANH);
+    ck_assert_int_eq(va_act_from_name("Mish"), VA_ACT_MISH);
+    ck_assert_int_eq(va_act_from_name("Identity"), VA_ACT_NONE);
+    ck_assert_str_eq(va_act_name(VA_ACT_NONE), "none");
+    ck_assert_int_eq(va_act_from_name("leakyrelu"), -1);
     ck_assert_int_eq(va_act_from_name(""), -1);
     ck_assert_int_eq(va_act_from_name(NULL), -1);
     ck_assert_str_eq(va_act_name((va_act)99), "unknown");
@@ -105,8 +113,9 @@ END_TEST
 /* Random values in [-8, 8), the kinks and the overflow probes; a length that is no multiple of a
  * vector width, and one large enough for the threaded path. */
 START_TEST(test_act_against_naive) {
-    static const va_act all[] = {VA_ACT_NONE, VA_ACT_RELU,    VA_ACT_RELU6,       VA_ACT_SILU,
-                                 VA_ACT_GELU, VA_ACT_SIGMOID, VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH};
+    static const va_act all[] = {VA_ACT_NONE,        VA_ACT_RELU,      VA_ACT_RELU6,   VA_ACT_SILU,
+                                 VA_ACT_GELU,        VA_ACT_SIGMOID,   VA_ACT_TANH,    VA_ACT_MISH,
+                                 VA_ACT_HARDSIGMOID, VA_ACT_HARDSWISH, VA_ACT_HARDMISH};
     static const float special[] = {-100, -88, -20, -6, -3, -0.0f, 0, 3, 6, 20, 88, 100};
     const int64_t sizes[] = {37, 70001};
     for (int si = 0; si < 2; si++) {
@@ -293,6 +302,10 @@ START_TEST(test_act_specials_vectorised) {
         {VA_ACT_GELU, {NAN, INFINITY, NAN, 1e38f, -0.0f, -0.0f, 100.0f, -0.0f}},
         {VA_ACT_HARDSIGMOID, {NAN, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f, 0.5f}},
         {VA_ACT_HARDSWISH, {NAN, INFINITY, NAN, INFINITY, -0.0f, -0.0f, 100.0f, -0.0f}},
+        /* PyTorch 1.13's values (torch.tanh; x.mul(F.softplus(x).tanh()); timm's hard_mish). */
+        {VA_ACT_TANH, {NAN, 1.0f, -1.0f, 1.0f, -1.0f, -1.0f, 1.0f, -0.0f}},
+        {VA_ACT_MISH, {NAN, INFINITY, NAN, 1e38f, -0.0f, -3.783506e-42f, 100.0f, -0.0f}},
+        {VA_ACT_HARDMISH, {NAN, INFINITY, NAN, 1e38f, -0.0f, -0.0f, 100.0f, -0.0f}},
     };
     float x[N], y[N];
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)

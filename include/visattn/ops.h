@@ -42,7 +42,10 @@ typedef enum va_act {
     VA_ACT_GELU, /* erf form: x * 0.5 * (1 + erf(x / sqrt(2))) */
     VA_ACT_SIGMOID,
     VA_ACT_HARDSIGMOID, /* PyTorch: relu6(x + 3) / 6 */
-    VA_ACT_HARDSWISH    /* PyTorch: x * relu6(x + 3) / 6 */
+    VA_ACT_HARDSWISH,   /* PyTorch: x * relu6(x + 3) / 6 */
+    VA_ACT_TANH,
+    VA_ACT_MISH,    /* x * tanh(softplus(x)), softplus(x) = x above 20 (PyTorch's threshold) */
+    VA_ACT_HARDMISH /* timm: x * (0.5 * clamp(x + 2, 0, 2)) */
 } va_act;
 
 /* Parse "relu", "relu6", "silu", "gelu", "sigmoid", "hardsigmoid", "hardswish", "none"

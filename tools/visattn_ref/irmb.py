@@ -45,6 +45,20 @@ class HardSwish(nn.Module):
         return x * (F.relu6(x + 3.0) / 6.0)
 
 
+class Mish(nn.Module):
+    """timm 0.6.5's Mish: x.mul(F.softplus(x).tanh())."""
+
+    def forward(self, x):
+        return x.mul(F.softplus(x).tanh())
+
+
+class HardMish(nn.Module):
+    """timm 0.6.5's hard_mish as EMO builds it (inplace=True): x.mul_(0.5 * (x + 2).clamp(0, 2))."""
+
+    def forward(self, x):
+        return x * (0.5 * (x + 2).clamp(min=0, max=2))
+
+
 # EMO's get_act names that visattn runs (the timm modules it names compute these functions).
 ACTS = {
     "none": nn.Identity,
@@ -56,6 +70,9 @@ ACTS = {
     "sigmoid": nn.Sigmoid,
     "hsigmoid": HardSigmoid,
     "hswish": HardSwish,
+    "tanh": nn.Tanh,
+    "mish": Mish,
+    "hmish": HardMish,
 }
 NORMS = {"bn_2d": lambda c: nn.BatchNorm2d(c, eps=BN_EPS), "none": lambda c: nn.Identity()}
 
@@ -193,6 +210,16 @@ PARITY_CASES = [
     ({"dim_in": 32, "dim_out": 32, "dim_head": 8, "window_size": 0, "has_skip": False,
       "act_layer": "sigmoid", "qkv_bias": True}, (2, 32, 5, 6)),
     ({"dim_in": 32, "dim_out": 32, "dim_head": 16, "norm_layer": "none"}, (1, 32, 1, 1)),
+    ({"dim_in": 32, "dim_out": 32, "dim_head": 16, "act_layer": "mish", "qkv_bias": True},
+     (2, 32, 9, 5)),
+    ({"dim_in": 24, "dim_out": 24, "attn_s": False, "act_layer": "tanh", "exp_ratio": 2.0},
+     (2, 24, 7, 6)),
+    ({"dim_in": 16, "dim_out": 24, "dim_head": 8, "act_layer": "hmish", "stride": 2,
+      "window_size": 3}, (2, 16, 11, 9)),
+    # A window far larger than the input: 1598 zero-padded keys share one logit, and the softmax
+    # sums 1600 terms per query.
+    ({"dim_in": 4, "dim_out": 4, "dim_head": 4, "window_size": 40}, (1, 4, 1, 2)),
+    ({"dim_in": 8, "dim_out": 8, "dim_head": 4, "window_size": 33}, (2, 8, 3, 2)),
 ]
 
 BAD_CONFIGS = [
@@ -202,7 +229,7 @@ BAD_CONFIGS = [
     ({"dim_in": 64, "dim_out": 64, "se_ratio": 0.25}, "se_ratio"),
     ({"dim_in": 64, "dim_out": 64, "norm_layer": "ln_2d"}, "not supported yet"),
     ({"dim_in": 64, "dim_out": 64, "norm_layer": "batchnorm"}, "norm_layer"),
-    ({"dim_in": 64, "dim_out": 64, "act_layer": "mish"}, "not supported yet"),
+    ({"dim_in": 64, "dim_out": 64, "act_layer": "prelu"}, "not supported yet"),
     ({"dim_in": 64, "dim_out": 64, "act_layer": "leaky"}, "act_layer"),
     ({"dim_in": 64, "dim_out": 64, "exp_ratio": 1.1, "dim_head": 16}, "exp_ratio"),  # 70 % 4
     ({"dim_in": 64, "dim_out": 64, "exp_ratio": 1.1, "dim_head": 16, "attn_pre": True,

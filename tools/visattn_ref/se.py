@@ -20,6 +20,9 @@ ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
     "hardsigmoid": nn.Hardsigmoid,
     "hardswish": nn.Hardswish,
+    "tanh": nn.Tanh,
+    "mish": nn.Mish,
+    "identity": nn.Identity,
     "none": nn.Identity,
 }
 
@@ -68,6 +71,13 @@ PARITY_CASES = [
     ({"input_channels": 7, "squeeze_channels": 1, "activation": "ReLU6",
       "scale_activation": "Sigmoid"}, (3, 7, 1, 6)),
     ({"input_channels": 32, "squeeze_channels": 40, "activation": "none"}, (1, 32, 11, 4)),
+    # torch.nn class names torchvision is given, the newer ones included.
+    ({"input_channels": 12, "squeeze_channels": 4, "activation": "Tanh",
+      "scale_activation": "Hardsigmoid"}, (2, 12, 5, 7)),
+    ({"input_channels": 12, "squeeze_channels": 6, "activation": "Mish",
+      "scale_activation": "Tanh"}, (2, 12, 3, 5)),
+    ({"input_channels": 10, "squeeze_channels": 3, "activation": "Identity",
+      "scale_activation": "mish"}, (1, 10, 4, 9)),
 ]
 
 BAD_CONFIGS = [
@@ -76,6 +86,7 @@ BAD_CONFIGS = [
     ({"input_channels": 16, "squeeze_channels": 0}, "squeeze_channels"),
     ({"input_channels": -2, "squeeze_channels": 4}, "input_channels"),
     ({"input_channels": 16, "squeeze_channels": 4, "activation": "tanhh"}, "activation"),
+    ({"input_channels": 16, "squeeze_channels": 4, "activation": "LeakyReLU"}, "not implement"),
     ({"input_channels": 16, "squeeze_channels": 4, "scale_activation": 3}, "scale_activation"),
     ({"input_channels": 16, "squeeze_channels": 4, "reduction": 4}, "reduction"),
 ]
