@@ -236,6 +236,47 @@ va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, 
     return VA_OK;
 }
 
+/* LayerNorm over the channels of each pixel (EMO's LayerNorm2d, ConvNeXt's): for each (n, h, w),
+ * mean and biased variance over C, y = (x - mean) / sqrt(var + eps) * gamma + beta. The
+ * statistics are summed in double and the centred values squared, so neither a long channel
+ * vector nor a large mean costs accuracy; per pixel the channels are read with stride HW. */
+va_status va_layer_norm2d(const va_tensor *x, const float *gamma, const float *beta, float eps,
+                          va_tensor *y, va_error *err) {
+    static const char *op = "va_layer_norm2d";
+    VA_TRY(check_4d(x, op, "x", err));
+    VA_TRY(check_4d(y, op, "y", err));
+    VA_TRY(check_same(x, y, 1, op, err));
+    const int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const float *const vec[] = {gamma, beta};
+    static const char *const names[] = {"gamma", "beta"};
+    VA_TRY(check_params(vec, names, 2, C, y, op, err));
+    if (va_numel(x) == 0) return VA_OK;
+    const float *px = x->data;
+    float *py = y->data;
+#pragma omp parallel for if (va_numel(x) >= PAR_MIN) schedule(static)
+    for (int64_t t = 0; t < N * HW; t++) {
+        const int64_t nn = t / HW, p = t % HW;
+        const float *xs = px + nn * C * HW + p;
+        float *ys = py + nn * C * HW + p;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t c = 0; c < C; c++)
+            sum += xs[c * HW];
+        const double mean = sum / (double)C;
+        for (int64_t c = 0; c < C; c++) {
+            const double d = (double)xs[c * HW] - mean;
+            sq += d * d;
+        }
+        const double rstd = 1.0 / sqrt(sq / (double)C + (double)eps);
+        for (int64_t c = 0; c < C; c++) {
+            double v = ((double)xs[c * HW] - mean) * rstd;
+            if (gamma) v *= gamma[c];
+            if (beta) v += beta[c];
+            ys[c * HW] = (float)v;
+        }
+    }
+    return VA_OK;
+}
+
 /* ---- Global pools ---------------------------------------------------------------------------- */
 
 static va_status check_global(const va_tensor *x, const va_tensor *y, const char *op,

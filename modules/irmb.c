@@ -35,13 +35,27 @@
 
 #define IRMB_BN_EPS 1e-6f /* EMO's get_norm builds every norm with eps=1e-6 */
 
+/* EMO's get_norm kinds that an iRMB can use on its NCHW input (eps 1e-6 for all). */
+typedef enum irmb_norm {
+    IRMB_NORM_NONE = 0,
+    IRMB_NORM_BN, /* bn_2d: BatchNorm2d, folded where it meets a 1x1 conv */
+    IRMB_NORM_LN, /* ln_2d: LayerNorm over the channels (keys norm.norm.weight/bias) */
+    IRMB_NORM_IN  /* in_2d: InstanceNorm2d, affine=False: no weights */
+} irmb_norm;
+
 typedef struct irmb_block {
     int dim_in, dim_out, dim_mid;
-    int norm_bn; /* the input norm is a BatchNorm (else identity: norm_in false or 'none') */
-    int skip;    /* has_skip && dim_in == dim_out && stride == 1 */
+    irmb_norm norm; /* the input norm (IRMB_NORM_NONE: norm_in false or 'none') */
+    int skip;       /* has_skip && dim_in == dim_out && stride == 1 */
     int attn_s, v_proj, attn_pre, v_group, qkv_bias;
     int dim_head, num_head, window_size;
     va_act act;
+    int prelu;      /* act_layer 'prelu': timm's PReLU, one learned slope (v.act.weight) */
+    float v_slope;  /* that slope */
+    int se_rd;      /* SqueezeExcite's reduced channels, 0 without (se_ratio 0) */
+    float se_slope; /* se.act1.weight when act_layer is prelu */
+    float *se_w1, *se_b1, *se_w2, *se_b2; /* conv_reduce [rd, mid], conv_expand [mid, rd] */
+    float *ln_w, *ln_b;                   /* ln_2d's affine parameters */
     double exp_ratio;
     /* Input BN: raw statistics (for va_batchnorm2d) and as y = x * norm_s + norm_t. */
     float *bn_gamma, *bn_beta, *bn_mean, *bn_var, *norm_s, *norm_t;
@@ -59,24 +73,20 @@ static const struct {
     const char *name;
     int act; /* -1: known to the reference, not supported */
 } irmb_acts[] = {
-    {"none", VA_ACT_NONE},
-    {"relu", VA_ACT_RELU},
-    {"relu6", VA_ACT_RELU6},
-    {"silu", VA_ACT_SILU},
-    {"swish", VA_ACT_SILU},
-    {"gelu", VA_ACT_GELU},
-    {"sigmoid", VA_ACT_SIGMOID},
-    {"hsigmoid", VA_ACT_HARDSIGMOID},
-    {"hswish", VA_ACT_HARDSWISH},
-    {"mish", VA_ACT_MISH},
-    {"hmish", VA_ACT_HARDMISH},
-    {"tanh", VA_ACT_TANH},
-    {"prelu", -1}, /* timm's PReLU has a learned slope (v.act.weight): not yet */
+    {"none", VA_ACT_NONE},        {"relu", VA_ACT_RELU},
+    {"relu6", VA_ACT_RELU6},      {"silu", VA_ACT_SILU},
+    {"swish", VA_ACT_SILU},       {"gelu", VA_ACT_GELU},
+    {"sigmoid", VA_ACT_SIGMOID},  {"hsigmoid", VA_ACT_HARDSIGMOID},
+    {"hswish", VA_ACT_HARDSWISH}, {"mish", VA_ACT_MISH},
+    {"hmish", VA_ACT_HARDMISH},   {"tanh", VA_ACT_TANH},
+    {"prelu", VA_ACT_NONE}, /* timm's PReLU: a learned slope, applied after the conv (prelu) */
 };
 
-/* EMO's get_norm names other than bn_2d and none (supported): valid there, not here. */
-static const char *const irmb_other_norms[] = {"in_1d", "in_2d", "in_3d", "bn_1d", "bn_3d",
-                                               "gn",    "ln_1d", "ln_2d", NULL};
+/* EMO's other get_norm names: on an iRMB's NCHW input each fails in the official code as well
+ * (bn_1d, bn_3d, in_1d, in_3d and gn at the forward or in the constructor; ln_1d normalises over
+ * W and only runs when W == dim_in). */
+static const char *const irmb_other_norms[] = {"in_1d", "in_3d", "bn_1d", "bn_3d",
+                                               "gn",    "ln_1d", NULL};
 
 /* ceil((k - s) / 2) for any sign, as Python's math.ceil in ConvNormAct. */
 static int irmb_pad(int k, int s) {
@@ -126,10 +136,20 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
                        "must be in [1, 2^31)",
                        m->exp_ratio, mid);
     m->dim_mid = (int)mid;
-    if (se_ratio > 0.0)
-        return va_fail(err, VA_ERR_UNSUPPORTED,
-                       "irmb config: 'se_ratio' %g (SqueezeExcite) is not supported yet; use 0",
-                       se_ratio);
+    /* timm 0.6.5's SqueezeExcite(dim_mid, rd_ratio=se_ratio): round(dim_mid * se_ratio) reduced
+     * channels, Python's round (half to even). */
+    m->se_rd = 0;
+    if (se_ratio > 0.0) {
+        const double rd = nearbyint((double)m->dim_mid * se_ratio);
+        if (!(rd >= 1.0 && rd <= 65536.0))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "irmb config: 'se_ratio' %g gives round(%d * se_ratio) = %.0f reduced "
+                           "channels, must be 1..65536",
+                           se_ratio, m->dim_mid, rd);
+        m->se_rd = (int)rd;
+    } else if (!(se_ratio == 0.0)) {
+        return va_fail(err, VA_ERR_CONFIG, "irmb config: 'se_ratio' %g must be >= 0", se_ratio);
+    }
     /* nn.Dropout checks its probability; DropPath does not. attn_drop exists only with attn_s. */
     if (!(drop >= 0.0 && drop <= 1.0))
         return va_fail(err, VA_ERR_CONFIG, "irmb config: 'drop' %g must be in [0, 1]", drop);
@@ -138,39 +158,46 @@ static va_status irmb_read_config(irmb_block *m, const va_config *cfg, va_error 
                        attn_drop);
 
     /* The reference looks norm_layer up only when norm_in, act_layer only for a v conv. */
-    m->norm_bn = 0;
+    m->norm = IRMB_NORM_NONE;
     if (norm_in) {
-        if (strcmp(norm, "bn_2d") == 0) {
-            m->norm_bn = 1;
-        } else if (strcmp(norm, "none") != 0) {
-            for (int i = 0; irmb_other_norms[i]; i++)
-                if (strcmp(norm, irmb_other_norms[i]) == 0)
-                    return va_fail(err, VA_ERR_UNSUPPORTED,
-                                   "irmb config: 'norm_layer' '%s' is not supported yet "
-                                   "(bn_2d, none)",
+        static const struct {
+            const char *name;
+            irmb_norm norm;
+        } norms[] = {{"bn_2d", IRMB_NORM_BN},
+                     {"ln_2d", IRMB_NORM_LN},
+                     {"in_2d", IRMB_NORM_IN},
+                     {"none", IRMB_NORM_NONE}};
+        size_t i = 0, n = sizeof norms / sizeof norms[0];
+        while (i < n && strcmp(norm, norms[i].name) != 0)
+            i++;
+        if (i < n) {
+            m->norm = norms[i].norm;
+        } else {
+            for (int k = 0; irmb_other_norms[k]; k++)
+                if (strcmp(norm, irmb_other_norms[k]) == 0)
+                    return va_fail(err, VA_ERR_CONFIG,
+                                   "irmb config: 'norm_layer' '%s' fails in the official iRMB too "
+                                   "(its module cannot take the 4-D input, or cannot be built "
+                                   "from dim_in alone); use bn_2d, ln_2d, in_2d or none",
                                    norm);
             return va_fail(err, VA_ERR_CONFIG,
-                           "irmb config: unknown 'norm_layer' '%s' (EMO's get_norm names: bn_2d, "
-                           "none, ln_2d, ...)",
+                           "irmb config: unknown 'norm_layer' '%s' (bn_2d, ln_2d, in_2d, none)",
                            norm);
         }
     }
+    /* act_layer is looked up for a v conv and for the SqueezeExcite's act1. */
     m->act = VA_ACT_NONE;
-    if (m->attn_s || m->v_proj) {
+    if (m->attn_s || m->v_proj || m->se_rd) {
         size_t i = 0, n = sizeof irmb_acts / sizeof irmb_acts[0];
         while (i < n && strcmp(act, irmb_acts[i].name) != 0)
             i++;
         if (i == n)
             return va_fail(err, VA_ERR_CONFIG,
                            "irmb config: unknown 'act_layer' '%s' (relu, relu6, silu, swish, gelu, "
-                           "sigmoid, hsigmoid, hswish, tanh, mish, hmish, none)",
-                           act);
-        if (irmb_acts[i].act < 0)
-            return va_fail(err, VA_ERR_UNSUPPORTED,
-                           "irmb config: 'act_layer' '%s' is not supported yet (relu, relu6, silu, "
-                           "swish, gelu, sigmoid, hsigmoid, hswish, tanh, mish, hmish, none)",
+                           "sigmoid, hsigmoid, hswish, tanh, mish, hmish, prelu, none)",
                            act);
         m->act = (va_act)irmb_acts[i].act;
+        m->prelu = strcmp(act, "prelu") == 0;
     }
 
     if (m->attn_s) {
@@ -285,6 +312,19 @@ static va_status irmb_create(va_block *b, const va_config *cfg, va_error *err) {
     VA_TRY(va_conv2d_check(&m->proj, err));
     VA_TRY(irmb_alloc(&m->proj_w, (int64_t)m->dim_out * mid, err));
     m->proj.weight = m->proj_w; /* ConvNormAct's default bias=False */
+    if (m->se_rd) {
+        const int64_t rd = m->se_rd;
+        VA_TRY(va_check_weight_count("irmb config: se_ratio x int(dim_in * exp_ratio)",
+                                     2 * rd * mid + rd + mid, err));
+        VA_TRY(irmb_alloc(&m->se_w1, 2 * rd * mid + rd + mid, err));
+        m->se_b1 = m->se_w1 + rd * mid;
+        m->se_w2 = m->se_b1 + rd;
+        m->se_b2 = m->se_w2 + mid * rd;
+    }
+    if (m->norm == IRMB_NORM_LN) {
+        VA_TRY(irmb_alloc(&m->ln_w, 2 * c, err));
+        m->ln_b = m->ln_w + c;
+    }
     return VA_OK;
 }
 
@@ -310,7 +350,23 @@ static void irmb_fold_input(float *w, float *bias, int cout, int cin, int groups
 static va_status irmb_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
     irmb_block *m = b->self;
     const int64_t c = m->dim_in, mid = m->dim_mid;
-    if (m->norm_bn) {
+    if (m->norm == IRMB_NORM_LN) { /* EMO's LayerNorm2d wraps nn.LayerNorm as .norm */
+        VA_TRY(va_weights_get(w, prefix, "norm.norm.weight", 1, &c, m->ln_w, err));
+        VA_TRY(va_weights_get(w, prefix, "norm.norm.bias", 1, &c, m->ln_b, err));
+    }
+    const int64_t one = 1;
+    if (m->prelu && (m->attn_s || m->v_proj))
+        VA_TRY(va_weights_get(w, prefix, "v.act.weight", 1, &one, &m->v_slope, err));
+    if (m->se_rd) {
+        const int64_t rd = m->se_rd, s1[4] = {rd, mid, 1, 1}, s2[4] = {mid, rd, 1, 1};
+        VA_TRY(va_weights_get(w, prefix, "se.conv_reduce.weight", 4, s1, m->se_w1, err));
+        VA_TRY(va_weights_get(w, prefix, "se.conv_reduce.bias", 1, &rd, m->se_b1, err));
+        VA_TRY(va_weights_get(w, prefix, "se.conv_expand.weight", 4, s2, m->se_w2, err));
+        VA_TRY(va_weights_get(w, prefix, "se.conv_expand.bias", 1, &mid, m->se_b2, err));
+        if (m->prelu)
+            VA_TRY(va_weights_get(w, prefix, "se.act1.weight", 1, &one, &m->se_slope, err));
+    }
+    if (m->norm == IRMB_NORM_BN) {
         VA_TRY(va_weights_get(w, prefix, "norm.weight", 1, &c, m->bn_gamma, err));
         VA_TRY(va_weights_get(w, prefix, "norm.bias", 1, &c, m->bn_beta, err));
         VA_TRY(va_weights_get(w, prefix, "norm.running_mean", 1, &c, m->bn_mean, err));
@@ -534,6 +590,36 @@ static void irmb_attention_task(const irmb_attn_args *A, int64_t task, float *sc
     }
 }
 
+/* timm's PReLU after v's conv (F.prelu with one slope: x > 0 ? x : slope * x, NaN through). */
+static void irmb_prelu_span(float *x, int64_t len, float slope) {
+    for (int64_t i = 0; i < len; i++)
+        x[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+static void irmb_prelu(const irmb_block *m, va_tensor *t) {
+    if (m->prelu) irmb_prelu_span(t->data, va_numel(t), m->v_slope);
+}
+
+/* timm 0.6.5's SqueezeExcite on conv_local's output, in place: x * sigmoid(conv_expand(act(
+ * conv_reduce(mean over H, W)))); on a 1 x 1 map the convs are linear layers over the batch. */
+static va_status irmb_squeeze_excite(const irmb_block *m, va_tensor *x, va_arena *ws,
+                                     va_error *err) {
+    const int64_t n = x->shape[0], mid = m->dim_mid, rd = m->se_rd;
+    va_tensor pooled, hidden, gate;
+    VA_TRY(va_arena_tensor4(ws, &pooled, n, mid, 1, 1, err));
+    VA_TRY(va_arena_tensor4(ws, &hidden, n, rd, 1, 1, err));
+    VA_TRY(va_arena_tensor4(ws, &gate, n, mid, 1, 1, err));
+    VA_TRY(va_global_avgpool(x, &pooled, err));
+    VA_TRY(va_linear(pooled.data, n, mid, m->se_w1, m->se_b1, rd, hidden.data, err));
+    if (m->prelu)
+        irmb_prelu_span(hidden.data, n * rd, m->se_slope);
+    else
+        va_act_apply(m->act, hidden.data, hidden.data, n * rd);
+    VA_TRY(va_linear(hidden.data, n, rd, m->se_w2, m->se_b2, mid, gate.data, err));
+    va_act_apply(VA_ACT_SIGMOID, gate.data, gate.data, n * mid);
+    return va_mul(x, &gate, x, err);
+}
+
 /* The attention branch: x (block input) -> xa (n x dim_mid x H x W). */
 static va_status irmb_attention(const va_block *blk, va_run *r, const va_tensor *x, va_tensor *xa,
                                 va_error *err) {
@@ -558,6 +644,7 @@ static va_status irmb_attention(const va_block *blk, va_run *r, const va_tensor 
     } else {
         VA_TRY(va_arena_tensor4(ws, &vw, nw, mid, g->wsh, g->wsw, err));
         VA_TRY(va_conv2d(&m->v, &xw, &vw, ws, err));
+        irmb_prelu(m, &vw);
         A.val = vw.data, A.val_c = mid;
     }
     A.dv = A.val_c / heads;
@@ -587,6 +674,7 @@ static va_status irmb_attention(const va_block *blk, va_run *r, const va_tensor 
         /* v after the attention, on the padded windows as the reference does. */
         VA_TRY(va_arena_tensor4(ws, &vw, nw, mid, g->wsh, g->wsw, err));
         VA_TRY(va_conv2d(&m->v, &ow, &vw, ws, err));
+        irmb_prelu(m, &vw);
         irmb_unpartition(g, vw.data, mid, xa);
     } else {
         irmb_unpartition(g, ow.data, mid, xa);
@@ -616,23 +704,36 @@ static va_status irmb_forward(const va_block *b, va_run *r, const va_tensor *x, 
     va_arena *ws = va_run_arena(r);
     const irmb_block *m = b->self;
     const int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3];
-    va_tensor xa, local;
+    /* ln_2d and in_2d normalise up front; bn_2d is folded into the 1x1 conv that reads x (or
+     * applied below when none does). */
+    const va_tensor *xin = x;
+    va_tensor xn, xa, local;
+    if (m->norm == IRMB_NORM_LN || m->norm == IRMB_NORM_IN) {
+        VA_TRY(va_arena_tensor4(ws, &xn, n, m->dim_in, h, w, err));
+        if (m->norm == IRMB_NORM_LN)
+            VA_TRY(va_layer_norm2d(x, m->ln_w, m->ln_b, IRMB_BN_EPS, &xn, err));
+        else /* InstanceNorm2d without affine: GroupNorm with one channel per group */
+            VA_TRY(va_group_norm(x, m->dim_in, NULL, NULL, IRMB_BN_EPS, &xn, err));
+        xin = &xn;
+    }
     if (m->attn_s) {
         VA_TRY(va_arena_tensor4(ws, &xa, n, m->dim_mid, h, w, err));
-        VA_TRY(irmb_attention(b, r, x, &xa, err));
+        VA_TRY(irmb_attention(b, r, xin, &xa, err));
     } else if (m->v_proj) {
         VA_TRY(va_arena_tensor4(ws, &xa, n, m->dim_mid, h, w, err));
-        VA_TRY(va_conv2d(&m->v, x, &xa, ws, err)); /* the input BN is folded into v */
-    } else if (m->norm_bn) {
+        VA_TRY(va_conv2d(&m->v, xin, &xa, ws, err)); /* a bn_2d input norm is folded into v */
+        irmb_prelu(m, &xa);
+    } else if (m->norm == IRMB_NORM_BN) {
         /* conv_local zero-pads the normed input, so this BN cannot be folded into it. */
         VA_TRY(va_arena_tensor4(ws, &xa, n, m->dim_in, h, w, err));
         VA_TRY(va_batchnorm2d(x, m->bn_gamma, m->bn_beta, m->bn_mean, m->bn_var, IRMB_BN_EPS, &xa,
                               err));
     } else {
-        xa = *x;
+        xa = *xin;
     }
     VA_TRY(va_arena_tensor4(ws, &local, n, m->dim_mid, y->shape[2], y->shape[3], err));
     VA_TRY(va_conv2d(&m->local, &xa, &local, ws, err));
+    if (m->se_rd) VA_TRY(irmb_squeeze_excite(m, &local, ws, err));
     if (m->skip) VA_TRY(va_add(&local, &xa, &local, err));
     VA_TRY(va_conv2d(&m->proj, &local, y, ws, err));
     if (m->skip) VA_TRY(va_add(y, x, y, err));
@@ -646,11 +747,15 @@ static va_status irmb_cost(const va_block *b, const int64_t in[4], va_cost *cost
     const int64_t n = in[0], h = in[2], w = in[3], c = m->dim_in, mid = m->dim_mid;
     int64_t oh, ow;
     VA_TRY(va_conv2d_out_hw(&m->local, h, w, &oh, &ow, err));
-    if (m->norm_bn) {
+    if (m->norm == IRMB_NORM_BN || m->norm == IRMB_NORM_LN) {
         va_cost_params(cost, 2 * c);
-        va_cost_elementwise(cost, n * c * h * w, VA_FLOPS_BN);
+        va_cost_elementwise(cost, n * c * h * w,
+                            m->norm == IRMB_NORM_BN ? VA_FLOPS_BN : VA_FLOPS_GN + VA_FLOPS_BN);
+    } else if (m->norm == IRMB_NORM_IN) {
+        va_cost_elementwise(cost, n * c * h * w, VA_FLOPS_GN);
     }
-    const int act = m->act != VA_ACT_NONE;
+    const int act = m->act != VA_ACT_NONE || m->prelu;
+    if (m->prelu && (m->attn_s || m->v_proj)) va_cost_params(cost, 1);
     if (m->attn_s) {
         /* The reference runs qk, v and the attention on the padded, partitioned image. */
         irmb_windows g = {0};
@@ -672,6 +777,16 @@ static va_status irmb_cost(const va_block *b, const int64_t in[4], va_cost *cost
                    oh, ow);
     va_cost_params(cost, 2 * mid);
     va_cost_elementwise(cost, n * mid * oh * ow, VA_FLOPS_BN + VA_FLOPS_ACT);
+    if (m->se_rd) {
+        va_cost_elementwise(cost, n * mid * oh * ow, VA_FLOPS_POOL);
+        va_cost_conv2d(cost, (int)mid, m->se_rd, 1, 1, 1, 1, n, 1, 1);
+        if (m->act != VA_ACT_NONE || m->prelu)
+            va_cost_elementwise(cost, n * m->se_rd, VA_FLOPS_ACT);
+        if (m->prelu) va_cost_params(cost, 1);
+        va_cost_conv2d(cost, m->se_rd, (int)mid, 1, 1, 1, 1, n, 1, 1);
+        va_cost_elementwise(cost, n * mid, VA_FLOPS_ACT);
+        va_cost_elementwise(cost, n * mid * oh * ow, VA_FLOPS_ADDMUL);
+    }
     if (m->skip) va_cost_elementwise(cost, n * mid * oh * ow, VA_FLOPS_ADDMUL);
     va_cost_conv2d(cost, (int)mid, m->dim_out, 1, 1, 1, 0, n, oh, ow);
     if (m->skip) va_cost_elementwise(cost, n * m->dim_out * oh * ow, VA_FLOPS_ADDMUL);
@@ -681,8 +796,8 @@ static va_status irmb_cost(const va_block *b, const int64_t in[4], va_cost *cost
 static void irmb_destroy(va_block *b) {
     irmb_block *m = b->self;
     if (!m) return;
-    float *bufs[] = {m->bn_gamma, m->qk_w,    m->qk_b,    m->v_w,
-                     m->v_b,      m->local_w, m->local_b, m->proj_w};
+    float *bufs[] = {m->bn_gamma, m->qk_w,    m->qk_b,   m->v_w,   m->v_b,
+                     m->local_w,  m->local_b, m->proj_w, m->se_w1, m->ln_w};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         va_aligned_free(bufs[i]);
     free(m);

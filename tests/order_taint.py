@@ -64,9 +64,7 @@ def _finite_abs64(t):
 
 def _batch_norm_bound(args, bound_in):
     """Eval BatchNorm y = x * s + t per channel: |y| and its terms stay within bound_in*|s| + |t|."""
-    _, gamma, beta, mean, var, training, _, eps = args
-    if training:
-        raise RuntimeError("order_taint: BatchNorm in training mode is not followed")
+    _, gamma, beta, mean, var, _, _, eps = args
     s = 1.0 / torch.sqrt(var.double() + eps)
     if gamma is not None:
         s = s * gamma.double()
@@ -204,8 +202,9 @@ class _Trace(TorchDispatchMode):
             # Entries in [0, 1]: bounding them by 1 makes a chain through a softmax bound the
             # products formed before it too (double_attention's Wr G before its product with D).
             bounds = torch.ones_like(out, dtype=torch.float64)
-        elif func is aten.native_batch_norm.default:
-            # visattn folds an eval BatchNorm into the conv before or after it.
+        elif func is aten.native_batch_norm.default and not args[5]:
+            # visattn folds an eval BatchNorm into the conv before or after it. (With training
+            # set it is an InstanceNorm's statistics pass: normalised values, bounded by value.)
             bounds = (_batch_norm_bound(args, self.bound(args[0])), None, None)
             over = bounds[0] >= FLT_MAX / MARGIN
         if over is not None and over.any():

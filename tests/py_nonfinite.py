@@ -119,6 +119,11 @@ BLOCKS = [
      "input"),
     ("se", {"input_channels": 12, "squeeze_channels": 5, "activation": "Mish",
             "scale_activation": "Tanh"}, (2, 12, 7, 5), "input"),
+    # LayerNorm and InstanceNorm inputs, SqueezeExcite, PReLU (every weight, NaN and Inf).
+    ("irmb", {"dim_in": 16, "dim_out": 16, "dim_head": 8, "window_size": 4, "norm_layer": "ln_2d",
+              "se_ratio": 0.25}, (2, 16, 9, 7), "input,weight"),
+    ("irmb", {"dim_in": 16, "dim_out": 16, "attn_s": False, "norm_layer": "in_2d",
+              "se_ratio": 0.5, "act_layer": "prelu"}, (2, 16, 7, 5), "input,weight"),
 ]
 
 BACKBONES = [None, "se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb"]

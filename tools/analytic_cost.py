@@ -91,16 +91,18 @@ def double_attention(cfg, n, c, h, w):
 
 
 def irmb(cfg, n, c, h, w):
-    """Zhang et al., EMO's iRMB: BN (if norm_in), window attention (qk 1x1 C->2C, v 1x1 C->M) or
-    a v projection, depthwise dw_ks conv + BN + SiLU, proj 1x1 M->dim_out without bias."""
+    """Zhang et al., EMO's iRMB: BN or LayerNorm (if norm_in), window attention (qk 1x1 C->2C, v
+    1x1 C->M) or a v projection, depthwise dw_ks conv + BN + SiLU, SqueezeExcite (se_ratio), proj
+    1x1 M->dim_out without bias."""
     assert c == cfg["dim_in"]
     dim_out = cfg["dim_out"]
     m = int(c * cfg.get("exp_ratio", 1.0))
     bias = 1 if cfg.get("qkv_bias", False) else 0
     k, stride, dil = cfg.get("dw_ks", 3), cfg.get("stride", 1), cfg.get("dilation", 1)
     params = macs = 0
-    if cfg.get("norm_in", True) and cfg.get("norm_layer", "bn_2d") == "bn_2d":
-        params += 2 * c
+    if cfg.get("norm_in", True) and cfg.get("norm_layer", "bn_2d") in ("bn_2d", "ln_2d"):
+        params += 2 * c  # BN's or LayerNorm's weight and bias (InstanceNorm2d: none)
+    prelu = cfg.get("act_layer", "relu") == "prelu"  # one learned slope per PReLU
     if cfg.get("attn_s", True):
         dim_head = cfg.get("dim_head", 64)
         heads = c // dim_head
@@ -109,19 +111,23 @@ def irmb(cfg, n, c, h, w):
         n1, n2 = -(-h // wsh), -(-w // wsw)  # windows per column and row, after zero padding
         pixels = n * n1 * wsh * n2 * wsw  # qk and v run on the padded image
         groups = heads if cfg.get("v_group", False) else 1
-        params += 2 * c * c + 2 * c * bias + m * (c // groups) + m * bias
+        params += 2 * c * c + 2 * c * bias + m * (c // groups) + m * bias + prelu
         macs += pixels * 2 * c * c + pixels * m * (c // groups)
         length = wsh * wsw
         dv = dim_head if cfg.get("attn_pre", False) else m // heads
         macs += n * n1 * n2 * heads * length * length * (dim_head + dv)  # q k^T, then attn v
     elif cfg.get("v_proj", True):
-        params += m * c + m * bias
+        params += m * c + m * bias + prelu
         macs += n * h * w * m * c
     pad = math.ceil((k - stride) / 2)  # EMO's ConvNormAct padding, whatever the dilation
     oh = (h + 2 * pad - dil * (k - 1) - 1) // stride + 1
     ow = (w + 2 * pad - dil * (k - 1) - 1) // stride + 1
     params += m * k * k + 2 * m + dim_out * m
     macs += n * m * oh * ow * k * k + n * dim_out * m * oh * ow
+    if cfg.get("se_ratio", 0.0) > 0:  # timm SqueezeExcite: 1x1 convs m -> rd -> m with bias
+        rd = round(m * cfg["se_ratio"])
+        params += 2 * m * rd + rd + m + prelu
+        macs += n * 2 * m * rd
     return params, macs
 
 

@@ -110,6 +110,12 @@ void va_fold_batchnorm(float *weight, float *bias, int64_t cout, int64_t k, cons
  * gamma/beta per channel, may be NULL. In place allowed (y == x); y may not overlap gamma/beta. */
 va_status va_group_norm(const va_tensor *x, int num_groups, const float *gamma, const float *beta,
                         float eps, va_tensor *y, va_error *err);
+/* LayerNorm over the channels of each pixel, as EMO's LayerNorm2d (nn.LayerNorm(C) on NHWC):
+ * per (n, h, w) the mean and biased variance over C; gamma/beta per channel, may be NULL. In place
+ * allowed (y == x); y may not overlap gamma/beta. (InstanceNorm2d is va_group_norm with C groups.)
+ */
+va_status va_layer_norm2d(const va_tensor *x, const float *gamma, const float *beta, float eps,
+                          va_tensor *y, va_error *err);
 
 /* ---- Pooling --------------------------------------------------------------------------------- */
 /* Global pools: x N x C x H x W -> y N x C x 1 x 1. Not in place. */

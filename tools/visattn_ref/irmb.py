@@ -73,8 +73,38 @@ ACTS = {
     "tanh": nn.Tanh,
     "mish": Mish,
     "hmish": HardMish,
+    "prelu": nn.PReLU,  # timm's PReLU: nn.PReLU(num_parameters=1, init=0.25), key "weight"
 }
-NORMS = {"bn_2d": lambda c: nn.BatchNorm2d(c, eps=BN_EPS), "none": lambda c: nn.Identity()}
+
+
+class LayerNorm2d(nn.Module):
+    """EMO's LayerNorm2d: nn.LayerNorm over the channels of each pixel, held as .norm."""
+
+    def __init__(self, channels, eps=BN_EPS):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+NORMS = {"bn_2d": lambda c: nn.BatchNorm2d(c, eps=BN_EPS), "none": lambda c: nn.Identity(),
+         "ln_2d": LayerNorm2d, "in_2d": lambda c: nn.InstanceNorm2d(c, eps=BN_EPS)}
+
+
+class SqueezeExcite(nn.Module):
+    """timm 0.6.5's SqueezeExcite(in_chs, rd_ratio, act_layer) with its default sigmoid gate."""
+
+    def __init__(self, in_chs, rd_ratio, act_layer):
+        super().__init__()
+        rd = round(in_chs * rd_ratio)
+        self.conv_reduce = nn.Conv2d(in_chs, rd, 1, bias=True)
+        self.act1 = ACTS[act_layer]()
+        self.conv_expand = nn.Conv2d(rd, in_chs, 1, bias=True)
+
+    def forward(self, x):
+        s = self.conv_expand(self.act1(self.conv_reduce(x.mean((2, 3), keepdim=True))))
+        return x * torch.sigmoid(s)
 
 
 class ConvNormAct(nn.Module):
@@ -112,8 +142,6 @@ class iRMB(nn.Module):
                  se_ratio=0.0, dim_head=64, window_size=7, attn_s=True, qkv_bias=False,
                  attn_drop=0.0, drop=0.0, drop_path=0.0, v_group=False, attn_pre=False):
         super().__init__()
-        if se_ratio > 0.0:
-            raise ValueError("se_ratio > 0 (SqueezeExcite) is not supported yet")
         self.norm = NORMS[norm_layer](dim_in) if norm_in else nn.Identity()
         dim_mid = int(dim_in * exp_ratio)
         self.has_skip = (dim_in == dim_out and stride == 1) and has_skip
@@ -137,6 +165,7 @@ class iRMB(nn.Module):
             self.v = nn.Identity()
         self.conv_local = ConvNormAct(dim_mid, dim_mid, dw_ks, stride=stride, dilation=dilation,
                                       groups=dim_mid, norm_layer="bn_2d", act_layer="silu")
+        self.se = SqueezeExcite(dim_mid, se_ratio, act_layer) if se_ratio > 0.0 else nn.Identity()
         self.proj = ConvNormAct(dim_mid, dim_out, 1, norm_layer="none", act_layer="none")
         self.last_attention = None
 
@@ -177,7 +206,7 @@ class iRMB(nn.Module):
         shortcut = x
         x = self.norm(x)
         x = self.window_attention(x) if self.attn_s else self.v(x)
-        x = x + self.conv_local(x) if self.has_skip else self.conv_local(x)
+        x = x + self.se(self.conv_local(x)) if self.has_skip else self.se(self.conv_local(x))
         x = self.proj(x)
         return shortcut + x if self.has_skip else x
 
@@ -219,6 +248,19 @@ PARITY_CASES = [
     # A window far larger than the input: 1598 zero-padded keys share one logit, and the softmax
     # sums 1600 terms per query.
     ({"dim_in": 4, "dim_out": 4, "dim_head": 4, "window_size": 40}, (1, 4, 1, 2)),
+    # Every norm, SqueezeExcite (rd = round(mid * se_ratio), half to even), PReLU.
+    ({"dim_in": 32, "dim_out": 32, "dim_head": 16, "norm_layer": "ln_2d", "se_ratio": 0.25,
+      "qkv_bias": True}, (2, 32, 9, 7)),
+    ({"dim_in": 24, "dim_out": 24, "attn_s": False, "norm_layer": "in_2d", "se_ratio": 0.125,
+      "act_layer": "prelu", "exp_ratio": 2.0}, (2, 24, 7, 5)),
+    ({"dim_in": 16, "dim_out": 16, "dim_head": 8, "act_layer": "prelu", "attn_pre": True,
+      "norm_layer": "ln_2d", "window_size": 3}, (2, 16, 8, 11)),
+    ({"dim_in": 16, "dim_out": 32, "attn_s": False, "v_proj": False, "norm_layer": "ln_2d",
+      "se_ratio": 1.0, "act_layer": "hswish", "stride": 2}, (2, 16, 9, 6)),
+    ({"dim_in": 20, "dim_out": 20, "attn_s": False, "v_proj": False, "norm_layer": "in_2d",
+      "se_ratio": 0.5, "act_layer": "gelu", "dw_ks": 5}, (1, 20, 6, 6)),
+    ({"dim_in": 16, "dim_out": 16, "attn_s": False, "norm_in": False, "exp_ratio": 2.5,
+      "se_ratio": 0.25, "act_layer": "tanh", "qkv_bias": True}, (2, 16, 5, 5)),
     ({"dim_in": 8, "dim_out": 8, "dim_head": 4, "window_size": 33}, (2, 8, 3, 2)),
 ]
 
@@ -226,10 +268,11 @@ BAD_CONFIGS = [
     ({}, "dim_in"),
     ({"dim_in": 64}, "dim_out"),
     ({"dim_in": 48, "dim_out": 48}, "dim_head"),
-    ({"dim_in": 64, "dim_out": 64, "se_ratio": 0.25}, "se_ratio"),
-    ({"dim_in": 64, "dim_out": 64, "norm_layer": "ln_2d"}, "not supported yet"),
+    ({"dim_in": 64, "dim_out": 64, "dim_head": 32, "se_ratio": 0.001}, "se_ratio"),
+    ({"dim_in": 64, "dim_out": 64, "dim_head": 32, "se_ratio": -1}, "se_ratio"),
+    ({"dim_in": 64, "dim_out": 64, "norm_layer": "gn"}, "fails in the official"),
     ({"dim_in": 64, "dim_out": 64, "norm_layer": "batchnorm"}, "norm_layer"),
-    ({"dim_in": 64, "dim_out": 64, "act_layer": "prelu"}, "not supported yet"),
+    ({"dim_in": 64, "dim_out": 64, "act_layer": "softplus"}, "act_layer"),
     ({"dim_in": 64, "dim_out": 64, "act_layer": "leaky"}, "act_layer"),
     ({"dim_in": 64, "dim_out": 64, "exp_ratio": 1.1, "dim_head": 16}, "exp_ratio"),  # 70 % 4
     ({"dim_in": 64, "dim_out": 64, "exp_ratio": 1.1, "dim_head": 16, "attn_pre": True,
