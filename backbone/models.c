@@ -11,9 +11,11 @@ extern const va_block_ops va_conv2d_ops;
 extern const va_block_ops va_conv_bn_ops;
 extern const va_block_ops va_conv_bn_relu_ops;
 extern const va_block_ops va_backbone_ops;
+extern const va_block_ops va_emo_ops, va_emo_1m_ops, va_emo_2m_ops, va_emo_5m_ops, va_emo_6m_ops;
 
 static const va_block_ops *const model_registry[] = {
-    &va_conv2d_ops, &va_conv_bn_ops, &va_conv_bn_relu_ops, &va_backbone_ops, NULL,
+    &va_conv2d_ops, &va_conv_bn_ops, &va_conv_bn_relu_ops, &va_backbone_ops, &va_emo_ops,
+    &va_emo_1m_ops, &va_emo_2m_ops,  &va_emo_5m_ops,       &va_emo_6m_ops,   NULL,
 };
 
 /* Blocks and models registered at run time (va_register_block); the lock orders registrations

@@ -1,12 +1,12 @@
 /* One loaded block or model, run from several threads at once.
  *
  * A loaded va_block is immutable; everything a forward writes lives in the caller's va_run. For
- * every registered block and the backbone with each attention block, this test computes reference
- * outputs and maps on one thread, then runs NTHREADS threads at once on the same loaded block,
- * each with its own run context and its own input, for NITER forwards each, and requires every
- * output and every map to equal the single-threaded ones bit for bit. Each forward uses one OpenMP
- * thread, so the summation order is the reference's. Built with -DVISATTN_TSAN=ON it runs under
- * ThreadSanitizer (scripts/test.sh), which must report nothing. */
+ * every registered block, the backbone with each attention block, and an EMO network, this test
+ * computes reference outputs and maps on one thread, then runs NTHREADS threads at once on the same
+ * loaded block, each with its own run context and its own input, for NITER forwards each, and
+ * requires every output and every map to equal the single-threaded ones bit for bit. Each forward
+ * uses one OpenMP thread, so the summation order is the reference's. Built with -DVISATTN_TSAN=ON
+ * it runs under ThreadSanitizer (scripts/test.sh), which must report nothing. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +45,7 @@ static const model_case cases[] = {
     {"backbone",
      "{\"attention\": \"irmb\", \"attention_args\": {\"dim_head\": 16}}",
      {2, 1, 29, 23}},
+    {"EMO_1M", "{\"num_classes\": 10}", {2, 3, 45, 38}},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
