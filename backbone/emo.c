@@ -184,8 +184,8 @@ static va_status emo_list(const cJSON *root, const char *key, int *ints, double 
             snprintf(strs[i], 8, "%s", v->valuestring);
         } else if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 1e6) ||
                    (ints && v->valuedouble != (double)(int)v->valuedouble)) {
-            return va_fail(err, VA_ERR_CONFIG, "emo config: '%s' must list %s", key,
-                           ints ? "integers" : "numbers");
+            return va_fail(err, VA_ERR_CONFIG, "emo config: '%s' must list %s below 1e6 in size",
+                           key, ints ? "integers" : "numbers");
         } else if (ints) {
             ints[i] = (int)v->valuedouble;
         } else {
@@ -355,7 +355,7 @@ static va_status emo_create(va_block *b, const va_config *cfg, va_error *err) {
     va_conv2d_desc_init(&m->stem, a->dim_in, a->stem_dim, k);
     m->stem.stride_h = m->stem.stride_w = 2;
     m->stem.pad_h = m->stem.pad_w = (k - 2 + 1) / 2 > 0 ? (k - 2 + 1) / 2 : 0;
-    VA_TRY(va_conv2d_check(&m->stem, err));
+    if (va_conv2d_check(&m->stem, err) != VA_OK) return va_error_prefix(err, "emo config: stem");
     m->stem_w = calloc((size_t)a->stem_dim * a->dim_in * k * k, sizeof(float));
     m->stem_b = calloc((size_t)a->stem_dim, sizeof(float));
     if (!m->stem_w || !m->stem_b) return va_fail(err, VA_ERR_NOMEM, "emo: out of memory");
