@@ -1409,6 +1409,22 @@ static const st_row st_rows[] = {
     {"irmb stride 0", SE,
      AS("irmb", "{\"dim_in\": 4, \"dim_out\": 4, \"dim_head\": 2, \"stride\": 0}"),
      ERR_LOAD(VA_ERR_CONFIG, "stride")},
+    /* EMO models (a model named on the se file: a config that passes fails on the keys). */
+#define AS_MODEL(model, cfg) \
+    {DEL("__metadata__", "visattn.block"), META("visattn.model", model), CFG(cfg)}
+    {"EMO_1M embed_dims 1e5", SE, AS_MODEL("EMO_1M", "{\"embed_dims\": [100000, 8, 8, 8]}"),
+     ERR_LOAD(VA_ERR_CONFIG, "over the limit")},
+    {"emo stem_dim 2e9", SE, AS_MODEL("emo", "{\"stem_dim\": 2000000000}"),
+     ERR_LOAD(VA_ERR_CONFIG, "stem")},
+    {"emo 400 blocks", SE, AS_MODEL("emo", "{\"depths\": [100, 100, 100, 100]}"),
+     ERR_LOAD(VA_ERR_UNSUPPORTED, "iRMBs")},
+    {"EMO_6M num_classes 2e9", SE, AS_MODEL("EMO_6M", "{\"num_classes\": 2000000000}"),
+     ERR_LOAD(VA_ERR_CONFIG, "num_classes")},
+    {"EMO_2M norm gn", SE,
+     AS_MODEL("EMO_2M", "{\"norm_layers\": [\"bn_2d\", \"gn\", \"ln_2d\", \"ln_2d\"]}"),
+     ERR_LOAD(VA_ERR_CONFIG, "gn")},
+    {"EMO_5M depths of 2", SE, AS_MODEL("EMO_5M", "{\"depths\": [1, 2]}"),
+     ERR_LOAD(VA_ERR_CONFIG, "depths")},
     {"irmb se_ratio 1e9", SE,
      AS("irmb", "{\"dim_in\": 4, \"dim_out\": 4, \"dim_head\": 2, \"se_ratio\": 1e9}"),
      ERR_LOAD(VA_ERR_CONFIG, "se_ratio")},
