@@ -48,7 +48,9 @@ static void bench_usage(FILE *f) {
             "                     [--json FILE] [--csv FILE] [--svg FILE] [--no-yardstick]\n"
             "\n"
             "Cost and latency of every block at its default config (docs/bench.md), next to the\n"
-            "yardstick '" YARDSTICK "' (3x3 conv, C->C, + BN + ReLU).\n"
+            "yardstick '" YARDSTICK "' (3x3 conv, C->C, + BN + ReLU). --blocks also takes\n"
+            "models by name, at their default config: e.g. --blocks EMO_1M,EMO_6M --shape\n"
+            "1,3,224,224.\n"
             "Defaults: all blocks; shapes 1,64,56,56 and 1,256,14,14; threads from\n"
             "VISATTN_NUM_THREADS or all cores; --warmup 3; at least --iters 10 and --min-time 1.\n"
             "--no-yardstick leaves the yardstick out (unless --blocks names it), for scripts that\n"
@@ -170,9 +172,9 @@ static int check_block_list(const char *list) {
     }
     int count = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","), count++) {
-        const va_block_ops *o = va_find_ops(tok);
-        if (strcmp(tok, YARDSTICK) != 0 && (!o || o->kind != VA_KIND_BLOCK)) {
-            va_cli_error("bench: unknown block '%s' (see visattn list)", tok);
+        /* Blocks, and models named explicitly ("all" is every block): EMO_1M, ... */
+        if (strcmp(tok, YARDSTICK) != 0 && !va_find_ops(tok)) {
+            va_cli_error("bench: unknown block or model '%s' (see visattn list)", tok);
             return -1;
         }
     }
@@ -503,7 +505,9 @@ int va_cmd_bench(int argc, char **argv) {
     if (with_yardstick) names[nnames++] = YARDSTICK;
     const va_block_ops *op;
     for (int i = 0; (op = va_ops_at(i)) != NULL && nnames < MAX_BLOCKS; i++)
-        if (op->kind == VA_KIND_BLOCK && block_selected(o.blocks, op)) names[nnames++] = op->name;
+        if ((op->kind == VA_KIND_BLOCK || strcmp(o.blocks, "all") != 0) &&
+            block_selected(o.blocks, op))
+            names[nnames++] = op->name;
 
     int nrows = o.nshapes * o.nthreads * nnames;
     bench_row *rows = calloc((size_t)nrows, sizeof *rows);

@@ -36,8 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emo  # noqa: E402
 import visattn_ref  # noqa: E402
 from visattn_ref.common import randomize_  # noqa: E402
+from visattn_ref.irmb import iRMB  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YARDSTICK = "conv3x3_bn_relu"
@@ -102,6 +104,18 @@ def torch_module(block, config, x):
         c = config["out_channels"]
         module = nn.Sequential(nn.Conv2d(**config), nn.BatchNorm2d(c), nn.ReLU())
         return randomize_(module, 1)
+    if block in emo.VARIANTS:
+        # EMO: its attention iRMBs run without recording maps, as the official module does.
+        module = randomize_(emo.build(dict(config), block), 1)
+        with torch.no_grad():
+            want = module(x)
+            for m in module.modules():
+                if isinstance(m, iRMB) and m.attn_s:
+                    m.window_attention = types.MethodType(_irmb_window_attention, m)
+            got = module(x)
+        if not torch.allclose(want, got, rtol=1e-5, atol=1e-5):
+            sys.exit("compare_torch: the map-free iRMB forward differs in EMO; update it")
+        return module
     module = randomize_(visattn_ref.load(block).build(dict(config)), 1)
     patch = {"shuffle": ("forward", _shuffle_forward),
              "double_attention": ("forward", _double_attention_forward),
