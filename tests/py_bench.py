@@ -195,6 +195,18 @@ def check_outputs(args, blocks):
         names = [x["block"] for x in json.load(f)["rows"]]
     if r.returncode != 0 or names != ["se"]:
         fail(f"--blocks channel --no-yardstick: exit {r.returncode}, rows {names}, {r.stderr}")
+    # A model by name (an EMO variant at its default config); "all" stays the blocks.
+    r = run([args.visattn, "bench", "--blocks", "EMO_1M", "--no-yardstick", "--shape",
+             "1,3,40,36", "--iters", "1", "--min-time", "0", "--json", j])
+    with open(j) as f:
+        got = [(x["block"], x["params"]) for x in json.load(f)["rows"]]
+    if r.returncode != 0 or got != [("EMO_1M", 1361168)]:
+        fail(f"--blocks EMO_1M: exit {r.returncode}, rows {got}, {r.stderr}")
+    if any(x["block"].startswith("EMO") for x in rows):
+        fail("--blocks all included a model")
+    r = run([args.visattn, "bench", "--blocks", "EMO_9M", "--iters", "1"])
+    if r.returncode == 0 or "EMO_9M" not in r.stderr:
+        fail(f"--blocks EMO_9M: exit {r.returncode}, {r.stderr.strip()!r}")
     return rows
 
 
