@@ -430,7 +430,7 @@ static va_status bb_forward(const va_block *b, va_run *r, const va_tensor *x, va
             VA_TRY(va_channel_mean(&cur, e, err));
         }
     }
-    const int64_t c = cur.shape[1], hw = cur.shape[2] * cur.shape[3], nc = m->num_classes;
+    const int64_t c = cur.shape[1], nc = m->num_classes;
     va_tensor pooled;
     VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
     VA_TRY(va_global_avgpool(&cur, &pooled, err));
@@ -438,18 +438,7 @@ static va_status bb_forward(const va_block *b, va_run *r, const va_tensor *x, va
     if (!maps) return VA_OK;
     va_tensor *cam;
     VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, cur.shape[2], cur.shape[3], &cam, err));
-    for (int64_t s = 0; s < n; s++) {
-        const float *logits = y->data + s * nc;
-        int64_t top = 0;
-        for (int64_t k = 1; k < nc; k++)
-            /* The first maximum, as torch.argmax, for which NaN is larger than any number. */
-            if (logits[top] == logits[top] && (logits[k] > logits[top] || logits[k] != logits[k]))
-                top = k;
-        /* cam = w_top^T F: a 1 x C by C x HW product. */
-        VA_TRY(va_bmm(1, 1, hw, c, m->fc_w + top * c, 0, cur.data + s * c * hw, 0,
-                      cam->data + s * hw, err));
-    }
-    return VA_OK;
+    return va_class_activation_map(&cur, m->fc_w, y->data, nc, cam, err);
 }
 
 static va_status bb_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {

@@ -504,7 +504,13 @@ static va_status emo_forward(const va_block *b, va_run *r, const va_tensor *x, v
             va_act_apply(m->pre_act, pre.data, pre.data, n * feat);
         h = pre.data;
     }
-    return va_linear(h, n, feat, m->head_w, m->head_b, m->a.num_classes, y->data, err);
+    VA_TRY(va_linear(h, n, feat, m->head_w, m->head_b, m->a.num_classes, y->data, err));
+    /* The class activation map of the top class, where the head reads the pooled features
+     * directly (no pre_head between them). */
+    if (!va_run_want_maps(r) || m->pre_dim > 0) return VA_OK;
+    va_tensor *cam;
+    VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, cur.shape[2], cur.shape[3], &cam, err));
+    return va_class_activation_map(&cur, m->head_w, y->data, m->a.num_classes, cam, err);
 }
 
 static va_status emo_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {

@@ -748,3 +748,31 @@ va_status va_bmm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
     }
     return VA_OK;
 }
+
+va_status va_class_activation_map(const va_tensor *features, const float *w, const float *logits,
+                                  int64_t num_classes, va_tensor *cam, va_error *err) {
+    static const char *op = "va_class_activation_map";
+    VA_TRY(check_4d(features, op, "features", err));
+    VA_TRY(check_4d(cam, op, "cam", err));
+    const int64_t n = features->shape[0], c = features->shape[1];
+    const int64_t hw = features->shape[2] * features->shape[3];
+    if (!w || !logits) return va_fail(err, VA_ERR_ARG, "%s: %s is NULL", op, w ? "logits" : "w");
+    if (num_classes < 1 || cam->shape[0] != n || cam->shape[1] != 1 ||
+        cam->shape[2] != features->shape[2] || cam->shape[3] != features->shape[3]) {
+        char sf[SHAPE_BUF], sc[SHAPE_BUF];
+        return va_fail(err, VA_ERR_SHAPE, "%s: cam %s does not fit features %s (%lld classes)", op,
+                       va_shape_str(cam, sc, sizeof sc), va_shape_str(features, sf, sizeof sf),
+                       (long long)num_classes);
+    }
+    VA_TRY(check_disjoint(features, cam, op, "features", err));
+    for (int64_t s = 0; s < n; s++) {
+        const float *l = logits + s * num_classes;
+        int64_t top = 0;
+        for (int64_t k = 1; k < num_classes; k++)
+            if (l[top] == l[top] && (l[k] > l[top] || l[k] != l[k])) top = k;
+        /* cam = w_top^T F: a 1 x C by C x HW product. */
+        VA_TRY(va_bmm(1, 1, hw, c, w + top * c, 0, features->data + s * c * hw, 0,
+                      cam->data + s * hw, err));
+    }
+    return VA_OK;
+}

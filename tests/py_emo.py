@@ -4,8 +4,8 @@
 For EMO_1M, EMO_2M, EMO_5M and EMO_6M at 1 x 3 x 224 x 224, EMO_1M at an odd 2 x 3 x 97 x 75, and
 small "emo" configurations that reach the other options (SqueezeExcite in every stage, pre_head
 with PReLU, LayerNorm and InstanceNorm stems, attention everywhere, attn_pre false, v_group):
-random weights and BN statistics (randomize_), `visattn run --maps`, then the logits and every
-attention map within 1e-4 absolute and 1e-4 relative to the largest magnitude of the float64
+random weights and BN statistics (randomize_), `visattn run --maps`, then the logits, every
+attention map and the CAM (whose class must not be a near tie of two logits) within 1e-4 absolute and 1e-4 relative to the largest magnitude of the float64
 reference; `visattn info`'s parameter count equal to sum(p.numel()). Prints one line per case.
 """
 import argparse
@@ -19,6 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+import backbone  # noqa: E402
 import emo  # noqa: E402
 from export import export  # noqa: E402
 from visattn_ref.common import randomize_  # noqa: E402
@@ -75,6 +76,9 @@ def main():
             got.update({f[:-4]: np.load(os.path.join(mdir, f)) for f in os.listdir(mdir)})
             if sorted(got) != sorted(want):
                 problems.append(f"maps {sorted(got)} != {sorted(want)}")
+            # The CAM's class must not be a near tie (docs/testing.md).
+            if "cam" in want and backbone.cam_tie_problem(want["output"]):
+                problems.append(backbone.cam_tie_problem(want["output"]))
             worst = 0.0
             for k, v in want.items():
                 if k not in got or got[k].shape != v.shape:

@@ -559,9 +559,34 @@ static void check_param_alias(void) {
     va_tensor_free(&y);
 }
 
+/* va_class_activation_map: each pointer NULL, and the map over its own features. */
+static void check_cam(void) {
+    va_tensor f = tensor4(XN, XC, XH, XW, 3), cam = tensor4(XN, 1, XH, XW, 0);
+    float w[3 * XC], logits[XN * 3];
+    va_test_fill_random(w, 3 * XC, 4);
+    va_test_fill_random(logits, XN * 3, 5);
+    EXPECT_ARG("va_class_activation_map", "features is NULL",
+               va_class_activation_map(NULL, w, logits, 3, &cam, E));
+    EXPECT_ARG("va_class_activation_map", "w is NULL",
+               va_class_activation_map(&f, NULL, logits, 3, &cam, E));
+    EXPECT_ARG("va_class_activation_map", "logits is NULL",
+               va_class_activation_map(&f, w, NULL, 3, &cam, E));
+    EXPECT_ARG("va_class_activation_map", "cam is NULL",
+               va_class_activation_map(&f, w, logits, 3, NULL, E));
+    va_tensor over;
+    va_tensor_view4(&over, f.data, XN, 1, XH, XW);
+    EXPECT_ARG("va_class_activation_map", "overlaps",
+               va_class_activation_map(&f, w, logits, 3, &over, E));
+    va_error err = {0};
+    ck_assert_int_eq(va_class_activation_map(&f, w, logits, 3, &cam, &err), VA_OK);
+    va_tensor_free(&f);
+    va_tensor_free(&cam);
+}
+
 START_TEST(test_ops_h) {
     fixtures_init();
     check_ops_null();
+    check_cam();
     for (size_t i = 0; i < sizeof alias_cases / sizeof alias_cases[0]; i++)
         check_alias_case(&alias_cases[i], (uint32_t)(100 + i));
     check_param_alias();

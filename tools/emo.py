@@ -3,7 +3,8 @@ arguments, built from our iRMB (tools/visattn_ref/irmb.py); the C model is backb
 
     build(config, variant="emo")  -> nn.Module in eval mode; config: EMO's keyword arguments,
                                      over the variant's defaults (EMO_1M, EMO_2M, EMO_5M, EMO_6M)
-    maps(module)                  -> the attention iRMBs' maps, "stage<i>.<j>.attention"
+    maps(module)                  -> the attention iRMBs' maps, "stage<i>.<j>.attention", and "cam"
+                                     (the top class's activation map) when pre_dim is 0
 
 forward returns the logits as N x num_classes x 1 x 1 (the C model's output shape; the official
 forward returns {'out': logits, 'out_kd': logits}). For tools and tests only.
@@ -89,8 +90,13 @@ class EMO(nn.Module):
         for name in ("stage0", "stage1", "stage2", "stage3", "stage4"):
             for blk in getattr(self, name):
                 x = blk(x)
-        x = self.norm(x).mean(dim=(2, 3))
-        return self.head(self.pre_head(x))[:, :, None, None]
+        x = self.norm(x)
+        logits = self.head(self.pre_head(x.mean(dim=(2, 3))))
+        self.last_cam = None
+        if isinstance(self.pre_head, nn.Identity):  # the head reads the pooled features
+            top = logits.argmax(dim=1)
+            self.last_cam = torch.einsum("nc,nchw->nhw", self.head.weight[top], x)[:, None]
+        return logits[:, :, None, None]
 
 
 def config_for(variant="emo", **overrides):
@@ -110,4 +116,6 @@ def maps(module):
         for j, blk in enumerate(getattr(module, f"stage{i}")):
             if blk.attn_s:
                 out[f"stage{i}.{j}.attention"] = blk.last_attention
+    if module.last_cam is not None:
+        out["cam"] = module.last_cam.detach()
     return out

@@ -140,6 +140,12 @@ va_status va_channel_max(const va_tensor *x, va_tensor *y, va_error *err);
 /* Softmax along `axis` (negative counts from the end) of a tensor of any ndim; in place allowed
  * (y == x). */
 va_status va_softmax(const va_tensor *x, int axis, va_tensor *y, va_error *err);
+/* Class activation map: for each sample n, cam[n] = w[top] . features[n] (C channels summed per
+ * pixel), top = the first largest of logits[n] as torch.argmax picks it (a NaN counts as larger
+ * than any number). features N x C x H x W, w num_classes x C (a linear classifier on the
+ * channel means), logits N x num_classes, cam N x 1 x H x W. Not in place. */
+va_status va_class_activation_map(const va_tensor *features, const float *w, const float *logits,
+                                  int64_t num_classes, va_tensor *cam, va_error *err);
 /* Batched matmul: C[b] = op(A[b]) * op(B[b]) for b < batch; A, B, C are contiguous row-major.
  * op(A) is M x K (A stored K x M if trans_a), op(B) is K x N (B stored N x K if trans_b).
  * Not in place: c may not overlap a or b (a and b may overlap each other). a and b may be NULL
