@@ -487,6 +487,16 @@ static va_status emo_forward(const va_block *b, va_run *r, const va_tensor *x, v
         slot += va_run_scope_pop(r, &scope);
         VA_TRY(st);
         cur = next;
+        /* After a stage's last block: the channel mean of its output, as the backbone records. */
+        const int stage = m->prefix[i][5] - '0';
+        if (va_run_want_maps(r) && stage >= 1 &&
+            (i + 1 == m->num_blocks || m->prefix[i + 1][5] - '0' != stage)) {
+            char name[VA_MAP_NAME_LEN];
+            va_tensor *e;
+            snprintf(name, sizeof name, "stage%d.energy", stage);
+            VA_TRY(va_run_map_prepare(r, slot++, name, n, 1, cur.shape[2], cur.shape[3], &e, err));
+            VA_TRY(va_channel_mean(&cur, e, err));
+        }
     }
     if (m->norm.kind != EMO_NORM_NONE) VA_TRY(emo_norm_apply(&m->norm, &cur, &cur, err));
     const int64_t c = cur.shape[1], feat = m->pre_dim > 0 ? m->pre_dim : c;

@@ -42,7 +42,9 @@ static void heatmap_usage(FILE *f) {
           "The map a stage shows is the block's spatial map if it has one: 'spatial' for\n"
           "spatial, cbam, triplet, shuffle and double_attention (its gathering maps averaged),\n"
           "'attention' for irmb; else (se, and the model without attention, 'none') 'energy',\n"
-          "the channel mean of the stage's output after attention.\n"
+          "the channel mean of the stage's output after attention. --model also takes an EMO\n"
+          "network file (tools/convert_emo.py): a stage shows its last attention iRMB's map,\n"
+          "else its energy.\n"
           "\n"
           "  --block all|NAME  all (default): one model per block, for every registered block\n"
           "                    with a file assets/models/<block>.safetensors, plus 'none' (the\n"
@@ -96,18 +98,25 @@ static void model_free(hm_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* The model, its run context, and its input as it declares it (va_preprocess_for_model). */
+/* The model, its run context, and its input as it declares it (va_preprocess_for_model). The
+ * classifier models record per-stage maps (stage<k>.energy) and a CAM: the backbone and EMO. */
 static va_status model_load(hm_model *m, va_error *err) {
     VA_TRY(va_block_load_file(m->path, &m->b, err));
     VA_TRY(va_run_create(&m->run, err));
-    if (strcmp(va_block_name(m->b), "backbone") != 0)
+    const char *name = va_block_name(m->b);
+    const int backbone = strcmp(name, "backbone") == 0;
+    if (!backbone && (strncmp(name, "EMO", 3) != 0 && strcmp(name, "emo") != 0))
         return va_fail(err, VA_ERR_CONFIG,
-                       "%s: not a backbone model (it holds '%s'); heatmap needs one of the "
-                       "classifier models described in docs/backbone.md",
-                       m->path, va_block_name(m->b));
+                       "%s: not a classifier heatmap can show (it holds '%s'); heatmap needs the "
+                       "backbone (docs/backbone.md) or an EMO network (docs/networks/emo.md)",
+                       m->path, name);
     if (va_preprocess_for_model(m->b, &m->pp, err) != VA_OK) return va_error_prefix(err, m->path);
-    /* The label is the attention block's registry name (an alias such as "channel" shows as
-     * "se"), read from the config the model was built with. */
+    /* The label: the backbone's attention block by registry name (an alias such as "channel"
+     * shows as "se"), read from the config the model was built with; an EMO's variant name. */
+    if (!backbone) {
+        snprintf(m->label, sizeof m->label, "%s", name);
+        return VA_OK;
+    }
     cJSON *cfg = cJSON_Parse(va_block_config(m->b));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "attention");
     const va_block_ops *ops = cJSON_IsString(v) ? va_find_ops(v->valuestring) : NULL;
@@ -228,7 +237,18 @@ static const va_map *stage_map(const va_run *r, int k) {
         if (m && m->t.ndim == 4 && m->t.shape[1] == 1 && m->t.shape[2] * m->t.shape[3] > 1)
             return m;
     }
-    return energy;
+    /* A network with several blocks per stage (EMO): its last block's attention map. */
+    const va_map *last = NULL;
+    const int plen = snprintf(name, sizeof name, "stage%d.", k);
+    for (int i = 0; i < va_run_num_maps(r); i++) {
+        const va_map *m = va_run_map(r, i);
+        const size_t len = strlen(m->name);
+        if (strncmp(m->name, name, (size_t)plen) == 0 && len > 10 &&
+            strcmp(m->name + len - 10, ".attention") == 0 && m->t.shape[1] == 1 &&
+            m->t.shape[2] * m->t.shape[3] > 1)
+            last = m;
+    }
+    return last ? last : energy;
 }
 
 static void image_stem(const char *path, char *buf, size_t len) {

@@ -383,6 +383,42 @@ def main():
     check("--max-pixels refuses a larger image", r.returncode != 0 and
           len(r.stderr.strip().splitlines()) == 1 and "deep16.png" in r.stderr, r.stderr.strip())
 
+    # ---- An EMO network: its stages' maps (the last attention iRMB's, else the energy) and CAM --
+    import emo
+    from visattn_ref.common import randomize_
+    emo_cfg = {"num_classes": 10, "img_size": 96}
+    emo_model = os.path.join(w, "emo_1m.safetensors")
+    tm = randomize_(emo.build(emo_cfg, "EMO_1M"), 5)
+    export(tm, emo_model, model="EMO_1M", config=emo_cfg)
+    out_e = os.path.join(w, "out_emo")
+    r = run([exe, "heatmap", PHOTO, "--model", emo_model, "--out", out_e, "--cam",
+             "--save-input"])
+    stem = os.path.splitext(os.path.basename(PHOTO))[0]
+    want = [f"{stem}_EMO_1M_stage{k}.png" for k in range(1, 5)] + [f"{stem}_EMO_1M_cam.png"]
+    written = sorted(os.path.basename(l.split(" ", 1)[1]) for l in r.stdout.splitlines()
+                     if l.startswith("wrote ") and l.endswith(".png"))
+    check("EMO_1M heatmap: 4 stage overlays and the CAM", r.returncode == 0 and
+          written == sorted(want), f"exit {r.returncode}, wrote {written}; {r.stderr.strip()}")
+    # Stage 3's overlay is its last attention iRMB's map (gray, alpha 1: the normalised map).
+    r = run([exe, "heatmap", PHOTO, "--model", emo_model, "--out", out_e, "--stage", "3",
+             "--colormap", "gray", "--alpha", "1", "--save-input"])
+    if r.returncode == 0:
+        import torch.nn.functional as F
+        x = np.load(os.path.join(out_e, f"{stem}_EMO_1M_input.npy"))
+        with torch.no_grad():
+            tm(torch.from_numpy(x))
+        amap = emo.maps(tm)[f"stage3.{len(tm.stage3) - 1}.attention"]
+        img_h, img_w = png_size(PHOTO)[1], png_size(PHOTO)[0]
+        up = F.interpolate(amap[:1, :1], size=(img_h, img_w), mode="bilinear",
+                           align_corners=False)[0, 0].numpy().astype(np.float64)
+        want_px = np.rint((up - up.min()) / (up.max() - up.min()) * 255)
+        got = png_read(os.path.join(out_e, f"{stem}_EMO_1M_stage3.png")).astype(np.float64)
+        err = float(np.abs(got[..., 0] - want_px).max())
+        check("EMO_1M stage 3 overlay = its last attention iRMB's map (gray, alpha 1)", err <= 1,
+              f"max diff {err:.0f} grey levels")
+    else:
+        check("EMO_1M --stage 3 --colormap gray", False, r.stderr.strip())
+
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -3,8 +3,8 @@ arguments, built from our iRMB (tools/visattn_ref/irmb.py); the C model is backb
 
     build(config, variant="emo")  -> nn.Module in eval mode; config: EMO's keyword arguments,
                                      over the variant's defaults (EMO_1M, EMO_2M, EMO_5M, EMO_6M)
-    maps(module)                  -> the attention iRMBs' maps, "stage<i>.<j>.attention", and "cam"
-                                     (the top class's activation map) when pre_dim is 0
+    maps(module)                  -> the attention iRMBs' maps, "stage<i>.<j>.attention", each
+                                     stage's "stage<k>.energy" and, when pre_dim is 0, "cam"
 
 forward returns the logits as N x num_classes x 1 x 1 (the C model's output shape; the official
 forward returns {'out': logits, 'out_kd': logits}). For tools and tests only.
@@ -87,9 +87,12 @@ class EMO(nn.Module):
         self.head = nn.Linear(pre_dim if pre_dim > 0 else embed_dims[-1], num_classes)
 
     def forward(self, x):
+        self.last_energy = {}
         for name in ("stage0", "stage1", "stage2", "stage3", "stage4"):
             for blk in getattr(self, name):
                 x = blk(x)
+            if name != "stage0":
+                self.last_energy[name] = x.mean(dim=1, keepdim=True)
         x = self.norm(x)
         logits = self.head(self.pre_head(x.mean(dim=(2, 3))))
         self.last_cam = None
@@ -116,6 +119,8 @@ def maps(module):
         for j, blk in enumerate(getattr(module, f"stage{i}")):
             if blk.attn_s:
                 out[f"stage{i}.{j}.attention"] = blk.last_attention
+    for name, e in module.last_energy.items():
+        out[f"{name}.energy"] = e.detach()
     if module.last_cam is not None:
         out["cam"] = module.last_cam.detach()
     return out
