@@ -2,6 +2,7 @@
  * storage, cost helpers and loading a block or model from a weight file's metadata. */
 #include "visattn/block.h"
 
+#include "arg_check.h"
 #include "ops_internal.h"
 
 #include <stdio.h>
@@ -21,17 +22,12 @@ struct va_run {
     char scope_prefix[VA_MAP_NAME_LEN];
 };
 
-#define CHECK_ARG(p, fn)                                                                           \
-    do {                                                                                           \
-        if (!(p)) return va_fail(err, VA_ERR_ARG, fn ": " #p " is NULL");                          \
-    } while (0)
-
 va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block **out,
                               va_error *err) {
-    CHECK_ARG(out, "va_block_create_cfg");
+    VA_ARG_NONNULL(out, "va_block_create_cfg");
     *out = NULL;
-    CHECK_ARG(name, "va_block_create_cfg");
-    CHECK_ARG(cfg, "va_block_create_cfg");
+    VA_ARG_NONNULL(name, "va_block_create_cfg");
+    VA_ARG_NONNULL(cfg, "va_block_create_cfg");
     const va_block_ops *ops = va_find_ops(name);
     if (!ops) return va_fail(err, VA_ERR_CONFIG, "unknown block or model '%s'", name);
     va_block *b = calloc(1, sizeof *b);
@@ -50,9 +46,9 @@ va_status va_block_create_cfg(const char *name, const va_config *cfg, va_block *
 
 va_status va_block_create(const char *name, const char *config_json, va_block **out,
                           va_error *err) {
-    CHECK_ARG(out, "va_block_create");
+    VA_ARG_NONNULL(out, "va_block_create");
     *out = NULL;
-    CHECK_ARG(name, "va_block_create");
+    VA_ARG_NONNULL(name, "va_block_create");
     char what[80];
     snprintf(what, sizeof what, "%s config", name);
     va_config *cfg;
@@ -63,8 +59,8 @@ va_status va_block_create(const char *name, const char *config_json, va_block **
 }
 
 va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
-    CHECK_ARG(b, "va_block_load");
-    CHECK_ARG(w, "va_block_load");
+    VA_ARG_NONNULL(b, "va_block_load");
+    VA_ARG_NONNULL(w, "va_block_load");
     if (b->loaded)
         return va_fail(err, VA_ERR_ARG,
                        "%s: weights are loaded already (a loaded block is "
@@ -77,9 +73,9 @@ va_status va_block_load(va_block *b, va_weights *w, const char *prefix, va_error
 
 va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out[4],
                              va_error *err) {
-    CHECK_ARG(b, "va_block_out_shape");
-    CHECK_ARG(in, "va_block_out_shape");
-    CHECK_ARG(out, "va_block_out_shape");
+    VA_ARG_NONNULL(b, "va_block_out_shape");
+    VA_ARG_NONNULL(in, "va_block_out_shape");
+    VA_ARG_NONNULL(out, "va_block_out_shape");
     /* An empty batch gives an empty output and empty maps, as in PyTorch; empty planes or no
      * channels are an error (PyTorch's convs and pools refuse them too). */
     if (in[0] < 0 || in[1] < 1 || in[2] < 1 || in[3] < 1)
@@ -93,10 +89,10 @@ va_status va_block_out_shape(const va_block *b, const int64_t in[4], int64_t out
 va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
                            va_error *err) {
     char s1[64], s2[64];
-    CHECK_ARG(b, "va_block_forward");
-    CHECK_ARG(r, "va_block_forward");
-    CHECK_ARG(x, "va_block_forward");
-    CHECK_ARG(y, "va_block_forward");
+    VA_ARG_NONNULL(b, "va_block_forward");
+    VA_ARG_NONNULL(r, "va_block_forward");
+    VA_ARG_NONNULL(x, "va_block_forward");
+    VA_ARG_NONNULL(y, "va_block_forward");
     VA_TRY(check_4d(x, b->ops->name, "input", err));
     VA_TRY(check_tensor(y, b->ops->name, "output", err));
     if (!b->loaded)
@@ -131,9 +127,9 @@ va_status va_block_forward(const va_block *b, va_run *r, const va_tensor *x, va_
 }
 
 va_status va_block_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {
-    CHECK_ARG(b, "va_block_cost");
-    CHECK_ARG(in, "va_block_cost");
-    CHECK_ARG(cost, "va_block_cost");
+    VA_ARG_NONNULL(b, "va_block_cost");
+    VA_ARG_NONNULL(in, "va_block_cost");
+    VA_ARG_NONNULL(cost, "va_block_cost");
     memset(cost, 0, sizeof *cost);
     int64_t out[4];
     VA_TRY(va_block_out_shape(b, in, out, err));
@@ -159,8 +155,8 @@ const char *va_block_class_name(const va_block *b, int k) {
 }
 
 va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *err) {
-    CHECK_ARG(b, "va_block_set_info");
-    CHECK_ARG(info, "va_block_set_info");
+    VA_ARG_NONNULL(b, "va_block_set_info");
+    VA_ARG_NONNULL(info, "va_block_set_info");
     if (info->num_norm < 0 || info->num_class_names < 0 ||
         (info->num_norm && (!info->mean || !info->std)) ||
         (info->num_class_names && !info->class_names))
@@ -205,7 +201,7 @@ void va_block_destroy(va_block *b) {
 /* ---- Run contexts --------------------------------------------------------------------------- */
 
 va_status va_run_create(va_run **out, va_error *err) {
-    CHECK_ARG(out, "va_run_create");
+    VA_ARG_NONNULL(out, "va_run_create");
     va_run *r = calloc(1, sizeof *r);
     if (!(*out = r)) return va_fail(err, VA_ERR_NOMEM, "va_run_create: out of memory");
     va_arena_init(&r->arena);
@@ -223,7 +219,7 @@ void va_run_destroy(va_run *r) {
 }
 
 va_status va_run_set_want_maps(va_run *r, int want, va_error *err) {
-    CHECK_ARG(r, "va_run_set_want_maps");
+    VA_ARG_NONNULL(r, "va_run_set_want_maps");
     r->want_maps = want != 0;
     return VA_OK;
 }
@@ -256,9 +252,9 @@ va_arena *va_run_arena(va_run *r) {
 
 va_status va_run_map_prepare(va_run *r, int i, const char *name, int64_t n, int64_t c, int64_t h,
                              int64_t w, va_tensor **t, va_error *err) {
-    CHECK_ARG(r, "va_run_map_prepare");
-    CHECK_ARG(name, "va_run_map_prepare");
-    CHECK_ARG(t, "va_run_map_prepare");
+    VA_ARG_NONNULL(r, "va_run_map_prepare");
+    VA_ARG_NONNULL(name, "va_run_map_prepare");
+    VA_ARG_NONNULL(t, "va_run_map_prepare");
     const int slot = r->scope_first + i;
     if (i < 0 || slot >= RUN_MAX_MAPS)
         return va_fail(err, VA_ERR_ARG, "map slot %d ('%s%s') out of range 0..%d", slot,
@@ -396,9 +392,9 @@ static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) 
 }
 
 va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
-    CHECK_ARG(out, "va_block_load_file");
+    VA_ARG_NONNULL(out, "va_block_load_file");
     *out = NULL;
-    CHECK_ARG(path, "va_block_load_file");
+    VA_ARG_NONNULL(path, "va_block_load_file");
     va_safetensors *st;
     VA_TRY(va_st_open(path, &st, err));
     return load_opened(st, out, err);
@@ -406,7 +402,7 @@ va_status va_block_load_file(const char *path, va_block **out, va_error *err) {
 
 va_status va_block_load_memory(const void *data, size_t len, const char *name, va_block **out,
                                va_error *err) {
-    CHECK_ARG(out, "va_block_load_memory");
+    VA_ARG_NONNULL(out, "va_block_load_memory");
     *out = NULL;
     if (!data && len > 0) return va_fail(err, VA_ERR_ARG, "va_block_load_memory: data is NULL");
     va_safetensors *st;
