@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import subprocess
+import shutil
 import sys
 
 import numpy as np
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import backbone  # noqa: E402
 import fmnist  # noqa: E402
 from export import export  # noqa: E402
+from pngio import png_write  # noqa: E402
 from safetensors_io import load_file  # noqa: E402
 
 ATOL = 1e-4
@@ -133,6 +135,37 @@ def trained(chk, visattn, work):
         chk.report(abs(acc_c - acc_torch) <= 0.1 * ties + 1e-9,
                    f"eval {name} (first 1000 test images)",
                    f"PyTorch {acc_torch:.2f}%, C {acc_c:.2f}%, {ties} near ties")
+    eval_folder(chk, visattn, work, os.path.join(mdir, f"{files[0]}.safetensors"), images,
+                labels, img_path, lab_path)
+
+
+def eval_folder(chk, visattn, work, model, images, labels, img_path, lab_path):
+    """The same images as grey PNGs in class folders: `visattn eval MODEL FOLDER` must feed the
+    model exactly what the IDX path feeds it (a grey pixel is its own luma), so every image gets
+    the same top-1 both ways."""
+    root = os.path.join(work, "fmnist_folder")
+    shutil.rmtree(root, ignore_errors=True)
+    n = 300
+    for i in range(n):
+        os.makedirs(os.path.join(root, f"class{labels[i]}"), exist_ok=True)
+        with open(os.path.join(root, f"class{labels[i]}", f"{i:04d}.png"), "wb") as f:
+            f.write(png_write(images[i]))
+    preds = {}
+    for kind, data in (("idx", [img_path, lab_path, "--limit", str(n)]), ("folder", [root])):
+        csv = os.path.join(work, f"pred_{kind}.csv")
+        r = subprocess.run([visattn, "eval", model, *data, "--batch", "1", "--predictions", csv],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            chk.report(False, f"eval {kind}", r.stderr.strip())
+            return
+        with open(csv) as f:
+            rows = [line.strip().split(",") for line in f][1:]
+        key = (lambda im: int(im)) if kind == "idx" else (lambda im: int(im[-8:-4]))
+        preds[kind] = {key(im): (int(lab), int(top)) for im, lab, top in rows}
+    same = preds["idx"] == preds["folder"]
+    chk.report(same and len(preds["idx"]) == n, f"eval on a folder of {n} grey PNGs",
+               "same labels and top-1 as from the IDX files" if same else
+               f"{sum(preds['idx'][k] != preds['folder'].get(k) for k in preds['idx'])} differ")
 
 
 def bad_configs(chk, visattn, work):

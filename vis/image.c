@@ -302,7 +302,11 @@ static va_status image_planes(const va_image *img, int channels, va_tensor *t, v
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = img->px + i * 3;
         if (channels == 1) {
-            t->data[i] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.f;
+            /* a grey pixel is its own luma, exactly (the weighted sum can be 1 ulp off) */
+            float luma = p[0] == p[1] && p[1] == p[2]
+                             ? (float)p[0]
+                             : 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+            t->data[i] = luma / 255.f;
         } else {
             for (int c = 0; c < 3; c++)
                 t->data[(size_t)c * n + i] = p[c] / 255.f;

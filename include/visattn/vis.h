@@ -73,10 +73,11 @@ typedef struct va_preprocess {
     float mean[3], std[3]; /* per channel, applied to pixel / 255; std > 0 */
 } va_preprocess;
 
-/* x = 1 x channels x height x width: pixels / 255 (grey = 0.299 R + 0.587 G + 0.114 B; a grey
- * image gives the same value on every channel), resized with va_resize_bilinear (PyTorch's
- * F.interpolate(mode="bilinear", align_corners=False), no antialiasing), then (v - mean) / std.
- * x is allocated (free with va_tensor_free) and never shares memory with img, which is only read.
+/* x = 1 x channels x height x width: pixels / 255 (grey = 0.299 R + 0.587 G + 0.114 B, exactly R
+ * where R = G = B; a grey image gives the same value on every channel), resized with
+ * va_resize_bilinear (PyTorch's F.interpolate(mode="bilinear", align_corners=False), no
+ * antialiasing), then (v - mean) / std. x is allocated (free with va_tensor_free) and never shares
+ * memory with img, which is only read.
  */
 va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_tensor *x,
                             va_error *err);
