@@ -534,9 +534,18 @@ int va_cmd_eval(int argc, char **argv) {
             return 2;
         }
     }
-    if (npos < 2 || (npos == 2 && !is_dir(pos[1]))) {
-        if (npos == 2) va_cli_error("eval: %s is not a folder (give IMAGES and LABELS files)", pos[1]);
-        else eval_usage(stderr);
+    if (npos < 2) {
+        eval_usage(stderr);
+        return 2;
+    }
+    struct stat st;
+    if (npos == 2 && stat(pos[1], &st) != 0) {
+        va_cli_error("%s: cannot open (%s)", pos[1], strerror(errno));
+        return 1;
+    }
+    if (npos == 2 && !S_ISDIR(st.st_mode)) {
+        va_cli_error("eval: %s is not a folder (give a FOLDER, or IMAGES and LABELS files)",
+                     pos[1]);
         return 2;
     }
     if (va_cli_setup_threads(threads)) return 2;
