@@ -425,63 +425,72 @@ static int write_svg(const char *path, const bench_row *rows, int n) {
 int va_cmd_bench(int argc, char **argv) {
     bench_opts o = {.blocks = "all", .warmup = 3, .iters = 10, .min_time = 1.0};
     int iters_given = 0, time_given = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            bench_usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--blocks") == 0 || strcmp(a, "--shape") == 0 ||
-            strcmp(a, "--threads") == 0 || strcmp(a, "--warmup") == 0 ||
-            strcmp(a, "--iters") == 0 || strcmp(a, "--min-time") == 0 || strcmp(a, "--json") == 0 ||
-            strcmp(a, "--csv") == 0 || strcmp(a, "--svg") == 0) {
-            if (!v) {
-                va_cli_error("bench: %s needs a value", a);
-                return 2;
-            }
-            i++;
-        }
-        if (strcmp(a, "--blocks") == 0) {
-            o.blocks = v;
-        } else if (strcmp(a, "--shape") == 0) {
+    enum {
+        O_HELP,
+        O_BLOCKS,
+        O_SHAPE,
+        O_THREADS,
+        O_WARMUP,
+        O_ITERS,
+        O_MINTIME,
+        O_JSON,
+        O_CSV,
+        O_SVG,
+        O_NOYARD
+    };
+    static const va_cli_opt opts[] = {{"help", 0},     {"blocks", 1},       {"shape", 1},
+                                      {"threads", 1},  {"warmup", 1},       {"iters", 1},
+                                      {"min-time", 1}, {"json", 1},         {"csv", 1},
+                                      {"svg", 1},      {"no-yardstick", 0}, {NULL, 0}};
+    va_cli_args args = {.cmd = "bench", .argc = argc, .argv = argv};
+    const char *v;
+    for (int k; (k = va_cli_next(&args, opts, &v)) != VA_CLI_END;) {
+        switch (k) {
+        case VA_CLI_USAGE: return VA_EXIT_USAGE;
+        case VA_CLI_OPERAND:
+            va_cli_error("bench: unexpected argument '%s' (see visattn bench --help)", v);
+            return VA_EXIT_USAGE;
+        case O_HELP: bench_usage(stdout); return VA_EXIT_OK;
+        case O_BLOCKS: o.blocks = v; break;
+        case O_SHAPE:
             if (o.nshapes == MAX_SHAPES) {
                 va_cli_error("bench: at most %d shapes", MAX_SHAPES);
-                return 2;
+                return VA_EXIT_USAGE;
             }
-            if (va_cli_parse_shape(v, o.shapes[o.nshapes++])) return 2;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (parse_threads_list(v, &o)) return 2;
-        } else if (strcmp(a, "--warmup") == 0 || strcmp(a, "--iters") == 0) {
+            if (va_cli_parse_shape(v, o.shapes[o.nshapes++])) return VA_EXIT_USAGE;
+            break;
+        case O_THREADS:
+            if (parse_threads_list(v, &o)) return VA_EXIT_USAGE;
+            break;
+        case O_WARMUP:
+        case O_ITERS: {
             char *end;
-            long k = strtol(v, &end, 10);
-            if (*end || k < (a[2] == 'w' ? 0 : 1) || k > 1000000) {
-                va_cli_error("bench: %s needs a %s integer, got '%s'", a,
-                             a[2] == 'w' ? "non-negative" : "positive", v);
-                return 2;
+            long n = strtol(v, &end, 10);
+            if (*end || end == v || n < (k == O_WARMUP ? 0 : 1) || n > 1000000) {
+                va_cli_error("bench: --%s needs a %s integer, got '%s'", opts[k].name,
+                             k == O_WARMUP ? "non-negative" : "positive", v);
+                return VA_EXIT_USAGE;
             }
-            if (a[2] == 'w')
-                o.warmup = (int)k;
+            if (k == O_WARMUP)
+                o.warmup = (int)n;
             else
-                o.iters = (int)k, iters_given = 1;
-        } else if (strcmp(a, "--min-time") == 0) {
+                o.iters = (int)n, iters_given = 1;
+            break;
+        }
+        case O_MINTIME: {
             char *end;
             o.min_time = strtod(v, &end);
-            if (*end || !(o.min_time >= 0) || o.min_time > 3600) {
+            if (*end || end == v || !(o.min_time >= 0) || o.min_time > 3600) {
                 va_cli_error("bench: --min-time needs seconds (0..3600), got '%s'", v);
-                return 2;
+                return VA_EXIT_USAGE;
             }
             time_given = 1;
-        } else if (strcmp(a, "--json") == 0) {
-            o.json = v;
-        } else if (strcmp(a, "--csv") == 0) {
-            o.csv = v;
-        } else if (strcmp(a, "--svg") == 0) {
-            o.svg = v;
-        } else if (strcmp(a, "--no-yardstick") == 0) {
-            o.no_yardstick = 1;
-        } else {
-            va_cli_error("bench: unknown argument '%s' (see visattn bench --help)", a);
-            return 2;
+            break;
+        }
+        case O_JSON: o.json = v; break;
+        case O_CSV: o.csv = v; break;
+        case O_SVG: o.svg = v; break;
+        case O_NOYARD: o.no_yardstick = 1; break;
         }
     }
     if (iters_given && !time_given) o.min_time = 0; /* --iters I alone means exactly I passes */

@@ -16,8 +16,8 @@
 #include <zlib.h>
 
 #include "cli.h"
-#include "visattn/visattn.h"
 #include "visattn/vis.h"
+#include "visattn/visattn.h"
 
 #define EVAL_MAX_ITEMS 100000000L /* refuse headers claiming more before allocating */
 #define EVAL_MAX_SIDE 4096
@@ -139,7 +139,8 @@ static long argmax_torch(const float *l, long n) {
     return top;
 }
 
-/* ---- Image folders, as torchvision's ImageFolder reads them ------------------------------------ */
+/* ---- Image folders, as torchvision's ImageFolder reads them ------------------------------------
+ */
 
 #define EVAL_MAX_DEPTH 32 /* symbolic links are followed, as os.walk(followlinks=True) does */
 
@@ -192,8 +193,8 @@ static int is_dir(const char *path) {
 
 /* ImageFolder's extensions (case-insensitive); 1 if the name ends in one, else 0. */
 static int has_image_ext(const char *name) {
-    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".ppm", ".pgm",
-                                      ".bmp", ".tif", ".tiff", ".webp"};
+    static const char *const ext[] = {".jpg", ".jpeg", ".png",  ".ppm", ".pgm",
+                                      ".bmp", ".tif",  ".tiff", ".webp"};
     size_t n = strlen(name);
     for (size_t e = 0; e < sizeof ext / sizeof ext[0]; e++) {
         size_t k = strlen(ext[e]);
@@ -235,8 +236,10 @@ static int list_dir(const char *dir, char ***names, long *n) {
         (*n)++;
     }
     closedir(d);
-    if (rc) va_cli_error("%s: out of memory listing the folder", dir);
-    else qsort(*names, (size_t)*n, sizeof **names, cmp_name);
+    if (rc)
+        va_cli_error("%s: out of memory listing the folder", dir);
+    else
+        qsort(*names, (size_t)*n, sizeof **names, cmp_name);
     return rc;
 }
 
@@ -304,8 +307,7 @@ static int read_folder(const char *root, image_list *l, long *nclass) {
             long first = l->n;
             rc = collect_images(path, *nclass, 1, l);
             /* this class's images in ImageFolder's order: by folder, then by file name */
-            if (!rc)
-                qsort(l->items + first, (size_t)(l->n - first), sizeof *l->items, cmp_item);
+            if (!rc) qsort(l->items + first, (size_t)(l->n - first), sizeof *l->items, cmp_item);
             ++*nclass;
         }
         free(path);
@@ -325,7 +327,8 @@ static int read_folder(const char *root, image_list *l, long *nclass) {
     return rc;
 }
 
-/* ---- Scoring ----------------------------------------------------------------------------------- */
+/* ---- Scoring -----------------------------------------------------------------------------------
+ */
 
 typedef struct eval_score {
     long correct, nonfinite, seen;
@@ -367,8 +370,10 @@ static int score_batch(const va_block *b, va_run *r, va_tensor *x, va_tensor *y,
         long top = argmax_torch(l, nc);
         s->correct += top == labels[i];
         if (s->csv) {
-            if (names) csv_field(s->csv, names[i]);
-            else fprintf(s->csv, "%ld", s->seen + i);
+            if (names)
+                csv_field(s->csv, names[i]);
+            else
+                fprintf(s->csv, "%ld", s->seen + i);
             fprintf(s->csv, ",%ld,%ld\n", labels[i], top);
         }
     }
@@ -505,33 +510,34 @@ done:
 }
 
 int va_cmd_eval(int argc, char **argv) {
-    const char *pos[3], *csv_path = NULL;
+    enum { O_HELP, O_THREADS, O_BATCH, O_LIMIT, O_PRED };
+    static const va_cli_opt opts[] = {{"help", 0},  {"threads", 1},     {"batch", 1},
+                                      {"limit", 1}, {"predictions", 1}, {NULL, 0}};
+    va_cli_args a = {.cmd = "eval", .argc = argc, .argv = argv};
+    const char *pos[3], *csv_path = NULL, *v;
     int npos = 0, threads = 0;
     long batch = 256, limit = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            eval_usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--threads") == 0) {
-            if (va_cli_parse_threads(i + 1 < argc ? argv[++i] : NULL, &threads)) return 2;
-        } else if (strcmp(argv[i], "--batch") == 0) {
-            if (parse_pos("--batch", i + 1 < argc ? argv[++i] : NULL, 65536, &batch)) return 2;
-        } else if (strcmp(argv[i], "--limit") == 0) {
-            if (parse_pos("--limit", i + 1 < argc ? argv[++i] : NULL, EVAL_MAX_ITEMS, &limit))
-                return 2;
-        } else if (strcmp(argv[i], "--predictions") == 0) {
-            if (!(csv_path = i + 1 < argc ? argv[++i] : NULL)) {
-                va_cli_error("eval: --predictions needs a file name");
-                return 2;
+    for (int k; (k = va_cli_next(&a, opts, &v)) != VA_CLI_END;) {
+        switch (k) {
+        case VA_CLI_USAGE: return VA_EXIT_USAGE;
+        case O_HELP: eval_usage(stdout); return VA_EXIT_OK;
+        case O_THREADS:
+            if (va_cli_parse_threads(v, &threads)) return VA_EXIT_USAGE;
+            break;
+        case O_BATCH:
+            if (parse_pos("--batch", v, 65536, &batch)) return VA_EXIT_USAGE;
+            break;
+        case O_LIMIT:
+            if (parse_pos("--limit", v, EVAL_MAX_ITEMS, &limit)) return VA_EXIT_USAGE;
+            break;
+        case O_PRED: csv_path = v; break;
+        case VA_CLI_OPERAND:
+            if (npos == 3) {
+                va_cli_error("eval: too many arguments ('%s')", v);
+                return VA_EXIT_USAGE;
             }
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            va_cli_error("eval: unknown option '%s'", argv[i]);
-            return 2;
-        } else if (npos < 3) {
-            pos[npos++] = argv[i];
-        } else {
-            va_cli_error("eval: too many arguments ('%s')", argv[i]);
-            return 2;
+            pos[npos++] = v;
+            break;
         }
     }
     if (npos < 2) {

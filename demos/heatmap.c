@@ -4,7 +4,7 @@
  * Show where each attention block of the project's backbone models looks: run the model on the
  * image, take each stage's spatial attention map, upsample it to the image's full resolution,
  * colour-map it and blend it over the image. */
-/* realpath() and readlink() are XSI/POSIX-2008 extensions that glibc hides without this. */
+/* strtok_r() is POSIX, which glibc hides in strict C11 without this. */
 #define _XOPEN_SOURCE 700
 
 #include <errno.h>
@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -46,10 +45,12 @@ static void heatmap_usage(FILE *f) {
           "network file (tools/convert_emo.py): a stage shows its last attention iRMB's map,\n"
           "else its energy.\n"
           "\n"
-          "  --block all|NAME  all (default): one model per block, for every registered block\n"
+          "  --block all|LIST  all (default): one model per block, for every registered block\n"
           "                    with a file assets/models/<block>.safetensors, plus 'none' (the\n"
-          "                    model without attention); NAME: that block's model only\n"
+          "                    model without attention); LIST: those blocks' models, e.g.\n"
+          "                    cbam or cbam,triplet,none (a list of two or more gets a sheet)\n"
           "  --model NAME|FILE one model: assets/models/NAME.safetensors, or a model file\n"
+          "                    (not together with --block)\n"
           "  --stage K|all     the stages to show (default all; stages count from 1)\n"
           "  --out DIR         output directory, created if needed (default: current directory)\n"
           "  --colormap CMAP   turbo (default), jet, viridis, inferno or gray\n"
@@ -125,75 +126,9 @@ static va_status model_load(hm_model *m, va_error *err) {
     return VA_OK;
 }
 
-static int is_dir(const char *p) {
-    struct stat s;
-    return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
-}
-
 static int is_file(const char *p) {
     struct stat s;
     return stat(p, &s) == 0 && S_ISREG(s.st_mode);
-}
-
-/* $VISATTN_ASSETS, else <dir of the executable>/../assets, else ./assets. */
-static void find_assets(char *buf, size_t len) {
-    const char *env = getenv("VISATTN_ASSETS");
-    if (env && *env) {
-        snprintf(buf, len, "%s", env);
-        return;
-    }
-    char exe[HM_PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            char cand[HM_PATH_MAX];
-            if (strlen(exe) + 11 < sizeof cand) {
-                memcpy(cand, exe, strlen(exe));
-                memcpy(cand + strlen(exe), "/../assets", 11);
-                char real[PATH_MAX];
-                /* Resolved, so messages name .../assets rather than .../build/../assets. */
-                const char *p = realpath(cand, real) ? real : cand;
-                if (is_dir(p) && strlen(p) < len) {
-                    memcpy(buf, p, strlen(p) + 1);
-                    return;
-                }
-            }
-        }
-    }
-    snprintf(buf, len, "assets");
-}
-
-/* Create dir and its parents (mkdir -p); then require a writable directory. */
-static int make_out_dir(const char *dir) {
-    char p[HM_PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        va_cli_error("%s: output directory path too long", dir);
-        return -1;
-    }
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                va_cli_error("%s: cannot create the output directory: %s", dir, strerror(errno));
-                return -1;
-            }
-            *s = c;
-            if (!c) break;
-        }
-    }
-    if (!is_dir(dir)) {
-        va_cli_error("%s: cannot create the output directory: %s", dir, strerror(ENOTDIR));
-        return -1;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        va_cli_error("%s: output directory is not writable: %s", dir, strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- Per image ------------------------------------------------------------------------------- */
@@ -519,63 +454,98 @@ static int parse_positive(const char *opt, const char *arg, long long max, long 
     return 0;
 }
 
-/* Fill models[] from --model / --block; returns the count, or -1 after printing an error. */
+/* Where va_cli_assets_dir looks, for messages. */
+#ifdef VISATTN_DATADIR
+#define HM_ASSETS_SEARCH                                                                           \
+    "$VISATTN_ASSETS, <visattn's directory>/../assets, <visattn's "                                \
+    "directory>/../share/visattn, " VISATTN_DATADIR ", ./assets"
+#else
+#define HM_ASSETS_SEARCH                                                                           \
+    "$VISATTN_ASSETS, <visattn's directory>/../assets, <visattn's directory>/../share/visattn, "   \
+    "./assets"
+#endif
+
+/* The model file of one block name ("none" or a registered block or alias) into m. */
+static int block_model(const char *assets, const char *name, int required, hm_model *m) {
+    if (path_fmt(m->path, sizeof m->path, "%s/models/%s.safetensors", assets, name)) return -1;
+    if (is_file(m->path)) return 1;
+    if (required)
+        va_cli_error("%s: no model for block '%s' (train it with tools/train.py, or pass --model "
+                     "FILE; assets are looked for in " HM_ASSETS_SEARCH ")",
+                     m->path, name);
+    return required ? -1 : 0;
+}
+
+/* Fill models[] from --model / --block; returns the count, -1 after printing an error about the
+ * files, or -2 after printing a usage error (an unknown block name). */
 static int resolve_models(const char *model_arg, const char *block_arg, hm_model *models) {
     char assets[HM_PATH_MAX];
-    find_assets(assets, sizeof assets);
-    int n = 0;
+    int have_assets = va_cli_assets_dir(assets, sizeof assets) == 0;
     if (model_arg) {
         int looks_like_file =
             strchr(model_arg, '/') || strstr(model_arg, ".safetensors") || is_file(model_arg);
         if (looks_like_file)
             return path_fmt(models[0].path, sizeof models[0].path, "%s", model_arg) ? -1 : 1;
-        return path_fmt(models[0].path, sizeof models[0].path, "%s/models/%s.safetensors", assets,
-                        model_arg)
-                   ? -1
-                   : 1;
     }
-    if (strcmp(block_arg, "all") != 0) {
-        const va_block_ops *ops = va_find_ops(block_arg);
-        const char *name = block_arg;
-        if (strcmp(block_arg, "none") != 0) {
-            if (!ops || ops->kind != VA_KIND_BLOCK) {
-                va_cli_error("heatmap: unknown block '%s' (see visattn list)", block_arg);
-                return -1;
+    /* Names are checked before the assets are looked for: a typo is a usage error. */
+    const char *names[HM_MAX_MODELS];
+    int n = 0, all = !model_arg && strcmp(block_arg, "all") == 0;
+    if (all) {
+        /* "none" first: the model without attention is the baseline the others are compared with.
+         */
+        names[n++] = "none";
+        const va_block_ops *o;
+        for (int i = 0; (o = va_ops_at(i)) && n < HM_MAX_MODELS; i++)
+            if (o->kind == VA_KIND_BLOCK) names[n++] = o->name;
+    } else if (model_arg) {
+        names[n++] = model_arg;
+    } else {
+        char list[HM_PATH_MAX];
+        if (path_fmt(list, sizeof list, "%s", block_arg)) return -2;
+        for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            const va_block_ops *ops = va_find_ops(tok);
+            const char *name = strcmp(tok, "none") == 0 ? "none" : NULL;
+            if (!name && ops && ops->kind == VA_KIND_BLOCK) name = ops->name;
+            if (!name) {
+                va_cli_error("heatmap: unknown block '%s' in --block (registered blocks: visattn "
+                             "list; or 'none', or 'all')",
+                             tok);
+                return -2;
             }
-            name = ops->name;
+            int dup = 0;
+            for (int k = 0; k < n; k++)
+                dup |= strcmp(names[k], name) == 0;
+            if (dup) continue;
+            if (n == HM_MAX_MODELS) {
+                va_cli_error("heatmap: at most %d blocks in --block", HM_MAX_MODELS);
+                return -2;
+            }
+            names[n++] = name;
         }
-        if (path_fmt(models[0].path, sizeof models[0].path, "%s/models/%s.safetensors", assets,
-                     name))
-            return -1;
-        if (!is_file(models[0].path)) {
-            va_cli_error("%s: no model for block '%s' (train it with tools/train.py, or pass "
-                         "--model FILE; assets are found via $VISATTN_ASSETS)",
-                         models[0].path, name);
-            return -1;
+        if (n == 0) {
+            va_cli_error("heatmap: --block needs a block name, a comma list of them, or 'all'");
+            return -2;
         }
-        return 1;
     }
-    /* "none" first: the model without attention is the baseline the others are compared with. */
-    const va_block_ops *o;
-    for (int i = -1; n < HM_MAX_MODELS; i++) {
-        const char *name = "none";
-        if (i >= 0) {
-            if (!(o = va_ops_at(i))) break;
-            if (o->kind != VA_KIND_BLOCK) continue;
-            name = o->name;
-        }
-        if (path_fmt(models[n].path, sizeof models[n].path, "%s/models/%s.safetensors", assets,
-                     name))
-            return -1;
-        if (is_file(models[n].path)) n++;
+    if (!have_assets) {
+        va_cli_error(
+            "no assets directory with the trained models found (looked in " HM_ASSETS_SEARCH
+            "); set VISATTN_ASSETS or pass --model FILE");
+        return -1;
     }
-    if (n == 0) {
+    int got = 0;
+    for (int k = 0; k < n; k++) {
+        int r = block_model(assets, names[k], !all, &models[got]);
+        if (r < 0) return -1;
+        got += r;
+    }
+    if (got == 0) {
         va_cli_error("%s/models: no model files (<block>.safetensors); train them with "
                      "tools/train.py, pass --model FILE, or set VISATTN_ASSETS",
                      assets);
         return -1;
     }
-    return n;
+    return got;
 }
 
 int va_cmd_heatmap(int argc, char **argv) {
@@ -591,84 +561,100 @@ int va_cmd_heatmap(int argc, char **argv) {
                  .cmap = VA_CMAP_TURBO,
                  .alpha = 0.5f,
                  .max_pixels = VA_IMAGE_DEFAULT_MAX_PIXELS};
-    int rc = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    enum {
+        O_HELP,
+        O_THREADS,
+        O_MODEL,
+        O_BLOCK,
+        O_OUT,
+        O_STAGE,
+        O_CMAP,
+        O_ALPHA,
+        O_MAXPX,
+        O_CAM,
+        O_SAVE
+    };
+    static const va_cli_opt opts[] = {{"help", 0},     {"threads", 1},    {"model", 1},
+                                      {"block", 1},    {"out", 1},        {"stage", 1},
+                                      {"colormap", 1}, {"alpha", 1},      {"max-pixels", 1},
+                                      {"cam", 0},      {"save-input", 0}, {NULL, 0}};
+    va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
+    int rc = VA_EXIT_USAGE, block_given = 0;
+    const char *v;
+    for (int k; (k = va_cli_next(&args, opts, &v)) != VA_CLI_END;) {
+        switch (k) {
+        case VA_CLI_USAGE: goto out;
+        case VA_CLI_OPERAND: images[nimages++] = v; break;
+        case O_HELP:
             heatmap_usage(stdout);
             free(images);
-            return 0;
-        }
-        int takes_value = strcmp(a, "--model") == 0 || strcmp(a, "--block") == 0 ||
-                          strcmp(a, "--stage") == 0 || strcmp(a, "--out") == 0 ||
-                          strcmp(a, "--colormap") == 0 || strcmp(a, "--alpha") == 0 ||
-                          strcmp(a, "--max-pixels") == 0;
-        if (takes_value && !next) {
-            va_cli_error("heatmap: %s needs a value", a);
-            goto out;
-        }
-        if (strcmp(a, "--threads") == 0) {
-            if (va_cli_parse_threads(next, &threads)) goto out;
-            i++;
-        } else if (strcmp(a, "--model") == 0) {
-            model_arg = argv[++i];
-        } else if (strcmp(a, "--block") == 0) {
-            block_arg = argv[++i];
-        } else if (strcmp(a, "--out") == 0) {
-            o.out_dir = argv[++i];
-        } else if (strcmp(a, "--stage") == 0) {
-            long long k;
-            i++;
-            if (strcmp(next, "all") == 0)
+            return VA_EXIT_OK;
+        case O_THREADS:
+            if (va_cli_parse_threads(v, &threads)) goto out;
+            break;
+        case O_MODEL: model_arg = v; break;
+        case O_BLOCK: block_arg = v, block_given = 1; break;
+        case O_OUT: o.out_dir = v; break;
+        case O_STAGE: {
+            long long st;
+            if (strcmp(v, "all") == 0)
                 o.stage = 0;
-            else if (parse_positive("--stage", next, HM_MAX_STAGES, &k))
+            else if (parse_positive("--stage", v, HM_MAX_STAGES, &st))
                 goto out;
             else
-                o.stage = (int)k;
-        } else if (strcmp(a, "--colormap") == 0) {
+                o.stage = (int)st;
+            break;
+        }
+        case O_CMAP: {
             va_error err = {0};
-            if (va_colormap_from_name(argv[++i], &o.cmap, &err) != VA_OK) {
+            if (va_colormap_from_name(v, &o.cmap, &err) != VA_OK) {
                 va_cli_error("heatmap: %s", err.msg);
                 goto out;
             }
-        } else if (strcmp(a, "--alpha") == 0) {
+            break;
+        }
+        case O_ALPHA: {
             char *end;
-            double v = strtod(argv[++i], &end);
-            if (*end || end == next || !(v >= 0.0 && v <= 1.0)) {
-                va_cli_error("heatmap: --alpha needs a number in [0, 1], got '%s'", next);
+            double a = strtod(v, &end);
+            if (*end || end == v || !(a >= 0.0 && a <= 1.0)) {
+                va_cli_error("heatmap: --alpha needs a number in [0, 1], got '%s'", v);
                 goto out;
             }
-            o.alpha = (float)v;
-        } else if (strcmp(a, "--max-pixels") == 0) {
-            long long v;
-            if (parse_positive("--max-pixels", argv[++i], LLONG_MAX, &v)) goto out;
-            o.max_pixels = v;
-        } else if (strcmp(a, "--cam") == 0) {
-            o.cam = 1;
-        } else if (strcmp(a, "--save-input") == 0) {
-            o.save_input = 1;
-        } else if (a[0] == '-' && a[1] == '-') {
-            va_cli_error("heatmap: unknown option '%s'", a);
-            goto out;
-        } else {
-            images[nimages++] = a;
+            o.alpha = (float)a;
+            break;
         }
+        case O_MAXPX: {
+            long long px;
+            if (parse_positive("--max-pixels", v, LLONG_MAX, &px)) goto out;
+            o.max_pixels = px;
+            break;
+        }
+        case O_CAM: o.cam = 1; break;
+        case O_SAVE: o.save_input = 1; break;
+        }
+    }
+    if (model_arg && block_given) {
+        va_cli_error("heatmap: give --model or --block, not both (--model runs one model file; "
+                     "--block picks the trained models of blocks)");
+        goto out;
     }
     if (nimages == 0) {
         heatmap_usage(stderr);
         goto out;
     }
     if (va_cli_setup_threads(threads)) goto out;
-    o.sheet = !model_arg && strcmp(block_arg, "all") == 0;
+    o.sheet = !model_arg && (strcmp(block_arg, "all") == 0 || strchr(block_arg, ','));
     o.images = images, o.nimages = nimages;
 
     rc = 1;
     hm_model models[HM_MAX_MODELS];
     memset(models, 0, sizeof models);
     int nmodels = resolve_models(model_arg, block_arg, models);
-    if (nmodels < 0) goto out;
-    if (make_out_dir(o.out_dir)) goto out_models;
+    if (nmodels < 0) {
+        rc = nmodels == -2 ? VA_EXIT_USAGE : VA_EXIT_FAIL;
+        goto out;
+    }
+    if (va_cli_make_dir(o.out_dir)) goto out_models;
     for (int i = 0; i < nmodels; i++) {
         va_error err = {0};
         if (model_load(&models[i], &err) != VA_OK) {

@@ -1,6 +1,6 @@
-/* visattn info MODEL.safetensors [--shape N,C,H,W]
- * What a weight file holds (block or model, config) and, for an input shape, its output shape and
- * cost: parameters, MACs and FLOPs, as one JSON line. */
+/* visattn info MODEL.safetensors --shape N,C,H,W
+ * What a weight file holds (block or model) and, for an input shape, its output shape and cost:
+ * parameters, MACs and FLOPs, as one JSON line. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,64 +8,48 @@
 #include "visattn/visattn.h"
 
 static void info_usage(FILE *f) {
-    fprintf(f,
-            "usage: visattn info MODEL.safetensors [--shape N,C,H,W]\n"
-            "\n"
-            "Prints one JSON line: the block or model in MODEL, its config, and for the input shape\n"
-            "(default 1,C,56,56 with C from the config when it can be inferred) the output shape,\n"
-            "parameters, MACs (convs, linears, matmuls) and FLOPs (see docs/cost.md).\n");
-}
-
-int va_cli_parse_shape(const char *s, int64_t shape[4]) {
-    long long v[4];
-    char tail;
-    if (!s || sscanf(s, "%lld,%lld,%lld,%lld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4) {
-        va_cli_error("--shape needs N,C,H,W (four positive integers), got '%s'", s ? s : "");
-        return -1;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (v[i] < 1 || v[i] > (1LL << 24)) {
-            va_cli_error("--shape: dimension %d is %lld, must be in 1..16777216", i, v[i]);
-            return -1;
-        }
-        shape[i] = v[i];
-    }
-    return 0;
+    fprintf(f, "usage: visattn info MODEL.safetensors --shape N,C,H,W\n"
+               "\n"
+               "Prints one JSON line for the block or model in MODEL at the input shape N,C,H,W\n"
+               "(required): name, kind (block or model), input and output shapes, parameters,\n"
+               "MACs (convs, linears, matmuls) and FLOPs (see docs/cost.md).\n");
 }
 
 int va_cmd_info(int argc, char **argv) {
-    const char *path = NULL;
+    enum { O_HELP, O_SHAPE };
+    static const va_cli_opt opts[] = {{"help", 0}, {"shape", 1}, {NULL, 0}};
+    va_cli_args a = {.cmd = "info", .argc = argc, .argv = argv};
+    const char *path = NULL, *v;
     int64_t in[4] = {0, 0, 0, 0};
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    for (int k; (k = va_cli_next(&a, opts, &v)) != VA_CLI_END;) {
+        if (k == VA_CLI_USAGE) return VA_EXIT_USAGE;
+        if (k == O_HELP) {
             info_usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--shape") == 0) {
-            if (va_cli_parse_shape(i + 1 < argc ? argv[++i] : NULL, in)) return 2;
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            va_cli_error("info: unknown option '%s'", argv[i]);
-            return 2;
-        } else if (!path) {
-            path = argv[i];
-        } else {
-            va_cli_error("info: too many arguments ('%s')", argv[i]);
-            return 2;
+            return VA_EXIT_OK;
+        }
+        if (k == O_SHAPE && va_cli_parse_shape(v, in)) return VA_EXIT_USAGE;
+        if (k == VA_CLI_OPERAND) {
+            if (path) {
+                va_cli_error("info: too many arguments ('%s')", v);
+                return VA_EXIT_USAGE;
+            }
+            path = v;
         }
     }
-    if (!path || in[0] == 0) {
-        if (!path) {
-            info_usage(stderr);
-            return 2;
-        }
+    if (!path) {
+        info_usage(stderr);
+        return VA_EXIT_USAGE;
+    }
+    if (in[0] == 0) {
         va_cli_error("info: --shape N,C,H,W is required");
-        return 2;
+        return VA_EXIT_USAGE;
     }
     va_error err = {0};
     va_block *b = NULL;
     va_cost c;
     int64_t out[4];
-    if (va_block_load_file(path, &b, &err) != VA_OK || va_block_out_shape(b, in, out, &err) != VA_OK ||
-        va_block_cost(b, in, &c, &err) != VA_OK) {
+    if (va_block_load_file(path, &b, &err) != VA_OK ||
+        va_block_out_shape(b, in, out, &err) != VA_OK || va_block_cost(b, in, &c, &err) != VA_OK) {
         va_cli_error("%s", err.msg);
         va_block_destroy(b);
         return 1;

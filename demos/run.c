@@ -14,7 +14,8 @@ static void run_usage(FILE *f) {
         "\n"
         "Runs the block or model named in MODEL's metadata ('visattn.block' or 'visattn.model',\n"
         "with 'visattn.config') on INPUT (float32 NCHW) and writes OUTPUT.\n"
-        "  --maps DIR     also write each attention map as DIR/<map>.npy\n"
+        "  --maps DIR     also write each attention map as DIR/<map>.npy (DIR is created\n"
+        "                 if needed)\n"
         "  --threads N    threads for OpenMP and OpenBLAS (default: VISATTN_NUM_THREADS or all "
         "cores)\n");
 }
@@ -37,36 +38,35 @@ static int write_maps(const va_run *r, const char *dir) {
 }
 
 int va_cmd_run(int argc, char **argv) {
-    const char *pos[3];
+    enum { O_HELP, O_THREADS, O_MAPS };
+    static const va_cli_opt opts[] = {{"help", 0}, {"threads", 1}, {"maps", 1}, {NULL, 0}};
+    va_cli_args a = {.cmd = "run", .argc = argc, .argv = argv};
+    const char *pos[3], *v, *maps_dir = NULL;
     int npos = 0, threads = 0;
-    const char *maps_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    for (int k; (k = va_cli_next(&a, opts, &v)) != VA_CLI_END;) {
+        if (k == VA_CLI_USAGE) return VA_EXIT_USAGE;
+        if (k == O_HELP) {
             run_usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--threads") == 0) {
-            if (va_cli_parse_threads(i + 1 < argc ? argv[++i] : NULL, &threads)) return 2;
-        } else if (strcmp(argv[i], "--maps") == 0) {
-            if (i + 1 >= argc) {
-                va_cli_error("run: --maps needs a directory");
-                return 2;
+            return VA_EXIT_OK;
+        }
+        if (k == O_THREADS && va_cli_parse_threads(v, &threads)) return VA_EXIT_USAGE;
+        if (k == O_MAPS) maps_dir = v;
+        if (k == VA_CLI_OPERAND) {
+            if (npos == 3) {
+                va_cli_error("run: too many arguments ('%s')", v);
+                return VA_EXIT_USAGE;
             }
-            maps_dir = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            va_cli_error("run: unknown option '%s'", argv[i]);
-            return 2;
-        } else if (npos < 3) {
-            pos[npos++] = argv[i];
-        } else {
-            va_cli_error("run: too many arguments ('%s')", argv[i]);
-            return 2;
+            pos[npos++] = v;
         }
     }
     if (npos != 3) {
         run_usage(stderr);
-        return 2;
+        return VA_EXIT_USAGE;
     }
-    if (va_cli_setup_threads(threads)) return 2;
+    /* Every output location is checked (the maps directory created) before anything is written. */
+    if (va_cli_check_output_file(pos[2]) || (maps_dir && va_cli_make_dir(maps_dir)))
+        return VA_EXIT_FAIL;
+    if (va_cli_setup_threads(threads)) return VA_EXIT_USAGE;
 
     va_error err = {0};
     va_block *b = NULL;

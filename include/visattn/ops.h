@@ -25,8 +25,9 @@ extern "C" {
 /* n <= 0 means "number of cores". */
 void va_set_num_threads(int n);
 int va_get_num_threads(void);
-/* Apply VISATTN_NUM_THREADS from the environment if set (else number of cores).
- * Returns VA_ERR_ARG with a message if the variable is not a positive integer. */
+/* Apply VISATTN_NUM_THREADS from the environment if set, else OMP_NUM_THREADS (its first number:
+ * OpenMP reads "4,2" as 4 threads at the outer level), else the number of cores.
+ * Returns VA_ERR_ARG with a message if the variable used is not a positive integer (list). */
 va_status va_threads_from_env(va_error *err);
 /* The OpenBLAS kernel in use (openblas_get_corename(): "Haswell", "SkylakeX", ...). OpenBLAS picks
  * it at run time from the CPU, or from OPENBLAS_CORETYPE; its summation order differs between
