@@ -9,6 +9,71 @@
 
 #include "visattn/error.h"
 
+/* ---- Little-endian loads (both file formats are LE whatever the host is). Data may sit at any
+ * byte offset (a header length need not be a multiple of 4), so these go through bytes rather than
+ * casting a pointer. ---------------------------------------------------------------------------- */
+
+static inline uint64_t load_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline uint16_t load_le16(const unsigned char *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline float bits_to_f32(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline float load_le_f32(const unsigned char *p) {
+    return bits_to_f32((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+                       ((uint32_t)p[3] << 24));
+}
+
+static inline double load_le_f64(const unsigned char *p) {
+    uint64_t bits = load_le64(p);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* IEEE binary16 -> binary32, exact for every input: subnormal halves become normal floats, inf and
+ * nan keep their sign and payload. */
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {
+            /* value = mant * 2^-24; renormalise so the leading 1 becomes the implicit bit. */
+            uint32_t e = 127 - 15 + 1;
+            while (!(mant & 0x400u)) {
+                mant <<= 1;
+                e--;
+            }
+            bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    return bits_to_f32(bits);
+}
+
+/* bfloat16 is the top half of a binary32. */
+static inline float bf16_to_f32(uint16_t h) {
+    return bits_to_f32((uint32_t)h << 16);
+}
+
 /* Little-endian float32 into 4 bytes, whatever the host byte order (both file formats are LE). */
 static inline void store_le_f32(unsigned char *p, float f) {
     uint32_t bits;

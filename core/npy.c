@@ -23,25 +23,6 @@
 #define NPY_MAX_HEADER ((size_t)1 << 20)
 #define NPY_ALIGN 64
 
-/* ---- Byte-order helpers: .npy data here is little-endian whatever the host is ---------------- */
-
-static float load_le_f32(const unsigned char *p) {
-    uint32_t bits =
-        (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static double load_le_f64(const unsigned char *p) {
-    uint64_t bits = 0;
-    for (int i = 7; i >= 0; i--)
-        bits = (bits << 8) | p[i];
-    double d;
-    memcpy(&d, &bits, sizeof d);
-    return d;
-}
-
 /* ---- Header dict parser ---------------------------------------------------------------------
  * Accepts the subset of Python literal syntax numpy writes: {'key': value, ...} with string keys,
  * values that are strings, True/False, or tuples of integers, in any order, any spacing, an
@@ -222,10 +203,11 @@ static va_status parse_header(const char *path, const char *text, size_t len, np
     return VA_OK;
 }
 
-/* Element size in bytes for the descrs we read (little-endian float32/float64), 0 otherwise.
+/* Element size in bytes for the descrs we read (little-endian float16/32/64), 0 otherwise.
  * '|' ("byte order not applicable") is taken as little-endian as well. */
 static size_t descr_size(const char *d) {
     if (d[0] != '<' && d[0] != '|') return 0;
+    if (!strcmp(d + 1, "f2")) return 2;
     if (!strcmp(d + 1, "f4")) return 4;
     if (!strcmp(d + 1, "f8")) return 8;
     return 0;
@@ -264,7 +246,8 @@ static void describe_descr(const char *d, char *out, size_t cap) {
 static va_status check_layout(const char *path, const npy_header *h, size_t *esize, va_error *err) {
     if (h->descr_structured)
         return va_fail(err, VA_ERR_UNSUPPORTED,
-                       "%s: structured .npy dtype is not supported (visattn reads '<f4' or '<f8')",
+                       "%s: structured .npy dtype is not supported (visattn reads '<f2', '<f4' or "
+                       "'<f8')",
                        path);
     *esize = descr_size(h->descr);
     if (!*esize) {
@@ -272,7 +255,7 @@ static va_status check_layout(const char *path, const npy_header *h, size_t *esi
         describe_descr(h->descr, what, sizeof what);
         return va_fail(err, VA_ERR_UNSUPPORTED,
                        "%s: .npy dtype '%s'%s is not supported (visattn reads little-endian "
-                       "float32 '<f4' or float64 '<f8')",
+                       "float16 '<f2', float32 '<f4' or float64 '<f8')",
                        path, h->descr, what);
     }
     /* With at most one dimension above 1, Fortran and C order are the same bytes (numpy flags
@@ -333,7 +316,10 @@ static va_status parse_preamble(const char *path, const unsigned char *p, size_t
 
 /* Convert byte order and width; the data may sit at any byte offset. */
 static void convert_data(const unsigned char *src, size_t esize, float *dst, size_t numel) {
-    if (esize == 4)
+    if (esize == 2)
+        for (size_t i = 0; i < numel; i++)
+            dst[i] = f16_to_f32(load_le16(src + 2 * i));
+    else if (esize == 4)
         for (size_t i = 0; i < numel; i++)
             dst[i] = load_le_f32(src + 4 * i);
     else

@@ -33,65 +33,6 @@ struct va_safetensors {
     const va_st_entry **by_name; /* sorted by name, for va_st_find and duplicate detection */
 };
 
-/* ---- Byte-order helpers: the format is little-endian whatever the host is ------------------- */
-
-static uint64_t load_le64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint16_t load_le16(const unsigned char *p) {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static float bits_to_f32(uint32_t bits) {
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-/* Data may sit at any byte offset (the header length need not be a multiple of 4), so go through
- * bytes rather than casting the mapped pointer. */
-static float load_le_f32(const unsigned char *p) {
-    uint32_t bits =
-        (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-    return bits_to_f32(bits);
-}
-
-/* IEEE binary16 -> binary32, exact for every input: subnormal halves become normal floats, inf and
- * nan keep their sign and payload. */
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            /* value = mant * 2^-24; renormalise so the leading 1 becomes the implicit bit. */
-            uint32_t e = 127 - 15 + 1;
-            while (!(mant & 0x400u)) {
-                mant <<= 1;
-                e--;
-            }
-            bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return bits_to_f32(bits);
-}
-
-/* bfloat16 is the top half of a binary32. */
-static float bf16_to_f32(uint16_t h) {
-    return bits_to_f32((uint32_t)h << 16);
-}
-
 /* ---- Small helpers ------------------------------------------------------------------------- */
 
 static int ends_with(const char *s, const char *suffix) {

@@ -850,6 +850,43 @@ static void write_npy(const char *path, const char *dict, size_t payload) {
     free(buf);
 }
 
+/* float16 .npy (np.save of a float16 array) reads as safetensors F16 does: exactly, every pattern,
+ * including subnormals, infinities and a NaN. */
+START_TEST(test_npy_float16) {
+    const size_t n = sizeof f16_cases / sizeof f16_cases[0];
+    char dict[128];
+    snprintf(dict, sizeof dict, "{'descr': '<f2', 'fortran_order': False, 'shape': (%zu,), }",
+             n + 1);
+    unsigned char buf[256];
+    size_t h = (size_t)snprintf((char *)buf + 10, sizeof buf - 10, "%s", dict);
+    while ((10 + h + 1) % 64)
+        buf[10 + h++] = ' ';
+    buf[10 + h++] = '\n';
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)h;
+    buf[9] = 0;
+    for (size_t i = 0; i <= n; i++) {
+        uint16_t v = i < n ? f16_cases[i].bits : 0x7E00; /* the last: a quiet NaN */
+        buf[10 + h + 2 * i] = (unsigned char)v;
+        buf[10 + h + 2 * i + 1] = (unsigned char)(v >> 8);
+    }
+    const char *p = tpath("f16.npy");
+    ck_assert_int_eq(va_test_write_file(p, buf, 10 + h + 2 * (n + 1)), 0);
+    va_tensor t;
+    va_error err = {0};
+    ck_assert_msg(va_npy_read(p, &t, &err) == VA_OK, "%s", err.msg);
+    ck_assert_int_eq(t.ndim, 1);
+    ck_assert_int_eq(t.shape[0], (int64_t)n + 1);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(memcmp(&t.data[i], &f16_cases[i].value, sizeof(float)) == 0,
+                      "half 0x%04x read as %a, want %a", f16_cases[i].bits, (double)t.data[i],
+                      (double)f16_cases[i].value);
+    }
+    ck_assert(isnan(t.data[n]));
+    va_tensor_free(&t);
+}
+END_TEST
+
 START_TEST(test_npy_header_variants) {
     /* Any key order, either quote style, odd spacing, trailing commas, Python 2 longs, '|f4'. */
     const char *ok[] = {
@@ -888,8 +925,8 @@ static const struct {
      VA_ERR_UNSUPPORTED, "'|i1' (int8)"},
     {"be.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24,
      VA_ERR_UNSUPPORTED, "'>f4' (float32 big-endian)"},
-    {"f16.npy", "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 3), }", 12,
-     VA_ERR_UNSUPPORTED, "float16"},
+    {"f16be.npy", "{'descr': '>f2', 'fortran_order': False, 'shape': (2, 3), }", 12,
+     VA_ERR_UNSUPPORTED, "'>f2' (float16 big-endian)"},
     {"obj.npy", "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, VA_ERR_UNSUPPORTED,
      "object"},
     {"struct.npy",
@@ -1049,6 +1086,7 @@ int main(void) {
     tcase_set_timeout(np, 120);
     tcase_add_test(np, test_npy_round_trip);
     tcase_add_test(np, test_npy_numpy_files);
+    tcase_add_test(np, test_npy_float16);
     tcase_add_test(np, test_npy_header_variants);
     tcase_add_test(np, test_npy_hostile);
     tcase_add_test(np, test_npy_truncated_everywhere);
