@@ -2,7 +2,8 @@
 # Install a build tree into a temporary prefix and build three small programs against it, each
 # twice: with pkg-config (visattn.pc, visattn-vis.pc) and with CMake's find_package(visattn). The
 # second uses libvisattn_vis: it overlays a map on a bundled image and writes a PNG. The third is
-# the README's example program (examples/pipeline.c, checked against the README's text).
+# the README's example program (examples/pipeline.c, checked against the README's text). Last, the
+# installed CLI runs `heatmap` with its installed models.
 set -euo pipefail
 BUILD=${1:-build}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,4 +46,20 @@ for prog in "$PREFIX/pipeline_pkgconfig" "$PREFIX/cmake-build/pipeline_cmake"; d
   test "$(ls "$out"/*_cam.png | wc -l)" -eq "$n"
   test "$(wc -l < "$out.txt")" -eq "$n"
 done
+# The installed CLI finds its models and sample images under <prefix>/share/visattn, from any
+# directory and without VISATTN_ASSETS.
+test -f "$PREFIX/share/visattn/models/cbam.safetensors"
+(cd "$PREFIX" && env -u VISATTN_ASSETS "$PREFIX/bin/visattn" heatmap \
+   "$PREFIX/share/visattn/images/fmnist_0000_ankle_boot.png" --block cbam --out "$PREFIX/hm" \
+   > "$PREFIX/hm.txt")
+test "$(ls "$PREFIX"/hm/*.png | wc -l)" -ge 1
+# Without them (and with no assets in the working directory) it says where it looked.
+mv "$PREFIX/share/visattn" "$PREFIX/share/visattn.moved"
+if (cd "$PREFIX" && env -u VISATTN_ASSETS "$PREFIX/bin/visattn" heatmap \
+      "$PREFIX/share/visattn.moved/images/fmnist_0000_ankle_boot.png" --block cbam \
+      --out "$PREFIX/hm2" 2> "$PREFIX/hm2.err"); then
+  echo "the installed visattn ran without its data directory" >&2; exit 1
+fi
+grep -q "looked in" "$PREFIX/hm2.err"
+
 echo "install check passed (visattn and visattn-vis; pkg-config and find_package; the README's example)"
