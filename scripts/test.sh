@@ -13,7 +13,7 @@ start=$(date +%s)
 # Two threads unless the caller says otherwise, so the parallel paths run even on one core.
 export VISATTN_NUM_THREADS="${VISATTN_NUM_THREADS:-2}"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVISATTN_TESTS=ON
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure
 
