@@ -14,13 +14,20 @@ static void usage(FILE *f) {
             "  info MODEL.safetensors --shape N,C,H,W       output shape, params, MACs, FLOPs\n"
             "  bench [--blocks ...] [--shape ...] [...]     cost and latency of every block\n"
             "  eval MODEL IMAGES.idx[.gz] LABELS.idx[.gz]   accuracy of a classifier on IDX data\n"
-            "  heatmap IMAGE... [--block all|NAME] [...]    attention maps over images (PNG)\n"
+            "  eval MODEL FOLDER                            ... or on class folders of images\n"
+            "  heatmap IMAGE... [--block all|LIST] [...]    attention maps over images (PNG)\n"
             "  list                                         list the registered blocks and models\n"
             "\n"
             "  visattn COMMAND --help    help for one command\n"
             "  visattn --version         print the version\n"
             "\n"
-            "Threads: --threads N on a command, else VISATTN_NUM_THREADS, else all cores.\n");
+            "Options: --name value or --name=value; -- ends the options (later arguments are\n"
+            "files even if they start with '-').\n"
+            "Threads: --threads N on a command, else VISATTN_NUM_THREADS, else OMP_NUM_THREADS,\n"
+            "else all cores; a count above the cores available is lowered to them, with a warning.\n"
+            "Exit status: 0 success, 1 a failure on the input (a file that cannot be read or\n"
+            "written, a model that refuses it), 2 a usage error (unknown command, option or\n"
+            "block, a bad option value).\n");
 }
 
 static int cmd_list(int argc, char **argv) {
@@ -30,7 +37,7 @@ static int cmd_list(int argc, char **argv) {
     }
     if (argc > 1) {
         va_cli_error("list: unexpected argument '%s'", argv[1]);
-        return 2;
+        return VA_EXIT_USAGE;
     }
     const va_block_ops *o;
     for (int i = 0; (o = va_ops_at(i)) != NULL; i++) {
