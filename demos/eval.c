@@ -238,7 +238,7 @@ static int list_dir(const char *dir, char ***names, long *n) {
     closedir(d);
     if (rc)
         va_cli_error("%s: out of memory listing the folder", dir);
-    else
+    else if (*n > 1)
         qsort(*names, (size_t)*n, sizeof **names, cmp_name);
     return rc;
 }
@@ -307,7 +307,8 @@ static int read_folder(const char *root, image_list *l, long *nclass) {
             long first = l->n;
             rc = collect_images(path, *nclass, 1, l);
             /* this class's images in ImageFolder's order: by folder, then by file name */
-            if (!rc) qsort(l->items + first, (size_t)(l->n - first), sizeof *l->items, cmp_item);
+            if (!rc && l->n - first > 1)
+                qsort(l->items + first, (size_t)(l->n - first), sizeof *l->items, cmp_item);
             ++*nclass;
         }
         free(path);
