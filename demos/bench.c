@@ -54,6 +54,7 @@ typedef struct bench_item {
     const char *path;
     va_block *file; /* the --model file's block, loaded once */
     int skipped;    /* it cannot run at the current shape */
+    int yardstick;  /* added as the yardstick, not asked for by --blocks */
 } bench_item;
 
 typedef struct bench_row {
@@ -674,7 +675,8 @@ static int write_svg(const char *path, const bench_row *rows, int n) {
 static int select_items(const bench_opts *o, bench_item *items, int *nitems) {
     int n = 0, configured = 0;
     if (!o->no_yardstick || name_in_list(o->blocks, YARDSTICK))
-        items[n++] = (bench_item){.name = YARDSTICK};
+        items[n++] =
+            (bench_item){.name = YARDSTICK, .yardstick = !name_in_list(o->blocks, YARDSTICK)};
     const va_block_ops *op;
     for (int i = 0; (op = va_ops_at(i)) != NULL && n < MAX_ITEMS - MAX_MODELS; i++)
         if (block_selected(o->blocks, op)) {
@@ -742,7 +744,7 @@ int va_cmd_bench(int argc, char **argv) {
     va_cli_args args = {.cmd = "bench", .argc = argc, .argv = argv};
     const char *v;
     bench_item items[MAX_ITEMS] = {{0}};
-    int nitems = 0, nrows = 0, nskips = 0;
+    int nitems = 0, nrows = 0, nskips = 0, nasked = 0;
     bench_row *rows = NULL;
     bench_skip *skips = NULL;
 #define USAGE_ERROR                                                                                \
@@ -909,13 +911,15 @@ int va_cmd_bench(int argc, char **argv) {
                 if (r->p90_ms > NOISE_SPREAD * r->median_ms) r->noise |= NOISE_FROM_SPREAD;
                 if (load_is_noise(&env, r->threads)) r->noise |= NOISE_FROM_LOAD;
                 warn_spread(r);
+                nasked += !items[b].yardstick;
                 nrows++;
             }
         }
     }
     env.load_end = load_average();
-    if (nrows == 0) {
-        va_cli_error("bench: no block could run at the given shapes (see the notes above)");
+    if (nasked == 0) {
+        va_cli_error("bench: nothing to time: every block asked for was skipped at the given "
+                     "shapes");
         rc = VA_EXIT_FAIL;
         goto out;
     }
