@@ -26,8 +26,8 @@
 #define MAX_MODELS 8
 #define MAX_ITEMS 48
 #define YARDSTICK "conv3x3_bn_relu"
-/* A row whose p90 is more than this times its median is flagged as noise: on a quiet machine the
- * conv-heavy rows of the default table stay under 1.15 (docs/bench.md). */
+/* A row whose p90 is more than this times its median is flagged as noise: a tenth of its passes
+ * took over 20 % longer than the typical one (docs/bench.md, Noise). */
 #define NOISE_SPREAD 1.2
 
 enum { NOISE_FROM_SPREAD = 1, NOISE_FROM_LOAD = 2 };
@@ -111,9 +111,11 @@ static void bench_usage(FILE *f) {
         "Defaults: shapes 1,64,56,56 and 1,256,14,14; threads from VISATTN_NUM_THREADS or all\n"
         "cores; --warmup 3; at least --iters 10 and --min-time 1.\n"
         "A block that cannot run at a shape (its config or the shape breaks its rules) is skipped\n"
-        "with a note; the exit status is 0 if at least one row was measured. Warnings say when\n"
-        "a row's p90 is over %.1fx its median, or the load average at the start leaves fewer\n"
-        "free cores than the threads used: those numbers are probably noise ('noise' column).\n",
+        "with a note. Exit status: 0 if something asked for was timed, 1 if all of it was\n"
+        "skipped (the yardstick alone does not count) or a file failed, 2 on a usage error.\n"
+        "Warnings say when a row's p90 is over %.1fx its median, or the load average at the\n"
+        "start leaves fewer free cores than the threads used: those numbers are probably\n"
+        "noise ('noise' column).\n",
         NOISE_SPREAD);
 }
 
