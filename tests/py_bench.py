@@ -16,6 +16,7 @@ a summary; exits non-zero if anything fails.
 """
 import argparse
 import csv
+import datetime
 import json
 import os
 import re
@@ -34,8 +35,9 @@ from visattn_ref.common import randomize_  # noqa: E402
 
 YARDSTICK = analytic_cost.YARDSTICK
 BENCH_SHAPES = [(1, 16, 9, 7), (2, 32, 14, 10)]
-FIELDS = ["block", "config", "n", "c", "h", "w", "threads", "params", "macs", "flops", "median_ms",
-          "p10_ms", "p90_ms", "images_per_s", "workspace_bytes", "iters", "overhead_vs_conv"]
+FIELDS = ["block", "config", "weights", "n", "c", "h", "w", "threads", "params", "macs", "flops",
+          "median_ms", "p10_ms", "p90_ms", "images_per_s", "workspace_bytes", "iters",
+          "overhead_vs_conv", "noise"]
 # Extra input shapes per channel count for (c): odd sizes, batch 2, H != W, 1 x 1, and maps that
 # irmb's 7 x 7 windows do not divide (15 x 8, 5 x 23) or that are smaller than one window.
 EXTRA_HW = [(1, 9, 7), (2, 14, 10), (1, 5, 23), (2, 15, 8), (1, 1, 1), (3, 13, 13), (2, 3, 2),
@@ -111,7 +113,7 @@ def check_outputs(args, blocks):
     got = [(x["block"], (x["n"], x["c"], x["h"], x["w"]), x["threads"]) for x in rows]
     if got != want:
         fail(f"bench rows {got} != expected {want}")
-    table = [line.split()[0] for line in r.stdout.splitlines()[3:] if line.strip()]
+    table = [line.split()[0] for line in r.stdout.splitlines()[4:] if line.strip()]
     if table != [x["block"] for x in rows]:
         fail(f"stdout table rows {table} != JSON rows")
     # Which OpenBLAS kernel ran (as `visattn --version` names it) and the thread counts, in the
@@ -170,11 +172,13 @@ def check_outputs(args, blocks):
         fail("SVG has fewer bars than rows")
 
     # The bench's config table cannot run shuffle at an odd C (2·groups never divides it): the
-    # bench must say so in one line naming the block, the shape and the config.
+    # bench skips it with one line naming the block, the shape and the config, and since nothing
+    # asked for was timed, fails.
     r = run([args.visattn, "bench", "--blocks", "shuffle", "--shape", "1,15,8,8", "--iters", "1"])
-    msg = r.stderr.strip()
-    if r.returncode == 0 or "\n" in msg or not all(s in msg for s in ("shuffle", "1x15x8x8", "{")):
-        fail(f"bench with an unrunnable config: exit {r.returncode}, {msg!r}")
+    notes = [x for x in r.stderr.splitlines() if "bench: skipped " in x]
+    if r.returncode != 1 or len(notes) != 1 or not all(
+            s in notes[0] for s in ("shuffle", "1x15x8x8", "{")):
+        fail(f"bench with an unrunnable config: exit {r.returncode}, {r.stderr.strip()!r}")
     # The config table at every C from 1 to 40 and a few larger ones: every block runs, except
     # shuffle at an odd C, which must fail as above.
     for c in list(range(1, 41)) + [96, 100, 192, 384]:
@@ -208,6 +212,262 @@ def check_outputs(args, blocks):
     if r.returncode == 0 or "EMO_9M" not in r.stderr:
         fail(f"--blocks EMO_9M: exit {r.returncode}, {r.stderr.strip()!r}")
     return rows
+
+
+QUICK = ["--iters", "1", "--min-time", "0", "--warmup", "0"]
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def bench_json(args, extra, name="opt.json"):
+    """Run `visattn bench ... --json FILE`; (process, document or None)."""
+    path = os.path.join(args.workdir, name)
+    if os.path.exists(path):
+        os.remove(path)
+    r = run([args.visattn, "bench", "--json", path] + extra)
+    doc = None
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = json.load(f)
+    return r, doc
+
+
+def row_keys(doc):
+    return [(x["block"], x["c"], x["threads"]) for x in doc["rows"]] if doc else None
+
+
+def check_svg_labels(args):
+    """Each median label sits at the end of its own bar, not after the p10-p90 whisker."""
+    svg = os.path.join(args.workdir, "labels.svg")
+    r, doc = bench_json(args, ["--blocks", "se,cbam,triplet", "--shape", "1,16,9,7", "--shape",
+                               "1,32,6,6", "--threads", "1", "--iters", "9", "--min-time", "0",
+                               "--warmup", "1", "--svg", svg], "labels.json")
+    if r.returncode != 0 or not doc:
+        fail(f"bench --svg: exit {r.returncode}, {r.stderr.strip()!r}")
+        return
+    root = ET.parse(svg).getroot()
+    bars = [e for e in root.iter(SVG_NS + "rect") if e.get("class") == "latency"]
+    labels = [e for e in root.iter(SVG_NS + "text") if e.get("class") == "median"]
+    whiskers = [e for e in root.iter(SVG_NS + "path") if e.get("class") == "whisker"]
+    rows = doc["rows"]
+    if not (len(bars) == len(labels) == len(whiskers) == len(rows)):
+        fail(f"SVG: {len(bars)} latency bars, {len(labels)} median labels, {len(whiskers)} "
+             f"whiskers for {len(rows)} rows")
+        return
+    past_bar = 0
+    for x, bar, label, whisker in zip(rows, bars, labels, whiskers):
+        end = float(bar.get("x")) + float(bar.get("width"))
+        lx = float(label.get("x"))
+        x90 = float(re.search(r"H\s*([\d.]+)", whisker.get("d")).group(1))
+        if label.text != f"{x['median_ms']:.3f}":
+            fail(f"SVG label {label.text!r} != median {x['median_ms']:.3f} of {x['block']}")
+        if not (end <= lx <= end + 6):
+            fail(f"SVG {x['block']} c{x['c']}: label at x {lx}, its bar ends at {end:.1f} "
+                 f"(whisker to {x90})")
+        past_bar += x90 > end + 6
+    # The case the label used to get wrong must be in the chart for this check to mean anything.
+    if past_bar == 0:
+        fail("SVG: no whisker reaches past its bar's label position; label check proved nothing")
+
+
+def check_noise_and_metadata(args):
+    """Per-row noise flags agree with the rule and the warnings; the run's circumstances."""
+    cores = len(os.sched_getaffinity(0))
+    r, doc = bench_json(args, ["--blocks", "se,spatial", "--shape", "1,16,9,7", "--threads",
+                               f"1,{cores}", "--iters", "7", "--min-time", "0", "--warmup", "1"])
+    if r.returncode != 0 or not doc:
+        fail(f"bench for noise flags: exit {r.returncode}, {r.stderr.strip()!r}")
+        return
+    version = run([args.visattn, "--version"]).stdout
+    m = re.search(r"OpenBLAS kernel (\w+),", version)
+    cpu = None
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    date = doc.get("date") or ""
+    try:
+        when = datetime.datetime.strptime(date, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
+        age = (datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()
+    except ValueError:
+        age = None
+    if age is None or not -5 <= age <= 600:
+        fail(f"JSON date {date!r} is not the UTC ISO 8601 time of the run")
+    want = {"visattn": version.split()[1] if version.split()[:1] == ["visattn"] else None,
+            "cpu_model": cpu, "cores": cores, "blas_kernel": m.group(1) if m else None,
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE") or None,
+            "threads": sorted({1, cores}), "noise_spread": 1.2}
+    got = {k: doc.get(k) for k in want}
+    if got != want:
+        fail(f"JSON run record {got} != {want}")
+    loads = (doc.get("load_avg_start"), doc.get("load_avg_end"))
+    if not all(isinstance(v, (int, float)) and 0 <= v < 10000 for v in loads):
+        fail(f"JSON load averages {loads}")
+        return
+    warnings = [x for x in r.stderr.splitlines() if "warning" in x]
+    for x in doc["rows"]:
+        ratio = x["p90_ms"] / x["median_ms"]
+        if abs(ratio - 1.2) < 1e-3:
+            continue  # too close to the threshold to tell after rounding
+        want = []
+        if ratio > 1.2:
+            want.append("spread")
+        if loads[0] > cores - x["threads"]:
+            want.append("load")
+        want = "+".join(want) or None
+        label = f"{x['block']} at {x['n']}x{x['c']}x{x['h']}x{x['w']}, {x['threads']} thread"
+        if x["noise"] != want:
+            fail(f"{label}: noise {x['noise']!r}, expected {want!r} (p90/median {ratio:.3f}, "
+                 f"load {loads[0]}, {cores} cores)")
+        said = any(label in w and "p90" in w for w in warnings)
+        if said != (ratio > 1.2):
+            fail(f"{label}: spread warning {'given' if said else 'missing'} at p90/median "
+                 f"{ratio:.3f}: {warnings}")
+    for t in sorted({1, cores}):
+        said = any(f"at {t} thread" in w and "load average" in w for w in warnings)
+        if said != (loads[0] > cores - t):
+            fail(f"load warning at {t} threads {'given' if said else 'missing'} (load "
+                 f"{loads[0]}, {cores} cores): {warnings}")
+
+
+def check_options(args, exported):
+    """--blocks repeated, --config, --model, '-' outputs, skipped rows, thread counts."""
+    q1 = QUICK + ["--threads", "1"]
+    # --blocks adds up, in either option form; rows in registry order, yardstick first.
+    r, doc = bench_json(args, ["--blocks", "cbam", "--blocks=se", "--shape", "1,8,3,3"] + q1)
+    want = [(YARDSTICK, 8, 1), ("se", 8, 1), ("cbam", 8, 1)]
+    if r.returncode != 0 or row_keys(doc) != want:
+        fail(f"--blocks cbam --blocks=se: exit {r.returncode}, rows {row_keys(doc)}, {r.stderr}")
+    r, doc = bench_json(args, ["--blocks=se", "--no-yardstick", "--shape", "1,8,3,3"] + q1)
+    if r.returncode != 0 or row_keys(doc) != [("se", 8, 1)]:
+        fail(f"--blocks=se: exit {r.returncode}, rows {row_keys(doc)}, {r.stderr}")
+
+    # --config: merged into the bench config of the one block named.
+    shape = (1, 16, 3, 3)
+    r, doc = bench_json(args, ["--blocks", "cbam", "--config", '{"reduction_ratio": 4}',
+                               "--no-yardstick", "--shape", "1,16,3,3"] + q1)
+    config = {"gate_channels": 16, "reduction_ratio": 4}
+    params = analytic_cost.cost("cbam", config, shape)[0]
+    got = [(x["block"], x["config"], x["params"]) for x in doc["rows"]] if doc else None
+    if r.returncode != 0 or got != [("cbam", config, params)]:
+        fail(f"--config reduction_ratio 4: exit {r.returncode}, rows {got}, {r.stderr}")
+    if params == analytic_cost.cost("cbam", {"gate_channels": 16}, shape)[0]:
+        fail("--config check: reduction_ratio 4 does not change cbam's params; pick another key")
+    for extra in (["--blocks", "se,cbam"], ["--blocks", "se", "--blocks", "cbam"], []):
+        r, doc = bench_json(args, extra + ["--config", '{"reduction_ratio": 4}', "--shape",
+                                           "1,16,3,3"] + q1)
+        if r.returncode != 2 or doc or r.stdout or "--config" not in r.stderr:
+            fail(f"--config with {extra or 'every block'}: exit {r.returncode}, {r.stderr!r}")
+    r, doc = bench_json(args, ["--blocks", "cbam", "--config", "[4]"] + q1)
+    if r.returncode != 2 or doc or "--config" not in r.stderr:
+        fail(f"--config '[4]': exit {r.returncode}, {r.stderr!r}")
+
+    # A block that cannot run at a shape is skipped with one note; the rest is timed.
+    r, doc = bench_json(args, ["--blocks", "irmb", "--config", '{"dim_head": 16}', "--shape",
+                               "1,16,3,3", "--shape", "1,24,3,3"] + QUICK + ["--threads", "1,2"])
+    notes = [x for x in r.stderr.splitlines() if "bench: skipped " in x]
+    want = [(b, c, t) for c in (16, 24) for t in (1, 2) for b in (YARDSTICK, "irmb")
+            if (b, c) != ("irmb", 24)]
+    want = sorted(want, key=lambda k: (k[1], k[2]))
+    want = [k for k in want if k[2] <= len(os.sched_getaffinity(0))]
+    if (r.returncode != 0 or row_keys(doc) != want or len(notes) != 1
+            or not all(s in notes[0] for s in ("irmb", "1x24x3x3", "dim_head"))
+            or [(x["block"], x["c"]) for x in doc["skipped"]] != [("irmb", 24)]):
+        fail(f"irmb dim_head 16 at C = 16 and 24: exit {r.returncode}, rows {row_keys(doc)}, "
+             f"notes {notes}")
+    r, doc = bench_json(args, ["--blocks", "shuffle,se", "--no-yardstick", "--shape", "1,15,4,4",
+                               "--shape", "1,16,4,4"] + q1)
+    want = [("se", 15, 1), ("shuffle", 16, 1), ("se", 16, 1)]
+    if r.returncode != 0 or sorted(row_keys(doc) or []) != sorted(want):
+        fail(f"shuffle at C = 15 skipped, the rest timed: exit {r.returncode}, "
+             f"rows {row_keys(doc)}, {r.stderr.strip()!r}")
+
+    # --model FILE: that file's block with its weights and config, at the given shapes.
+    path, module = exported.get("cbam", {"gate_channels": 16})
+    r, doc = bench_json(args, ["--model", path, "--no-yardstick", "--shape", "1,16,5,5", "--shape",
+                               "1,8,5,5"] + q1)
+    got = [(x["block"], x["config"], x["weights"], x["c"], x["params"]) for x in doc["rows"]] \
+        if doc else None
+    numel = sum(p.numel() for p in module.parameters())
+    if r.returncode != 0 or got != [("cbam", {"gate_channels": 16}, path, 16, numel)] or \
+            not any("skipped cbam at 1x8x5x5" in x for x in r.stderr.splitlines()):
+        fail(f"--model {path}: exit {r.returncode}, rows {got}, {r.stderr.strip()!r}")
+    r, doc = bench_json(args, ["--model", path, "--shape", "1,8,5,5"] + q1)
+    if r.returncode != 1 or "nothing to time" not in r.stderr:
+        fail(f"--model at a shape it cannot take: exit {r.returncode}, {r.stderr.strip()!r}")
+    r, doc = bench_json(args, ["--model", os.path.join(args.workdir, "absent.safetensors")] + q1)
+    if r.returncode != 1 or "absent.safetensors" not in r.stderr or doc:
+        fail(f"--model absent file: exit {r.returncode}, {r.stderr.strip()!r}")
+
+    # '-' is standard output: it then holds only the JSON or CSV, the table goes to stderr.
+    base = [args.visattn, "bench", "--blocks", "se", "--shape", "1,8,3,3"] + q1
+    r = run(base + ["--json", "-"])
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        doc = None
+    if r.returncode != 0 or row_keys(doc) != [(YARDSTICK, 8, 1), ("se", 8, 1)] or \
+            "median ms" not in r.stderr:
+        fail(f"--json -: exit {r.returncode}, stdout {r.stdout[:200]!r}, {r.stderr!r}")
+    r = run(base + ["--csv", "-"])
+    lines = list(csv.reader(r.stdout.splitlines()))
+    if r.returncode != 0 or not lines or lines[0] != FIELDS or [x[0] for x in lines[1:]] != \
+            [YARDSTICK, "se"] or "median ms" not in r.stderr:
+        fail(f"--csv -: exit {r.returncode}, stdout {r.stdout[:200]!r}, {r.stderr!r}")
+    r = run(base + ["--json", "-", "--csv", "-"])
+    if r.returncode != 2 or r.stdout:
+        fail(f"--json - --csv -: exit {r.returncode}, stdout {r.stdout[:100]!r}")
+
+    # Thread counts above the cores are lowered to the cores with a warning, repeats dropped.
+    cores = len(os.sched_getaffinity(0))
+    r, doc = bench_json(args, ["--blocks", "se", "--no-yardstick", "--shape", "1,8,3,3",
+                               "--threads", f"1,{cores + 1},{cores}"] + QUICK)
+    want = sorted({1, cores})
+    got = [x["threads"] for x in doc["rows"]] if doc else None
+    if r.returncode != 0 or got != want or (doc or {}).get("threads") != want or \
+            not any(f"asks for {cores + 1} threads" in x for x in r.stderr.splitlines()):
+        fail(f"--threads 1,{cores + 1},{cores} on {cores} cores: exit {r.returncode}, threads "
+             f"{got}, {r.stderr.strip()!r}")
+
+    # Usage errors write nothing; an output that cannot be written fails before any timing.
+    j = os.path.join(args.workdir, "never.json")
+    if os.path.exists(j):
+        os.remove(j)
+    r = run([args.visattn, "bench", "--json", j, "-o"] + q1)
+    if r.returncode != 2 or r.stdout or os.path.exists(j) or "'-o'" not in r.stderr:
+        fail(f"bench -o: exit {r.returncode}, stdout {r.stdout[:100]!r}, {r.stderr.strip()!r}")
+    r = run(base + ["--json", os.path.join(args.workdir, "no", "such", "dir.json")])
+    if r.returncode != 1 or r.stdout or "dir.json" not in r.stderr:
+        fail(f"bench --json into a missing directory: exit {r.returncode}, stdout "
+             f"{r.stdout[:100]!r}, {r.stderr.strip()!r}")
+
+    # --help names every option.
+    r = run([args.visattn, "bench", "--help"])
+    missing = [o for o in ("--blocks", "--config", "--model", "--shape", "--threads", "--warmup",
+                           "--iters", "--min-time", "--json", "--csv", "--svg", "--no-yardstick")
+               if o not in r.stdout]
+    if r.returncode != 0 or missing or "'-'" not in r.stdout:
+        fail(f"bench --help: exit {r.returncode}, missing {missing}")
+
+
+def check_compare_torch(args):
+    """tools/compare_torch.py reads the bench's JSON: one tiny run end to end."""
+    out = os.path.join(args.workdir, "compare.json")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools",
+                          "compare_torch.py")
+    r = run([sys.executable, script, "--visattn", args.visattn, "--blocks", "se", "--shape",
+             "1,8,5,5", "--threads", "1", "--rounds", "1", "--min-time", "0", "--iters", "1",
+             "--warmup", "0", "--idle-wait", "0", "--retries", "0", "--json", out])
+    try:
+        with open(out) as f:
+            doc = json.load(f)
+        got = [(x["block"], x["threads"], x["visattn_ms"] > 0, x["torch_ms"] > 0)
+               for x in doc["rows"]]
+    except (OSError, ValueError, KeyError):
+        got = None
+    if r.returncode != 0 or got != [(YARDSTICK, 1, True, True), ("se", 1, True, True)]:
+        fail(f"compare_torch.py: exit {r.returncode}, rows {got}, {r.stderr.strip()[-500:]!r}")
 
 
 def check_counts(args, rows, exported):
@@ -281,6 +541,12 @@ def main():
     exported = Exported(args.workdir)
     rows = check_outputs(args, blocks)
     print(f"(a) bench: {len(rows)} rows; JSON, CSV, SVG and stdout agree")
+    check_svg_labels(args)
+    check_noise_and_metadata(args)
+    check_options(args, exported)
+    check_compare_torch(args)
+    print("(d) SVG labels, noise flags, run record, --blocks, --config, --model, '-', skipped "
+          "rows, --threads, usage errors, compare_torch.py")
     check_counts(args, rows, exported)
     check_shapes(args, blocks, exported)
     print(f"{len(failures)} failures")

@@ -166,6 +166,9 @@ def time_visattn(visattn, row, seconds, min_iters, warmup):
              "--min-time", str(seconds)]
     shape = (row["n"], row["c"], row["h"], row["w"])
     doc = run_bench(visattn, row["block"], [shape], [row["threads"]], extra)
+    if len(doc["rows"]) != 1:  # the bench skips a block that cannot run at the shape
+        sys.exit(f"compare_torch: visattn bench timed {len(doc['rows'])} rows for {row['block']} "
+                 f"at {shape_str(row)}: {doc.get('skipped')}")
     (got,) = doc["rows"]
     if got["config"] != row["config"]:
         sys.exit(f"compare_torch: bench config changed between runs: {got['config']}")
@@ -376,7 +379,8 @@ def main():
 
     nthreads = sorted({r["threads"] for r in results})
     coretype = listing.get("openblas_coretype")
-    header = (f"{cpu_model()}, {os.cpu_count()} logical CPUs; "
+    # The CPU as the bench recorded it (older visattn JSON has no cpu_model).
+    header = (f"{listing.get('cpu_model') or cpu_model()}, {os.cpu_count()} logical CPUs; "
               f"threads {','.join(map(str, nthreads))}; "
               f"OpenBLAS kernel {listing['blas_kernel']} (OPENBLAS_CORETYPE "
               f"{coretype if coretype is not None else 'unset'}); "
