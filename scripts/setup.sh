@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
       libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev check valgrind
       clang libclang-rt-14-dev
-      python3-torch python3-torchvision python3-numpy dataset-fashion-mnist)
+      python3-torch python3-torchvision python3-numpy python3-pil dataset-fashion-mnist)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
