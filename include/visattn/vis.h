@@ -162,10 +162,10 @@ va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, 
 /* out = img with a colour bar strip appended below it: the colour map from colour 0 (left) to
  * colour 1 (right), lo printed under its left end and hi under its right end ("%.3g"; NaN prints
  * as NAN), and `note` (NULL: none; e.g. "min-max" or "fixed") between them, or on a row of its own
- * when they leave no room. The font (5 x 7 pixels, va_sheet_cell's characters plus '+') is
+ * when they leave no room. The font (5 x 7 pixels, the characters va_sheet_cell lists) is
  * scaled with the image width: each font pixel is 1 + w / 160 image pixels (2 at w = 224, 3 at 451),
  * smaller only when the text would not fit, never under 1. The strip's height follows from the
- * scale (42 pixels at w = 224 with the note beside the numbers). Rows 0 .. img->h - 1 of out are
+ * scale (46 pixels at w = 224 with the note beside the numbers). Rows 0 .. img->h - 1 of out are
  * img's pixels, unchanged; if img is narrower than the text needs at scale 1, out is wider than img
  * and the rest of those rows is the strip's dark grey (24, 24, 24). lo and hi are only printed:
  * any float, in any order. out is allocated; it must not be img (refused), img is only read. */
