@@ -1,6 +1,6 @@
 /* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
  *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
- *                 [--max-pixels N] [--save-input]
+ *                 [--max-pixels N] [--save-input] [--scale stretch|fixed]
  * Show where each attention block of the project's backbone models looks: run the model on the
  * image, take each stage's spatial attention map, upsample it to the image's full resolution,
  * colour-map it and blend it over the image. */
@@ -32,11 +32,13 @@ static void heatmap_usage(FILE *f) {
     fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
           "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
           "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
+          "         [--scale stretch|fixed]\n"
           "\n"
           "Runs the project's trained backbone models on each image and writes, for each\n"
           "stage, the attention map upsampled to the image's full size and blended over it:\n"
           "  DIR/<image>_<block>_stage<k>.png, and with --block all DIR/<image>_contact.png\n"
-          "  (the original and every block's overlays side by side, labelled).\n"
+          "  (the original and every block's overlays side by side, labelled). Every overlay\n"
+          "  and every sheet tile has a colour bar under it with the values at its two ends.\n"
           "\n"
           "The map a stage shows is the block's spatial map if it has one: 'spatial' for\n"
           "spatial, cbam, triplet, shuffle and double_attention (its gathering maps averaged),\n"
@@ -55,6 +57,15 @@ static void heatmap_usage(FILE *f) {
           "  --out DIR         output directory, created if needed (default: current directory)\n"
           "  --colormap CMAP   turbo (default), jet, viridis, inferno or gray\n"
           "  --alpha A         weight of the heatmap in the blend, 0..1 (default 0.5)\n"
+          "  --scale stretch|fixed\n"
+          "                    stretch (default): each map from its own min (colour 0) to its\n"
+          "                    max (colour 1), so every map's shape shows; the bar prints the\n"
+          "                    range, which for some gates is tiny (e.g. 0.72..0.73).\n"
+          "                    fixed: the gates (spatial and attention maps: sigmoid or softmax\n"
+          "                    outputs) on one scale, 0..1, so their strengths compare across\n"
+          "                    blocks; softmax-over-positions maps (double_attention, irmb) then\n"
+          "                    look almost flat. Maps with no natural range (energy, the CAM)\n"
+          "                    stay stretched, and their bar says 'min-max'.\n"
           "  --cam             also the class activation map of the predicted class\n"
           "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
           "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
@@ -141,6 +152,7 @@ typedef struct hm_opts {
     va_colormap cmap;
     float alpha;
     int cam, save_input, sheet;
+    int scale_fixed; /* --scale fixed */
     int64_t max_pixels;
     const char *const *images; /* every input, so that no output ever replaces one */
     int nimages;
@@ -223,20 +235,50 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
     printf("\n");
 }
 
-/* Write one overlay; keep a tile-sized copy for the contact sheet if `tile` is not NULL. */
-static int write_overlay(const va_tensor *map, const va_image *img, const hm_opts *o,
-                         const char *path, va_image *tile, int tw, int th) {
+/* A contact-sheet tile: the overlay at tile size and what its colour bar says. */
+typedef struct hm_tile {
+    va_image img;
+    float range[2];   /* the values drawn at colour 0 and colour 1 */
+    const char *note; /* "fixed", "min-max" or "constant" */
+} hm_tile;
+
+/* A gate: a map whose values are sigmoid or softmax outputs, so in [0, 1] by construction (the
+ * blocks' spatial gates, double_attention's gathering maps, iRMB's attention). The energy maps and
+ * the CAM have no such range. */
+static int map_is_gate(const char *name) {
+    static const char *const gates[] = {".spatial", ".attention"};
+    const size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof gates / sizeof gates[0]; i++) {
+        const size_t g = strlen(gates[i]);
+        if (n > g && strcmp(name + n - g, gates[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Write one overlay with its colour bar; keep a tile-sized copy (without the bar, which the
+ * contact sheet draws at its own size) if `tile` is not NULL. */
+static int write_overlay(const va_map *map, const va_image *img, const hm_opts *o, const char *path,
+                         hm_tile *tile, int tw, int th) {
     va_error err = {0};
-    va_image ov;
+    va_image ov = {0}, barred = {0};
+    const int fixed = o->scale_fixed && map_is_gate(map->name);
+    const va_map_scale scale = {fixed ? VA_SCALE_FIXED : VA_SCALE_STRETCH, 0.f, 1.f};
+    float range[2];
     if (check_not_input(path, o)) return -1;
-    if (va_overlay(map, img, o->cmap, o->alpha, &ov, &err) != VA_OK ||
-        va_image_write_png(path, &ov, &err) != VA_OK ||
-        (tile && va_image_resize(&ov, tw, th, tile, &err) != VA_OK)) {
-        va_image_free(&ov);
+    va_status st = va_overlay_scaled(&map->t, img, o->cmap, o->alpha, &scale, &ov, range, &err);
+    const char *note = fixed ? "fixed" : range[0] == range[1] ? "constant" : "min-max";
+    if (st == VA_OK) st = va_colorbar_append(&ov, o->cmap, range[0], range[1], note, &barred, &err);
+    if (st == VA_OK) st = va_image_write_png(path, &barred, &err);
+    if (st == VA_OK && tile) {
+        st = va_image_resize(&ov, tw, th, &tile->img, &err);
+        tile->range[0] = range[0], tile->range[1] = range[1], tile->note = note;
+    }
+    va_image_free(&ov);
+    va_image_free(&barred);
+    if (st != VA_OK) {
         va_cli_error("%s", err.msg);
         return -1;
     }
-    va_image_free(&ov);
     printf("wrote %s\n", path);
     return 0;
 }
@@ -322,7 +364,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
     int rc = -1;
     /* Contact sheet: rows = shown stages (+ cam), columns = original + one per model. */
     int rows = 0, cols = nmodels + 1;
-    va_image *tiles = NULL;
+    hm_tile *tiles = NULL;
     char(*labels)[64] = NULL;
     double s = (double)HM_TILE_PX / (img.w > img.h ? img.w : img.h);
     int tw = (int)lround(img.w * s), th = (int)lround(img.h * s);
@@ -363,16 +405,16 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
             if (!r->stage[k - 1]) continue;
             if (path_fmt(file, sizeof file, "%s/%s_%s_stage%d.png", o->out_dir, stem, m->label, k))
                 goto done;
-            va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(&r->stage[k - 1]->t, &img, o, file, tile, tw, th)) goto done;
+            hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
+            if (write_overlay(r->stage[k - 1], &img, o, file, tile, tw, th)) goto done;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
             row++;
         }
         if (r->cam) {
             if (path_fmt(file, sizeof file, "%s/%s_%s_cam.png", o->out_dir, stem, m->label))
                 goto done;
-            va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(&r->cam->t, &img, o, file, tile, tw, th)) goto done;
+            hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
+            if (write_overlay(r->cam, &img, o, file, tile, tw, th)) goto done;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
             row++;
             print_top5(path, m, &r->y);
@@ -396,8 +438,11 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 va_sheet_cell *cell = &cells[r * cols + c];
                 if (c == 0) {
                     cell->img = &orig, cell->label = "original";
-                } else if (tiles[r * cols + c].px) {
-                    cell->img = &tiles[r * cols + c], cell->label = labels[r * cols + c];
+                } else if (tiles[r * cols + c].img.px) {
+                    const hm_tile *t = &tiles[r * cols + c];
+                    cell->img = &t->img, cell->label = labels[r * cols + c];
+                    cell->colorbar = 1, cell->cmap = o->cmap, cell->bar_note = t->note;
+                    cell->bar_lo = t->range[0], cell->bar_hi = t->range[1];
                 }
             }
         va_image sheet;
@@ -435,7 +480,7 @@ done:
     free(res);
     if (tiles)
         for (int i = 0; i < max_rows * cols; i++)
-            va_image_free(&tiles[i]);
+            va_image_free(&tiles[i].img);
     free(tiles);
     free(labels);
     va_image_free(&img);
@@ -574,12 +619,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_ALPHA,
         O_MAXPX,
         O_CAM,
-        O_SAVE
+        O_SAVE,
+        O_SCALE
     };
-    static const va_cli_opt opts[] = {{"help", 0},     {"threads", 1},    {"model", 1},
-                                      {"block", 1},    {"out", 1},        {"stage", 1},
-                                      {"colormap", 1}, {"alpha", 1},      {"max-pixels", 1},
-                                      {"cam", 0},      {"save-input", 0}, {NULL, 0}};
+    static const va_cli_opt opts[] = {
+        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},      {"out", 1},
+        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1}, {"cam", 0},
+        {"save-input", 0}, {"scale", 1},    {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;
@@ -633,6 +679,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         }
         case O_CAM: o.cam = 1; break;
         case O_SAVE: o.save_input = 1; break;
+        case O_SCALE:
+            if (strcmp(v, "stretch") != 0 && strcmp(v, "fixed") != 0) {
+                va_cli_error("heatmap: --scale takes stretch or fixed, got '%s'", v);
+                goto out;
+            }
+            o.scale_fixed = strcmp(v, "fixed") == 0;
+            break;
         }
     }
     if (model_arg && block_given) {

@@ -9,7 +9,7 @@ PKGS=(build-essential cmake pkg-config
       libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev)
 if [ "${1:-}" != "--runtime" ]; then
   PKGS+=(check valgrind clang libclang-rt-14-dev
-         python3-torch python3-torchvision python3-numpy dataset-fashion-mnist)
+         python3-torch python3-torchvision python3-numpy python3-pil dataset-fashion-mnist)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,11 +1,14 @@
 /* libvisattn_vis (include/visattn/vis.h): argument checks, PNG round trip through memory, colour
- * map end points against their published values, overlay and preprocessing arithmetic. */
+ * map end points against their published values, overlay and preprocessing arithmetic, EXIF
+ * orientation of JPEGs, colour scales and bars, contact-sheet layout. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <stb_image_write.h>
 
 #include "testutil.h"
 #include "visattn/vis.h"
@@ -40,7 +43,8 @@ START_TEST(test_null_arguments) {
     const unsigned char bytes[4] = {1, 2, 3, 4};
     va_colormap cm;
     unsigned char rgb[3];
-    va_sheet_cell cells[1] = {{&img, "x"}};
+    va_sheet_cell cells[1] = {{.img = &img, .label = "x"}};
+    const va_map_scale stretch = {VA_SCALE_STRETCH, 0.f, 0.f};
 
     ASSERT_ARG(va_image_load(NULL, 100, &out, &err));
     ASSERT_ARG(va_image_load("/nonexistent.png", 100, NULL, &err));
@@ -61,6 +65,13 @@ START_TEST(test_null_arguments) {
     ASSERT_ARG(va_overlay(NULL, &img, VA_CMAP_TURBO, 0.5f, &out, &err));
     ASSERT_ARG(va_overlay(&map, NULL, VA_CMAP_TURBO, 0.5f, &out, &err));
     ASSERT_ARG(va_overlay(&map, &img, VA_CMAP_TURBO, 0.5f, NULL, &err));
+    ASSERT_ARG(va_overlay_scaled(NULL, &img, VA_CMAP_TURBO, 0.5f, &stretch, &out, NULL, &err));
+    ASSERT_ARG(va_overlay_scaled(&map, NULL, VA_CMAP_TURBO, 0.5f, &stretch, &out, NULL, &err));
+    ASSERT_ARG(va_overlay_scaled(&map, &img, VA_CMAP_TURBO, 0.5f, NULL, &out, NULL, &err));
+    ASSERT_ARG(va_overlay_scaled(&map, &img, VA_CMAP_TURBO, 0.5f, &stretch, NULL, NULL, &err));
+    ASSERT_ARG(va_colorbar_append(NULL, VA_CMAP_TURBO, 0.f, 1.f, NULL, &out, &err));
+    ASSERT_ARG(va_colorbar_append(&img, VA_CMAP_TURBO, 0.f, 1.f, NULL, NULL, &err));
+    ASSERT_ARG(va_colorbar_append(&img, (va_colormap)42, 0.f, 1.f, NULL, &out, &err));
     ASSERT_ARG(va_contact_sheet(NULL, 1, 1, 32, &out, &err));
     ASSERT_ARG(va_contact_sheet(cells, 1, 1, 32, NULL, &err));
     /* va_image_free is a destructor: NULL is a no-op, like free(NULL). */
@@ -110,8 +121,9 @@ START_TEST(test_aliasing_refused) {
 
     ASSERT_ARG(va_image_resize(&img, 3, 2, &img, &err));
     ASSERT_ARG(va_overlay(&map, &img, VA_CMAP_JET, 0.5f, &img, &err));
-    va_sheet_cell cells[2] = {{&img, "a"}, {NULL, "b"}};
+    va_sheet_cell cells[2] = {{.img = &img, .label = "a"}, {.label = "b"}};
     ASSERT_ARG(va_contact_sheet(cells, 1, 2, 16, &img, &err));
+    ASSERT_ARG(va_colorbar_append(&img, VA_CMAP_JET, 0.f, 1.f, "x", &img, &err));
     /* Refused without touching the image. */
     ck_assert_int_eq(img.w, 6);
     ck_assert_int_eq(img.h, 4);
@@ -330,7 +342,10 @@ START_TEST(test_resize_and_contact_sheet) {
         ck_assert_int_eq(small.px[i], 90);
     va_image_free(&small);
 
-    va_sheet_cell cells[4] = {{&img, "original"}, {&img, "se stage1"}, {NULL, NULL}, {&img, NULL}};
+    va_sheet_cell cells[4] = {{.img = &img, .label = "original"},
+                              {.img = &img, .label = "se stage1"},
+                              {0},
+                              {.img = &img}};
     ck_assert_int_eq(va_contact_sheet(cells, 2, 2, 32, &sheet, &err), VA_OK);
     /* Two columns of 32-pixel-wide tiles and two rows of 24-pixel-high ones, plus labels and gaps.
      */
@@ -338,13 +353,476 @@ START_TEST(test_resize_and_contact_sheet) {
     ck_assert_int_gt(sheet.h, 2 * 24);
     va_image_free(&sheet);
 
+    /* Images of another size are letterboxed into the first one's 32 x 24 box: a 5 x 5 image
+     * becomes 24 x 24, centred, with black bars at its sides. */
     va_image other = make_image(5, 5);
+    memset(other.px, 200, 5 * 5 * 3);
     cells[1].img = &other;
+    cells[0].label = cells[1].label = NULL;
     memset(&err, 0, sizeof err);
-    ck_assert_int_eq(va_contact_sheet(cells, 2, 2, 32, &sheet, &err), VA_ERR_SHAPE);
-    ck_assert(va_test_msg_ok(err.msg, "size"));
-    ck_assert_ptr_null(sheet.px);
+    ck_assert_int_eq(va_contact_sheet(cells, 2, 2, 32, &sheet, &err), VA_OK);
+    /* No labels: the box of cell (0, 1) starts at x = 6 + 38, y = 6 + 2. */
+    const int bx = 6 + 38, by = 6 + 2;
+    for (int x = 0; x < 32; x++) {
+        const unsigned char *p =
+            sheet.px + ((size_t)(by + 12) * (size_t)sheet.w + (size_t)(bx + x)) * 3;
+        int inside = x >= 4 && x < 28;
+        ck_assert_msg(p[0] == (inside ? 200 : 0), "column %d of the letterboxed tile: %d", x, p[0]);
+    }
+    va_image_free(&sheet);
     va_image_free(&other);
+    va_image_free(&img);
+}
+END_TEST
+
+/* ---- EXIF orientation ----------------------------------------------------------------------- */
+
+#define EX_BW 4 /* the pattern: 4 x 3 blocks of 8 x 8 pixels, each its own colour */
+#define EX_BH 3
+
+static void block_colour(int bx, int by, unsigned char rgb[3]) {
+    rgb[0] = (unsigned char)(30 + 65 * bx);
+    rgb[1] = (unsigned char)(30 + 95 * by);
+    rgb[2] = (unsigned char)(220 - 50 * bx);
+}
+
+typedef struct membuf {
+    unsigned char *b;
+    size_t n, cap;
+} membuf;
+
+static void membuf_put(void *ctx, void *data, int size) {
+    membuf *m = ctx;
+    if (m->n + (size_t)size > m->cap) {
+        m->cap = 2 * (m->n + (size_t)size);
+        m->b = realloc(m->b, m->cap);
+        ck_assert_ptr_nonnull(m->b);
+    }
+    memcpy(m->b + m->n, data, (size_t)size);
+    m->n += (size_t)size;
+}
+
+/* The pattern as a JPEG (quality 95: no chroma subsampling), with `app1` (a whole APP1 segment,
+ * marker included, or NULL) spliced in after the start-of-image marker. */
+static unsigned char *pattern_jpeg(const unsigned char *app1, size_t app1_len, size_t *len) {
+    unsigned char px[EX_BH * 8][EX_BW * 8][3];
+    for (int y = 0; y < EX_BH * 8; y++)
+        for (int x = 0; x < EX_BW * 8; x++)
+            block_colour(x / 8, y / 8, px[y][x]);
+    membuf m = {0};
+    ck_assert(stbi_write_jpg_to_func(membuf_put, &m, EX_BW * 8, EX_BH * 8, 3, px, 95));
+    ck_assert(m.n > 4 && m.b[0] == 0xFF && m.b[1] == 0xD8);
+    unsigned char *out = malloc(m.n + app1_len);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, m.b, 2);
+    if (app1) memcpy(out + 2, app1, app1_len);
+    memcpy(out + 2 + app1_len, m.b + 2, m.n - 2);
+    *len = m.n + app1_len;
+    free(m.b);
+    return out;
+}
+
+static void put16(unsigned char *p, unsigned v, int be) {
+    p[be ? 0 : 1] = (unsigned char)(v >> 8), p[be ? 1 : 0] = (unsigned char)v;
+}
+
+static void put32(unsigned char *p, uint32_t v, int be) {
+    for (int i = 0; i < 4; i++)
+        p[be ? i : 3 - i] = (unsigned char)(v >> (8 * (3 - i)));
+}
+
+/* An APP1 "Exif" segment whose IFD0 holds two entries, an unrelated one (0x010F Make) and the
+ * Orientation (SHORT, 1 value). Returns its length. */
+static size_t exif_segment(unsigned char *seg, int orientation, int be) {
+    unsigned char *t = seg + 10; /* FF E1, length, "Exif\0\0", then the TIFF header */
+    memset(seg, 0, 64);
+    seg[0] = 0xFF, seg[1] = 0xE1;
+    memcpy(seg + 4, "Exif\0\0", 6);
+    t[0] = t[1] = be ? 'M' : 'I';
+    put16(t + 2, 42, be);
+    put32(t + 4, 8, be); /* IFD0 right after the header */
+    put16(t + 8, 2, be); /* two entries */
+    put16(t + 10, 0x010F, be), put16(t + 12, 2, be), put32(t + 14, 4, be); /* ASCII "abc" */
+    memcpy(t + 18, "abc", 4);
+    put16(t + 22, 0x0112, be), put16(t + 24, 3, be), put32(t + 26, 1, be);
+    put16(t + 30, (unsigned)orientation, be); /* SHORT, left-justified in the value field */
+    put32(t + 34, 0, be);                     /* no next IFD */
+    const size_t len = 10 + 38;
+    seg[2] = (unsigned char)((len - 2) >> 8), seg[3] = (unsigned char)(len - 2);
+    return len;
+}
+
+/* The block of the stored pattern that display block (X, Y) shows under each EXIF orientation,
+ * written from the standard's table (row 0 / column 0 sides), independently of vis/image.c. */
+static void source_block(int o, int X, int Y, int *bx, int *by) {
+    const int W = EX_BW, H = EX_BH;
+    switch (o) {
+    case 1: *bx = X, *by = Y; break;
+    case 2: *bx = W - 1 - X, *by = Y; break;
+    case 3: *bx = W - 1 - X, *by = H - 1 - Y; break;
+    case 4: *bx = X, *by = H - 1 - Y; break;
+    case 5: *bx = Y, *by = X; break;
+    case 6: *bx = Y, *by = H - 1 - X; break; /* 90 degrees clockwise */
+    case 7: *bx = W - 1 - Y, *by = H - 1 - X; break;
+    case 8: *bx = W - 1 - Y, *by = X; break; /* 90 degrees counter-clockwise */
+    }
+}
+
+/* img shows the pattern turned as orientation o says: compare the middle 4 x 4 pixels of every
+ * block (JPEG loses a little; neighbouring blocks differ by 50 or more per channel). */
+static void assert_oriented(const va_image *img, int o, const char *what) {
+    const int swap = o >= 5;
+    ck_assert_int_eq(img->w, (swap ? EX_BH : EX_BW) * 8);
+    ck_assert_int_eq(img->h, (swap ? EX_BW : EX_BH) * 8);
+    for (int Y = 0; Y < img->h / 8; Y++)
+        for (int X = 0; X < img->w / 8; X++) {
+            int bx, by;
+            unsigned char want[3];
+            source_block(o, X, Y, &bx, &by);
+            block_colour(bx, by, want);
+            for (int c = 0; c < 3; c++) {
+                int sum = 0;
+                for (int y = 2; y < 6; y++)
+                    for (int x = 2; x < 6; x++)
+                        sum +=
+                            img->px[((size_t)(Y * 8 + y) * (size_t)img->w + (size_t)(X * 8 + x)) *
+                                        3 +
+                                    (size_t)c];
+                ck_assert_msg(abs(sum / 16 - want[c]) <= 12,
+                              "%s, orientation %d: display block (%d, %d) channel %d is %d, want "
+                              "%d (from stored block (%d, %d))",
+                              what, o, X, Y, c, sum / 16, want[c], bx, by);
+            }
+        }
+}
+
+START_TEST(test_exif_orientation) {
+    va_error err = {0};
+    for (int be = 0; be < 2; be++)
+        for (int o = 1; o <= 8; o++) {
+            unsigned char seg[64];
+            size_t seg_len = exif_segment(seg, o, be), len;
+            unsigned char *jpg = pattern_jpeg(seg, seg_len, &len);
+            va_image img;
+            ck_assert_int_eq(va_image_load_memory(jpg, len, "exif.jpg", 10000, &img, &err), VA_OK);
+            ck_assert_int_eq(img.orientation, o);
+            assert_oriented(&img, o, be ? "big-endian EXIF" : "little-endian EXIF");
+            va_image_free(&img);
+            free(jpg);
+        }
+    /* An XMP APP1 segment before the EXIF one is skipped, not taken for it. */
+    unsigned char two[128];
+    static const char xmp[] = "http://ns.adobe.com/xap/1.0/";
+    two[0] = 0xFF, two[1] = 0xE1, two[2] = 0, two[3] = (unsigned char)(2 + sizeof xmp);
+    memcpy(two + 4, xmp, sizeof xmp);
+    size_t len, n = 4 + sizeof xmp;
+    n += exif_segment(two + n, 6, 1);
+    unsigned char *jpg = pattern_jpeg(two, n, &len);
+    va_image img;
+    ck_assert_int_eq(va_image_load_memory(jpg, len, "xmp.jpg", 10000, &img, &err), VA_OK);
+    ck_assert_int_eq(img.orientation, 6);
+    assert_oriented(&img, 6, "after an XMP segment");
+    va_image_free(&img);
+    free(jpg);
+    /* No EXIF, and a PNG: orientation 1, pixels as stored. */
+    jpg = pattern_jpeg(NULL, 0, &len);
+    ck_assert_int_eq(va_image_load_memory(jpg, len, "plain.jpg", 10000, &img, &err), VA_OK);
+    ck_assert_int_eq(img.orientation, 1);
+    assert_oriented(&img, 1, "no EXIF");
+    va_image_free(&img);
+    free(jpg);
+    ck_assert_int_eq(va_image_alloc(&img, 2, 2, &err), VA_OK);
+    ck_assert_int_eq(img.orientation, 1);
+    va_image_free(&img);
+}
+END_TEST
+
+/* Broken EXIF blocks are ignored: the image loads as stored, orientation 1, no error, no read past
+ * the segment (ASan watches the last cases, whose segment ends the buffer's EXIF part). */
+START_TEST(test_exif_hostile) {
+    va_error err = {0};
+    enum { N_CASES = 12 };
+    for (int k = 0; k < N_CASES; k++) {
+        unsigned char seg[64];
+        size_t seg_len = exif_segment(seg, 6, k & 1);
+        unsigned char *t = seg + 10;
+        const int be = k & 1;
+        switch (k) {
+        case 0: put16(t + 30, 9, be); break;          /* value out of range */
+        case 1: put16(t + 30, 0, be); break;          /* value 0 */
+        case 2: put16(t + 24, 2, be); break;          /* ASCII, not SHORT */
+        case 3: put32(t + 26, 2, be); break;          /* two values */
+        case 4: put32(t + 4, 0xFFFFFFF0u, be); break; /* IFD0 far past the end */
+        case 5: put32(t + 4, 37, be); break;          /* IFD0 count's last byte outside */
+        case 6: /* 65535 entries in 38 bytes, none the Orientation */
+            put16(t + 8, 0xFFFF, be), put16(t + 22, 0x0113, be);
+            break;
+        case 7: t[0] = 'I', t[1] = 'M'; break; /* no byte order */
+        case 8: put16(t + 2, 43, be); break;   /* not TIFF */
+        case 9:
+            seg[2] = 0, seg[3] = 10;
+            seg_len = 12;
+            break; /* TIFF header cut to 2 bytes */
+        case 10:
+            seg[2] = 0, seg[3] = 8 + 22;
+            seg_len = 32;
+            break;                                     /* entry 2 cut off */
+        case 11: memcpy(seg + 4, "Exif\0X", 6); break; /* not "Exif\0\0" */
+        }
+        size_t len;
+        unsigned char *jpg = pattern_jpeg(seg, seg_len, &len);
+        va_image img;
+        memset(&err, 0, sizeof err);
+        ck_assert_msg(va_image_load_memory(jpg, len, "bad.jpg", 10000, &img, &err) == VA_OK,
+                      "case %d: %s", k, err.msg);
+        ck_assert_int_eq(img.orientation, 1);
+        assert_oriented(&img, 1, "broken EXIF");
+        va_image_free(&img);
+        free(jpg);
+    }
+}
+END_TEST
+
+START_TEST(test_unknown_format_lists_formats) {
+    va_error err = {0};
+    static const unsigned char text[] = "just some text, not an image\n";
+    va_image img;
+    ck_assert_int_eq(va_image_load_memory(text, sizeof text, "notes.jpg", 1000, &img, &err),
+                     VA_ERR_FORMAT);
+    ck_assert(va_test_msg_ok(err.msg, "notes.jpg"));
+    ck_assert_msg(strstr(err.msg, "PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM"), "%s", err.msg);
+}
+END_TEST
+
+/* ---- Colour scales and bars ----------------------------------------------------------------- */
+
+START_TEST(test_overlay_scaled) {
+    va_error err = {0};
+    va_image img = make_image(2, 2), out, plain;
+    va_tensor map;
+    ck_assert_int_eq(va_tensor_alloc4(&map, 1, 1, 2, 2, NULL), VA_OK);
+    const float v[4] = {0.2f, 0.4f, 0.6f, 0.8f};
+    memcpy(map.data, v, sizeof v);
+    float range[2] = {-1.f, -1.f};
+    /* Same size: the upsampling is the identity, so the grey levels are the scaled values. */
+    va_map_scale sc = {VA_SCALE_STRETCH, 0.f, 0.f};
+    ck_assert_int_eq(va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &sc, &out, range, &err),
+                     VA_OK);
+    ck_assert_float_eq(range[0], 0.2f);
+    ck_assert_float_eq(range[1], 0.8f);
+    static const unsigned char stretched[4] = {0, 85, 170, 255};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(out.px[3 * i], stretched[i]);
+    /* va_overlay is the stretch. */
+    ck_assert_int_eq(va_overlay(&map, &img, VA_CMAP_GRAY, 1.f, &plain, &err), VA_OK);
+    ck_assert_mem_eq(plain.px, out.px, 2 * 2 * 3);
+    va_image_free(&plain);
+    va_image_free(&out);
+    /* Fixed [0, 1]: 255 v. */
+    sc = (va_map_scale){VA_SCALE_FIXED, 0.f, 1.f};
+    ck_assert_int_eq(va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &sc, &out, range, &err),
+                     VA_OK);
+    ck_assert(range[0] == 0.f && range[1] == 1.f);
+    static const unsigned char fixed[4] = {51, 102, 153, 204};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(out.px[3 * i], fixed[i]);
+    va_image_free(&out);
+    /* Fixed [0.4, 0.6]: values outside clamp to the ends. */
+    sc = (va_map_scale){VA_SCALE_FIXED, 0.4f, 0.6f};
+    ck_assert_int_eq(va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &sc, &out, NULL, &err),
+                     VA_OK);
+    static const unsigned char clamped[4] = {0, 0, 255, 255};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(out.px[3 * i], clamped[i]);
+    va_image_free(&out);
+    /* Bad scales. */
+    const va_map_scale bad[] = {{VA_SCALE_FIXED, 1.f, 1.f},
+                                {VA_SCALE_FIXED, 1.f, 0.f},
+                                {VA_SCALE_FIXED, NAN, 1.f},
+                                {VA_SCALE_FIXED, 0.f, INFINITY},
+                                {(va_scale_kind)7, 0.f, 1.f}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        ck_assert_int_eq(
+            va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &bad[i], &out, NULL, &err),
+            VA_ERR_ARG);
+        ck_assert(va_test_msg_ok(err.msg, "scale"));
+        ck_assert_ptr_null(out.px);
+    }
+    /* A constant map: lo = hi; no finite value: both NaN. */
+    sc = (va_map_scale){VA_SCALE_STRETCH, 0.f, 0.f};
+    for (int i = 0; i < 4; i++)
+        map.data[i] = 0.75f;
+    ck_assert_int_eq(va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &sc, &out, range, &err),
+                     VA_OK);
+    ck_assert(range[0] == 0.75f && range[1] == 0.75f);
+    va_image_free(&out);
+    for (int i = 0; i < 4; i++)
+        map.data[i] = NAN;
+    ck_assert_int_eq(va_overlay_scaled(&map, &img, VA_CMAP_GRAY, 1.f, &sc, &out, range, &err),
+                     VA_OK);
+    ck_assert(isnan(range[0]) && isnan(range[1]));
+    va_image_free(&out);
+    va_tensor_free(&map);
+    va_image_free(&img);
+}
+END_TEST
+
+static int is_ink(const va_image *im, int x, int y) {
+    const unsigned char *p = im->px + ((size_t)y * (size_t)im->w + (size_t)x) * 3;
+    return p[0] == 240 && p[1] == 240 && p[2] == 240;
+}
+
+/* The first run of rows in [y0, y1) holding ink in columns [x0, x1) (a line of text): its first
+ * and last row, -1 if none. */
+static void ink_rows(const va_image *im, int x0, int x1, int y0, int y1, int *first, int *last) {
+    *first = *last = -1;
+    for (int y = y0; y < y1; y++) {
+        int ink = 0;
+        for (int x = x0; x < x1 && !ink; x++)
+            ink = is_ink(im, x, y);
+        if (ink) {
+            if (*first < 0) *first = y;
+            *last = y;
+        } else if (*first >= 0) {
+            return;
+        }
+    }
+}
+
+START_TEST(test_colorbar) {
+    va_error err = {0};
+    int heights[2];
+    const int widths[2] = {224, 1000};
+    for (int k = 0; k < 2; k++) {
+        va_image img = make_image(widths[k], 50), out;
+        ck_assert_int_eq(
+            va_colorbar_append(&img, VA_CMAP_GRAY, 0.125f, 7.5e-5f, "min-max", &out, &err), VA_OK);
+        ck_assert_int_eq(out.w, img.w);
+        ck_assert_int_gt(out.h, img.h);
+        ck_assert_mem_eq(out.px, img.px, (size_t)img.w * 50 * 3); /* the image, untouched */
+        heights[k] = out.h - img.h;
+        /* Somewhere in the strip a row runs from black (colour 0) at the left to white at the
+         * right: the gradient. */
+        int gradient_row = -1;
+        for (int y = img.h; y < out.h && gradient_row < 0; y++) {
+            int lo = -1, hi = -1;
+            for (int x = 0; x < out.w; x++) {
+                const unsigned char *p = out.px + ((size_t)y * (size_t)out.w + (size_t)x) * 3;
+                if (p[0] == 0 && lo < 0) lo = x;
+                if (p[0] == 255) hi = x;
+            }
+            if (lo >= 0 && hi > lo + out.w / 2) gradient_row = y;
+        }
+        ck_assert_msg(gradient_row >= 0, "width %d: no gradient row", img.w);
+        /* Text under both ends (the two numbers), in the left and the right quarter. */
+        int f, l;
+        ink_rows(&out, 0, out.w / 4, gradient_row + 1, out.h, &f, &l);
+        ck_assert_msg(f > 0, "width %d: nothing printed under the left end", img.w);
+        int glyph_h = l - f + 1;
+        ink_rows(&out, out.w * 3 / 4, out.w, gradient_row + 1, out.h, &f, &l);
+        ck_assert_msg(f > 0, "width %d: nothing printed under the right end", img.w);
+        /* Readable at the image's size: 7 rows of font pixels, each 1 + w / 160 pixels tall. */
+        ck_assert_int_eq(glyph_h, 7 * (1 + img.w / 160));
+        va_image_free(&out);
+        va_image_free(&img);
+    }
+    ck_assert_int_gt(heights[1], heights[0]);
+    /* An image narrower than the numbers: the strip is widened, never printed below scale 1. */
+    va_image thin = make_image(3, 40), out;
+    ck_assert_int_eq(va_colorbar_append(&thin, VA_CMAP_JET, -1.25e-05f, NAN, "fixed", &out, &err),
+                     VA_OK);
+    ck_assert_int_ge(out.w, (9 + 3) * 6); /* "-1.25e-05" and "nan" side by side */
+    for (int y = 0; y < 40; y++) {
+        ck_assert_mem_eq(out.px + (size_t)y * (size_t)out.w * 3, thin.px + (size_t)y * 9, 9);
+        for (int x = 3; x < out.w; x++)
+            ck_assert_int_eq(out.px[((size_t)y * (size_t)out.w + (size_t)x) * 3], 24);
+    }
+    va_image_free(&out);
+    va_image_free(&thin);
+}
+END_TEST
+
+/* ---- Contact sheets: any aspect ratio, labels that fit, bars ----------------------------------
+ */
+
+START_TEST(test_contact_sheet_aspect_ratios) {
+    va_error err = {0};
+    /* 3 x 10000 and 10000 x 3 images, nine columns of 224-pixel tiles (what `visattn heatmap
+     * --block all` lays out): both sheets must be usable, not a sliver. */
+    const int dims[2][2] = {{3, 10000}, {10000, 3}};
+    for (int k = 0; k < 2; k++) {
+        va_image img = make_image(dims[k][0], dims[k][1]), sheet;
+        va_sheet_cell cells[9];
+        for (int i = 0; i < 9; i++)
+            cells[i] = (va_sheet_cell){.img = &img,
+                                       .label = i ? "double_attention stage3" : "original",
+                                       .colorbar = i > 0,
+                                       .cmap = VA_CMAP_TURBO,
+                                       .bar_lo = 0.00539f,
+                                       .bar_hi = 0.463f,
+                                       .bar_note = "min-max"};
+        ck_assert_int_eq(va_contact_sheet(cells, 1, 9, 224, &sheet, &err), VA_OK);
+        /* Tiles 112 x 224 or 224 x 112 plus labels and bars. */
+        ck_assert_msg(sheet.w >= 9 * 112 && sheet.w <= 9 * 240 && sheet.h >= 112 && sheet.h <= 400,
+                      "%d x %d image: sheet %d x %d", img.w, img.h, sheet.w, sheet.h);
+        va_image_free(&sheet);
+        va_image_free(&img);
+    }
+}
+END_TEST
+
+START_TEST(test_contact_sheet_labels) {
+    va_error err = {0};
+    va_image img = make_image(64, 64), sheet;
+    memset(img.px, 0, 64 * 64 * 3);
+    /* A short label and a long one: both at one font size, and neither runs into the gap between
+     * the tiles. Tiles are 64 pixels wide: x 6..69 and 76..139, gaps 0..5, 70..75, 140..145. */
+    va_sheet_cell cells[2] = {{.img = &img, .label = "se stage1"},
+                              {.img = &img, .label = "double_attention stage3"}};
+    ck_assert_int_eq(va_contact_sheet(cells, 1, 2, 64, &sheet, &err), VA_OK);
+    ck_assert_int_eq(sheet.w, 2 * 70 + 6);
+    for (int y = 0; y < sheet.h; y++)
+        for (int x = 0; x < sheet.w; x++) {
+            const int in_gap = x < 6 || (x >= 70 && x < 76) || x >= 140;
+            ck_assert_msg(!(in_gap && is_ink(&sheet, x, y)), "label ink in the gap at (%d, %d)", x,
+                          y);
+        }
+    /* The first text line of each label has the same height. */
+    int f0, l0, f1, l1;
+    ink_rows(&sheet, 6, 70, 0, 20, &f0, &l0);
+    ink_rows(&sheet, 76, 140, 0, 20, &f1, &l1);
+    ck_assert_int_ge(f0, 0);
+    ck_assert_int_eq(l0 - f0, l1 - f1);
+    /* The long label took a second line, at the same size. */
+    int f2, l2;
+    ink_rows(&sheet, 76, 140, l1 + 2, l1 + 2 + 20, &f2, &l2);
+    ck_assert_int_ge(f2, 0);
+    ck_assert_int_eq(l2 - f2, l1 - f1);
+    va_image_free(&sheet);
+
+    /* A cell with a colour bar: the gray map from black to white under its box, and the sheet is
+     * taller than without. */
+    va_image plain;
+    cells[1].label = cells[0].label = NULL;
+    ck_assert_int_eq(va_contact_sheet(cells, 1, 2, 64, &plain, &err), VA_OK);
+    cells[1].colorbar = 1, cells[1].cmap = VA_CMAP_GRAY;
+    cells[1].bar_lo = 0.5f, cells[1].bar_hi = 0.75f, cells[1].bar_note = "fixed";
+    ck_assert_int_eq(va_contact_sheet(cells, 1, 2, 64, &sheet, &err), VA_OK);
+    ck_assert_int_gt(sheet.h, plain.h);
+    int found = 0;
+    for (int y = 6 + 2 + 64; y < sheet.h && !found; y++) {
+        const unsigned char *row = sheet.px + (size_t)y * (size_t)sheet.w * 3;
+        int black = -1, white = -1;
+        for (int x = 76; x < 140; x++) {
+            if (row[3 * x] == 0 && black < 0) black = x;
+            if (row[3 * x] == 255) white = x;
+        }
+        found = black >= 0 && white > black + 32;
+    }
+    ck_assert_msg(found, "no colour bar under the second tile");
+    va_image_free(&sheet);
+    va_image_free(&plain);
     va_image_free(&img);
 }
 END_TEST
@@ -359,6 +837,13 @@ int main(void) {
     tcase_add_test(tc, test_overlay);
     tcase_add_test(tc, test_image_to_input);
     tcase_add_test(tc, test_resize_and_contact_sheet);
+    tcase_add_test(tc, test_exif_orientation);
+    tcase_add_test(tc, test_exif_hostile);
+    tcase_add_test(tc, test_unknown_format_lists_formats);
+    tcase_add_test(tc, test_overlay_scaled);
+    tcase_add_test(tc, test_colorbar);
+    tcase_add_test(tc, test_contact_sheet_aspect_ratios);
+    tcase_add_test(tc, test_contact_sheet_labels);
     suite_add_tcase(s, tc);
     return va_test_run(s);
 }

@@ -1,5 +1,5 @@
 /* Private to libvisattn_vis. A tiny 5x7 bitmap font for va_contact_sheet's labels: a-z (drawn as
- * capitals), 0-9 and " _.-:/()". Unknown characters are drawn as a hollow box so a missing glyph is
+ * capitals), 0-9 and " _.-:/()+". Unknown characters are drawn as a hollow box so a missing glyph is
  * visible rather than silent. */
 #ifndef VISATTN_VIS_FONT_H
 #define VISATTN_VIS_FONT_H

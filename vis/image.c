@@ -36,7 +36,7 @@ va_status va_image_alloc(va_image *img, int w, int h, va_error *err) {
         return va_fail(err, VA_ERR_NOMEM, "image of %d x %d pixels is too large", w, h);
     img->px = calloc(n, 1);
     if (!img->px) return va_fail(err, VA_ERR_NOMEM, "out of memory for a %d x %d image", w, h);
-    img->w = w, img->h = h, img->src_channels = 3;
+    img->w = w, img->h = h, img->src_channels = 3, img->orientation = 1;
     return VA_OK;
 }
 
@@ -158,6 +158,92 @@ static const char *png_check(const unsigned char *p, size_t len) {
     return NULL;
 }
 
+/* ---- EXIF orientation -----------------------------------------------------------------------
+ * A camera stores the sensor's rows as they came and records in EXIF how to turn them upright
+ * (TIFF tag 0x0112 in IFD0 of the APP1 "Exif\0\0" segment; EXIF 2.3, section 4.6.4). stb_image
+ * ignores it, so it is read here. The data may come from anywhere: every offset is checked against
+ * the segment, and anything malformed means "no orientation", never an error. */
+
+static uint32_t tiff_u16(const unsigned char *p, int big_endian) {
+    return big_endian ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint32_t tiff_u32(const unsigned char *p, int big_endian) {
+    return big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+                      : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* The Orientation of a TIFF structure of n bytes (the EXIF payload after "Exif\0\0"); 1 if none. */
+static int tiff_orientation(const unsigned char *t, size_t n) {
+    if (n < 8) return 1;
+    int be;
+    if (t[0] == 'I' && t[1] == 'I')
+        be = 0;
+    else if (t[0] == 'M' && t[1] == 'M')
+        be = 1;
+    else
+        return 1;
+    if (tiff_u16(t + 2, be) != 42) return 1;
+    const uint32_t ifd0 = tiff_u32(t + 4, be);
+    if (ifd0 > n || n - ifd0 < 2) return 1;
+    const uint32_t count = tiff_u16(t + ifd0, be);
+    size_t e = (size_t)ifd0 + 2; /* <= n, and stays so: each entry is checked before the step */
+    for (uint32_t k = 0; k < count; k++, e += 12) {
+        if (n - e < 12) return 1;
+        if (tiff_u16(t + e, be) != 0x0112) continue;
+        /* SHORT as the standard says; a LONG seen from some writers is read the same way. */
+        const uint32_t type = tiff_u16(t + e + 2, be), num = tiff_u32(t + e + 4, be);
+        uint32_t v;
+        if (type == 3 && num == 1)
+            v = tiff_u16(t + e + 8, be);
+        else if (type == 4 && num == 1)
+            v = tiff_u32(t + e + 8, be);
+        else
+            return 1;
+        return v >= 1 && v <= 8 ? (int)v : 1;
+    }
+    return 1;
+}
+
+/* The EXIF Orientation of a JPEG (1..8); 1 for other files, no EXIF, or a broken one. Only the
+ * header segments before the first scan are looked at; the first APP1 "Exif" segment counts. */
+static int jpeg_orientation(const unsigned char *p, size_t len) {
+    size_t i = 0;
+    while (i < len && p[i] == 0xFF)
+        i++;
+    if (i == 0 || i >= len || p[i] != 0xD8) return 1;
+    i++;
+    for (;;) {
+        if (i >= len || p[i] != 0xFF) return 1; /* header segments follow one another */
+        while (i < len && p[i] == 0xFF)
+            i++;
+        if (i >= len) return 1;
+        const unsigned m = p[i++];
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) continue; /* no length */
+        if (m == 0x00 || m == 0xD9 || m == 0xDA) return 1;   /* end, or the scan: no EXIF */
+        if (len - i < 2) return 1;
+        const size_t seg = (size_t)p[i] << 8 | p[i + 1]; /* counts its own two bytes */
+        if (seg < 2 || seg > len - i) return 1;
+        if (m == 0xE1 && seg >= 8 && memcmp(p + i + 2, "Exif\0\0", 6) == 0)
+            return tiff_orientation(p + i + 8, seg - 8);
+        i += seg;
+    }
+}
+
+/* Where the stored pixel (x, y) of a w x h image goes in the upright one (EXIF's eight cases). */
+static void orient_xy(int o, int w, int h, int x, int y, int *dx, int *dy) {
+    switch (o) {
+    case 2: *dx = w - 1 - x, *dy = y; break;         /* mirrored */
+    case 3: *dx = w - 1 - x, *dy = h - 1 - y; break; /* rotated 180 */
+    case 4: *dx = x, *dy = h - 1 - y; break;         /* upside down */
+    case 5: *dx = y, *dy = x; break;                 /* transposed */
+    case 6: *dx = h - 1 - y, *dy = x; break;         /* turned 90 clockwise to view */
+    case 7: *dx = h - 1 - y, *dy = w - 1 - x; break; /* transversed */
+    case 8: *dx = y, *dy = w - 1 - x; break;         /* turned 90 counter-clockwise */
+    default: *dx = x, *dy = y; break;
+    }
+}
+
 /* The checks in order; NULL if none objects. */
 static const char *precheck(const unsigned char *p, size_t len) {
     const char *why = jpeg_check(p, len);
@@ -195,8 +281,10 @@ va_status va_image_load_memory(const unsigned char *data, size_t len, const char
             return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %d x %d pixels", name, pw,
                            ph);
         if (png && (int64_t)pw * ph > max_pixels) return too_large(name, pw, ph, max_pixels, err);
-        return va_fail(err, VA_ERR_FORMAT, "%s: not a readable image (stb_image: %s)", name,
-                       why && *why ? why : "unknown error");
+        return va_fail(
+            err, VA_ERR_FORMAT,
+            "%s: not a readable image (stb_image: %s); the formats read are " VA_IMAGE_FORMATS,
+            name, why && *why ? why : "unknown error");
     }
     if (w <= 0 || h <= 0)
         return va_fail(err, VA_ERR_FORMAT, "%s: image header claims %d x %d pixels", name, w, h);
@@ -215,24 +303,29 @@ va_status va_image_load_memory(const unsigned char *data, size_t len, const char
         return va_fail(err, VA_ERR_FORMAT, "%s: decoded size %d x %d x %d differs from the header",
                        name, dw, dh, dc);
     }
-    va_status st = va_image_alloc(img, w, h, err);
+    const int orient = jpeg_orientation(data, len);
+    const int ow = orient >= 5 ? h : w, oh = orient >= 5 ? w : h; /* 5..8 swap the axes */
+    va_status st = va_image_alloc(img, ow, oh, err);
     if (st != VA_OK) {
         stbi_image_free(raw);
         return va_error_prefix(err, name);
     }
     img->src_channels = dc;
     img->src_16bit = is16 ? 1 : 0;
-    size_t n = (size_t)w * (size_t)h;
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *s = raw + i * (size_t)dc;
-        unsigned char *d = img->px + i * 3;
-        int grey = dc <= 2;
-        unsigned a = (dc == 2 || dc == 4) ? s[dc - 1] : 255u;
-        for (int c = 0; c < 3; c++) {
-            unsigned v = grey ? s[0] : s[c];
-            d[c] = (unsigned char)((v * a + 127u) / 255u); /* over black */
+    img->orientation = orient;
+    const int grey = dc <= 2;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const unsigned char *s = raw + ((size_t)y * (size_t)w + (size_t)x) * (size_t)dc;
+            int dx, dy;
+            orient_xy(orient, w, h, x, y, &dx, &dy);
+            unsigned char *d = img->px + ((size_t)dy * (size_t)ow + (size_t)dx) * 3;
+            unsigned a = (dc == 2 || dc == 4) ? s[dc - 1] : 255u;
+            for (int c = 0; c < 3; c++) {
+                unsigned v = grey ? s[0] : s[c];
+                d[c] = (unsigned char)((v * a + 127u) / 255u); /* over black */
+            }
         }
-    }
     stbi_image_free(raw);
     return VA_OK;
 }

@@ -40,11 +40,27 @@ typedef struct va_image {
     int src_channels; /* channels in the file: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
     int src_16bit;    /* the file had 16 bits per channel (reduced to 8 by stb_image) */
     unsigned char *px;
+    /* The EXIF orientation (TIFF tag 0x0112, 1..8) the loader applied to the pixels: 1 = none
+     * (every non-JPEG, a JPEG without EXIF or with a broken EXIF block, and every image
+     * va_image_alloc makes); 2 mirrored, 3 rotated 180 degrees, 4 flipped upside down, 5
+     * transposed, 6 rotated 90 degrees clockwise, 7 transversed, 8 rotated 90 degrees
+     * counter-clockwise. w and h are those of the upright image (swapped from the file's for 5-8).
+     * A zeroed image has 0 here, which means the same as 1. */
+    int orientation;
 } va_image;
+
+/* The formats va_image_load reads (those stb_image decodes), as its "unknown image type" message
+ * lists them. */
+#define VA_IMAGE_FORMATS "PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM"
 
 /* Load any image stb_image reads (PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM). The header is read
  * first and the file refused before decoding if it claims 0 pixels or more than max_pixels (>= 1).
  * Alpha is composited over black (the background of the Fashion-MNIST images the models saw).
+ * A JPEG's EXIF Orientation (APP1 "Exif\0\0", IFD0 tag 0x0112, either byte order) is applied
+ * before anything else, as image viewers do, so a phone photo comes out upright; img->orientation
+ * says which was applied. A missing, truncated or malformed EXIF block, or a value outside 1..8,
+ * is ignored (orientation 1), never an error. A file of no known format is VA_ERR_FORMAT with a
+ * message naming the file and listing VA_IMAGE_FORMATS.
  * The file is opened read-only and never written. Errors name the file. */
 va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err);
 /* The same for a file already in memory (data is only read); `name` stands for the path in error
@@ -105,30 +121,85 @@ const char *va_colormap_name(va_colormap cm);
  * A value of cm outside the enum is VA_ERR_ARG. */
 va_status va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3], va_error *err);
 
-/* ---- Overlays and contact sheets ------------------------------------------------------------- */
+/* ---- Overlays, colour bars and contact sheets -------------------------------------------------- */
+
+/* How map values become colours. A zeroed va_map_scale is VA_SCALE_STRETCH. */
+typedef enum va_scale_kind {
+    /* The smallest finite value of the (upsampled) map at colour 0, the largest at colour 1: every
+     * map fills the colour map, whatever its range. */
+    VA_SCALE_STRETCH = 0,
+    /* lo at colour 0, hi at colour 1, values outside clamped to the end colours: maps drawn on one
+     * scale compare (e.g. sigmoid or softmax outputs on [0, 1]). */
+    VA_SCALE_FIXED
+} va_scale_kind;
+
+typedef struct va_map_scale {
+    va_scale_kind kind;
+    float lo, hi; /* VA_SCALE_FIXED only: finite, lo < hi */
+} va_map_scale;
 
 /* Upsample the first channel of sample 0 of map (N x C x h x w, all >= 1) bilinearly to the
- * image's size (F.interpolate(mode="bilinear", align_corners=False)), min-max normalise it to
- * [0, 1] (a constant map becomes 0), colour-map it and blend: out = (1 - alpha) * image +
- * alpha * colour, alpha in [0, 1]. Any float is accepted: min and max are those of the finite
- * values, +Inf shows as 1, -Inf and NaN as 0 (the CLI refuses such maps before it gets here; see
- * docs/heatmap.md). out is allocated at the image's full resolution; it must not be img (in place
- * is refused), and map and img are only read. */
+ * image's size (F.interpolate(mode="bilinear", align_corners=False)), scale it to [0, 1] as
+ * *scale says, colour-map it and blend: out = (1 - alpha) * image + alpha * colour, alpha in
+ * [0, 1]. Stretch: t = (v - min) / (max - min) over the finite values of the upsampled map (a
+ * constant map becomes 0; its min and max can lie inside the original map's, as bilinear samples
+ * need not hit its extreme pixels). Fixed: t = (v - lo) / (hi - lo) clamped to [0, 1]. Any float is
+ * accepted: +Inf shows as colour 1, -Inf and NaN as colour 0. If drawn_range is not NULL it gets
+ * the values drawn at colour 0 and 1: the upsampled map's finite min and max (equal for a constant
+ * map, both NaN if no value is finite) or the fixed lo and hi; pass them to va_colorbar_append.
+ * out is allocated at the image's full resolution; it must not be img (in place is refused), and
+ * map, img and scale are only read. VA_ERR_ARG for NULL map, img, scale or out, an unknown kind,
+ * or a fixed scale whose lo and hi are not finite with lo < hi. */
+va_status va_overlay_scaled(const va_tensor *map, const va_image *img, va_colormap cm, float alpha,
+                            const va_map_scale *scale, va_image *out, float drawn_range[2],
+                            va_error *err);
+
+/* va_overlay_scaled with VA_SCALE_STRETCH, without the range (what visattn drew before colour
+ * bars). */
 va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, float alpha,
                      va_image *out, va_error *err);
 
-/* One cell of a contact sheet: an image (NULL leaves the cell empty) and a label (NULL: none) under
- * 40 characters. The label font has A-Z (lower case is drawn as capitals), 0-9 and " _.-:/()";
- * other characters show as a hollow box. */
+/* out = img with a colour bar strip appended below it: the colour map from colour 0 (left) to
+ * colour 1 (right), lo printed under its left end and hi under its right end ("%.3g"; NaN prints
+ * as NAN), and `note` (NULL: none; e.g. "min-max" or "fixed") between them, or on a row of its own
+ * when they leave no room. The font (5 x 7 pixels, the characters va_sheet_cell lists) is
+ * scaled with the image width: each font pixel is 1 + w / 160 image pixels (2 at w = 224, 3 at 451),
+ * smaller only when the text would not fit, never under 1. The strip's height follows from the
+ * scale (46 pixels at w = 224 with the note beside the numbers). Rows 0 .. img->h - 1 of out are
+ * img's pixels, unchanged; if img is narrower than the text needs at scale 1, out is wider than img
+ * and the rest of those rows is the strip's dark grey (24, 24, 24). lo and hi are only printed:
+ * any float, in any order. out is allocated; it must not be img (refused), img is only read. */
+va_status va_colorbar_append(const va_image *img, va_colormap cm, float lo, float hi,
+                             const char *note, va_image *out, va_error *err);
+
+/* One cell of a contact sheet: an image (NULL leaves the cell empty) and a label (NULL: none). The
+ * label font has A-Z (lower case is drawn as capitals), 0-9 and " _.-:/()+"; other characters show
+ * as a hollow box. With colorbar nonzero the cell also gets a colour bar under its image, drawn as
+ * va_colorbar_append draws one (cmap from bar_lo to bar_hi, bar_note). A zero-initialised cell's
+ * extra fields mean no bar, so {img, label} cells keep their old meaning. */
 typedef struct va_sheet_cell {
     const va_image *img;
     const char *label;
+    int colorbar;         /* nonzero: draw a colour bar under the image */
+    va_colormap cmap;     /* the bar's colour map (checked like va_colormap_apply's) */
+    float bar_lo, bar_hi; /* printed under its ends, e.g. va_overlay_scaled's drawn_range */
+    const char *bar_note; /* NULL: none */
 } va_sheet_cell;
 
-/* A rows x cols grid (cells: rows * cols of them, row-major), each image scaled so its longer side
- * is tile_px (>= 8), with its label drawn above it. At least one cell has an image and all images
- * have the same size. out is allocated; it must not be any cell's image (refused), and the cells
- * are only read. */
+/* A rows x cols grid (cells: rows * cols of them, row-major) of equal tiles; at least one cell has
+ * an image. Images may differ in size and aspect ratio.
+ * Tile: a box whose longer side is tile_px (>= 8) and whose aspect ratio is the first image's,
+ * clamped to between 1:2 and 2:1 (so a 3 x 10000 or 10000 x 3 image gives a 112 x 224 or 224 x 112
+ * box at tile_px 224, not a sliver). Each image is scaled to fit its box keeping its aspect ratio
+ * (at least 1 pixel a side; va_image_resize) and centred in it (letterboxed).
+ * Labels: above the box, all at one font scale: the largest (at most max(1, box width / 100)) at
+ * which every label fits the box width on at most two lines, wrapped at spaces; at scale 1 a word
+ * longer than the width is broken, and what does not fit on two lines is cut, ending in '.'. All
+ * label areas have the height of the longest label's lines.
+ * Colour bars: under the box of each cell with colorbar set, at the label scale, lowered until the
+ * numbers of every bar fit on one row (at scale 1 they may take two); every tile reserves the
+ * tallest bar's height if any cell has one.
+ * out is allocated; it must not be any cell's image (refused), and the cells are only read. */
 va_status va_contact_sheet(const va_sheet_cell *cells, int rows, int cols, int tile_px,
                            va_image *out, va_error *err);
 
