@@ -11,11 +11,14 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -186,15 +189,6 @@ static const va_map *stage_map(const va_run *r, int k) {
     return last ? last : energy;
 }
 
-static void image_stem(const char *path, char *buf, size_t len) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(buf, len, "%s", base);
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf) *dot = '\0';
-    if (!buf[0]) snprintf(buf, len, "image");
-}
-
 static void print_top5(const char *image, const hm_model *m, const va_tensor *logits) {
     int k = (int)logits->shape[1];
     double mx = -INFINITY, sum = 0;
@@ -203,6 +197,7 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
     for (int i = 0; i < k; i++)
         sum += exp(logits->data[i] - mx);
     int used[5] = {-1, -1, -1, -1, -1};
+    flockfile(stdout); /* one whole line, whatever the other jobs print */
     printf("%s  %s  top-5:", image, m->label);
     for (int r = 0; r < 5 && r < k; r++) {
         int best = -1;
@@ -219,6 +214,7 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
         printf("%s %s %.3f", r ? "," : "", name ? name : idx, exp(logits->data[best] - mx) / sum);
     }
     printf("\n");
+    funlockfile(stdout);
 }
 
 /* Write one overlay; keep a tile-sized copy for the contact sheet if `tile` is not NULL. */
@@ -307,16 +303,16 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
 
 /* Every model runs and every map is checked before the first file of an image is written, so an
  * image gets either all its files or none: never a partial set, never a picture of NaNs. A model's
- * maps stay valid until that model's next forward pass, and each model has its own run context. */
-static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o) {
+ * maps stay valid until that model's next forward pass, and each model has its own run context.
+ * The files are named after `stem` (va_cli_batch_stems); *written counts those written. */
+static int process_image(const char *path, const char *stem, hm_model *models, int nmodels,
+                         const hm_opts *o, int *written) {
     va_error err = {0};
     va_image img = {0};
     if (va_image_load(path, o->max_pixels, &img, &err) != VA_OK) {
         va_cli_error("%s", err.msg);
         return -1;
     }
-    char stem[256];
-    image_stem(path, stem, sizeof stem);
     int rc = -1;
     /* Contact sheet: rows = shown stages (+ cam), columns = original + one per model. */
     int rows = 0, cols = nmodels + 1;
@@ -355,6 +351,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             }
             printf("wrote %s\n", file);
+            ++*written;
         }
         int row = 0;
         for (int k = 1; k <= HM_MAX_STAGES; k++) {
@@ -363,6 +360,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
             if (write_overlay(&r->stage[k - 1]->t, &img, o, file, tile, tw, th)) goto done;
+            ++*written;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
             row++;
         }
@@ -371,6 +369,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             va_image *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
             if (write_overlay(&r->cam->t, &img, o, file, tile, tw, th)) goto done;
+            ++*written;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
             row++;
             print_top5(path, m, &r->y);
@@ -423,6 +422,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
         free(cells);
         if (st != VA_OK) goto done;
     }
+    if (o->sheet && rows > 0) ++*written; /* the contact sheet */
     rc = 0;
 done:
     if (res)
@@ -438,6 +438,106 @@ done:
     free(labels);
     va_image_free(&img);
     return rc;
+}
+
+/* ---- Batches: images in parallel jobs -------------------------------------------------------- */
+
+/* One run over the images, shared by its jobs: each job takes the next image in command-line order
+ * until none is left. */
+typedef struct hm_batch {
+    const char *const *images;
+    const char (*stems)[VA_CLI_STEM_MAX]; /* the images' output names */
+    int nimages, nmodels;
+    const hm_opts *o;
+    int job_threads; /* OpenMP/OpenBLAS threads of each job; 0: as set for the process */
+    atomic_int next, failed, written;
+} hm_batch;
+
+/* A job: the loaded models, shared and read-only (a va_block is immutable once loaded), each with
+ * a run context of the job's own. */
+typedef struct hm_job {
+    hm_batch *batch;
+    hm_model models[HM_MAX_MODELS];
+    pthread_t thread;
+} hm_job;
+
+static pthread_mutex_t hm_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *job_main(void *arg) {
+    hm_job *j = arg;
+    hm_batch *b = j->batch;
+    if (b->job_threads) {
+        /* OpenMP's thread count belongs to the thread that sets it (a new thread starts from the
+         * default, all cores), so each job sets its own. OpenBLAS's is global, and setting it from
+         * two threads at once is not safe: hence the lock (every job sets the same count). */
+        pthread_mutex_lock(&hm_threads_lock);
+        va_set_num_threads(b->job_threads);
+        pthread_mutex_unlock(&hm_threads_lock);
+    }
+    for (int i; (i = atomic_fetch_add(&b->next, 1)) < b->nimages;) {
+        /* Progress goes to stderr so that stdout stays the list of files written. */
+        if (b->nimages > 1) {
+            fflush(stdout); /* keep the two streams in order when both go to one file */
+            fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, b->nimages, b->images[i]);
+        }
+        int written = 0;
+        if (process_image(b->images[i], b->stems[i], j->models, b->nmodels, b->o, &written))
+            atomic_fetch_add(&b->failed, 1);
+        atomic_fetch_add(&b->written, written);
+    }
+    return NULL;
+}
+
+/* Run the batch on njobs jobs: job 0 on this thread, the others on threads of their own. Returns
+ * 0, or -1 (printed) if the jobs could not be set up; failed images are counted in b. */
+static int run_batch(hm_batch *b, const hm_model *models, int njobs) {
+    hm_job *jobs = calloc((size_t)njobs, sizeof *jobs);
+    if (!jobs) {
+        va_cli_error("out of memory");
+        return -1;
+    }
+    int rc = -1, made = 1, started = 0;
+    for (int k = 0; k < njobs; k++) {
+        jobs[k].batch = b;
+        memcpy(jobs[k].models, models, (size_t)b->nmodels * sizeof *models);
+    }
+    /* Job 0 has the run contexts the models were loaded with. */
+    for (; made < njobs; made++)
+        for (int mi = 0; mi < b->nmodels; mi++) {
+            va_error err = {0};
+            jobs[made].models[mi].run = NULL;
+            if (va_run_create(&jobs[made].models[mi].run, &err) != VA_OK) {
+                va_cli_error("heatmap: job %d: %s", made + 1, err.msg);
+                made++; /* its contexts so far are freed below */
+                goto done;
+            }
+        }
+    if (b->job_threads) va_set_num_threads(b->job_threads); /* before any job computes */
+    for (int k = 1; k < njobs; k++) {
+        int e = pthread_create(&jobs[k].thread, NULL, job_main, &jobs[k]);
+        if (e) {
+            fprintf(stderr, "visattn: warning: heatmap: started %d of %d jobs (%s)\n", k, njobs,
+                    strerror(e));
+            break;
+        }
+        started++;
+    }
+    job_main(&jobs[0]);
+    for (int k = 1; k <= started; k++)
+        pthread_join(jobs[k].thread, NULL);
+    rc = 0;
+done:
+    for (int k = 1; k < made; k++)
+        for (int mi = 0; mi < b->nmodels; mi++)
+            va_run_destroy(jobs[k].models[mi].run);
+    free(jobs);
+    return rc;
+}
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ---- Command --------------------------------------------------------------------------------- */
@@ -549,12 +649,14 @@ static int resolve_models(const char *model_arg, const char *block_arg, hm_model
 }
 
 int va_cmd_heatmap(int argc, char **argv) {
+    const double t0 = seconds_now();
     const char **images = calloc((size_t)argc, sizeof *images);
+    char(*stems)[VA_CLI_STEM_MAX] = NULL;
     if (!images) {
         va_cli_error("out of memory");
         return 1;
     }
-    int nimages = 0, threads = 0;
+    int nimages = 0, threads = 0, jobs = 1;
     const char *model_arg = NULL, *block_arg = "all";
     hm_opts o = {.out_dir = ".",
                  .stage = 0,
@@ -572,12 +674,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_ALPHA,
         O_MAXPX,
         O_CAM,
-        O_SAVE
+        O_SAVE,
+        O_JOBS
     };
-    static const va_cli_opt opts[] = {{"help", 0},     {"threads", 1},    {"model", 1},
-                                      {"block", 1},    {"out", 1},        {"stage", 1},
-                                      {"colormap", 1}, {"alpha", 1},      {"max-pixels", 1},
-                                      {"cam", 0},      {"save-input", 0}, {NULL, 0}};
+    static const va_cli_opt opts[] = {
+        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},      {"out", 1},
+        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1}, {"cam", 0},
+        {"save-input", 0}, {"jobs", 1},     {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;
@@ -631,6 +734,12 @@ int va_cmd_heatmap(int argc, char **argv) {
         }
         case O_CAM: o.cam = 1; break;
         case O_SAVE: o.save_input = 1; break;
+        case O_JOBS: {
+            long long n;
+            if (parse_positive("--jobs", v, 4096, &n)) goto out;
+            jobs = (int)n;
+            break;
+        }
         }
     }
     if (model_arg && block_given) {
@@ -647,6 +756,20 @@ int va_cmd_heatmap(int argc, char **argv) {
     o.images = images, o.nimages = nimages;
 
     rc = 1;
+    if (!(stems = calloc((size_t)nimages, sizeof *stems)) ||
+        va_cli_batch_stems(images, nimages, stems)) {
+        va_cli_error("out of memory");
+        goto out;
+    }
+    /* More jobs than images would have nothing to do. With several jobs, each runs --threads
+     * OpenMP/OpenBLAS threads (as va_cli_setup_threads left it), 1 without it: the jobs are the
+     * parallelism. One job runs as the process is set up ($VISATTN_NUM_THREADS, ...). */
+    const int njobs = jobs < nimages ? jobs : nimages;
+    hm_batch batch = {.images = images,
+                      .stems = (const char(*)[VA_CLI_STEM_MAX])stems,
+                      .nimages = nimages,
+                      .o = &o};
+    if (njobs > 1) batch.job_threads = threads ? va_get_num_threads() : 1;
     hm_model models[HM_MAX_MODELS];
     memset(models, 0, sizeof models);
     int nmodels = resolve_models(model_arg, block_arg, models);
@@ -662,20 +785,21 @@ int va_cmd_heatmap(int argc, char **argv) {
             goto out_models;
         }
     }
-    int failed = 0;
-    for (int i = 0; i < nimages; i++) {
-        /* Progress goes to stderr so that stdout stays the list of files written. */
-        if (nimages > 1) {
-            fflush(stdout); /* keep the two streams in order when both go to one file */
-            fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, nimages, images[i]);
-        }
-        failed += process_image(images[i], models, nmodels, &o) != 0;
+    batch.nmodels = nmodels;
+    if (run_batch(&batch, models, njobs)) goto out_models;
+    const int failed = atomic_load(&batch.failed);
+    if (nimages > 1) {
+        fflush(stdout);
+        fprintf(stderr,
+                "visattn: heatmap: %d images, %d done, %d failed, %d files written in %.1f s\n",
+                nimages, nimages - failed, failed, atomic_load(&batch.written), seconds_now() - t0);
     }
-    rc = failed ? 1 : 0;
+    rc = failed ? VA_EXIT_FAIL : VA_EXIT_OK;
 out_models:
     for (int i = 0; i < nmodels; i++)
         model_free(&models[i]);
 out:
+    free(stems);
     free(images);
     return rc;
 }
