@@ -1,6 +1,6 @@
 /* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
  *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
- *                 [--max-pixels N] [--save-input]
+ *                 [--max-pixels N] [--save-input] [--jobs N]
  * Show where each attention block of the project's backbone models looks: run the model on the
  * image, take each stage's spatial attention map, upsample it to the image's full resolution,
  * colour-map it and blend it over the image. */
@@ -35,6 +35,7 @@ static void heatmap_usage(FILE *f) {
     fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
           "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
           "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
+          "         [--jobs N]\n"
           "\n"
           "Runs the project's trained backbone models on each image and writes, for each\n"
           "stage, the attention map upsampled to the image's full size and blended over it:\n"
@@ -62,7 +63,18 @@ static void heatmap_usage(FILE *f) {
           "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
           "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
           "  --save-input      also write the preprocessed input, <image>_<block>_input.npy\n"
-          "  --threads N       threads for OpenMP and OpenBLAS\n"
+          "  --threads N       threads for OpenMP and OpenBLAS (of each job with --jobs)\n"
+          "  --jobs N          images processed at once (default 1; at most one job per\n"
+          "                    image); with two or more, each job runs --threads threads,\n"
+          "                    1 without it (the environment's thread count is for one job)\n"
+          "\n"
+          "<image> is the image's file name without its extension. No file of a run replaces\n"
+          "another: when an earlier image on the command line has the same name (a/x.png and\n"
+          "b/x.png, x.png and x.jpg, one file given twice), the later one is <image>-2, then\n"
+          "-3, ... (the first that no earlier image got and that no image is named). Each\n"
+          "file written is printed as 'wrote PATH'; several images give a progress line each\n"
+          "and a last line on stderr: images done and failed, files written, time. Exit\n"
+          "status 1 if any image failed (the others are still done), 2 for a usage error.\n"
           "\n"
           "Assets: $VISATTN_ASSETS, else <directory of visattn>/../assets, else ./assets.\n"
           "Images: whatever stb_image reads (PNG, JPEG, BMP, GIF, TGA, PSD, PNM, HDR); grey,\n"
