@@ -508,19 +508,19 @@ static int run_batch(hm_batch *b, const hm_model *models, int njobs) {
         va_cli_error("out of memory");
         return -1;
     }
-    int rc = -1, made = 1, started = 0;
+    int rc = -1, started = 0;
+    /* Job 0 has the run contexts the models were loaded with; the others make their own. */
     for (int k = 0; k < njobs; k++) {
         jobs[k].batch = b;
         memcpy(jobs[k].models, models, (size_t)b->nmodels * sizeof *models);
+        for (int mi = 0; k > 0 && mi < b->nmodels; mi++)
+            jobs[k].models[mi].run = NULL;
     }
-    /* Job 0 has the run contexts the models were loaded with. */
-    for (; made < njobs; made++)
+    for (int k = 1; k < njobs; k++)
         for (int mi = 0; mi < b->nmodels; mi++) {
             va_error err = {0};
-            jobs[made].models[mi].run = NULL;
-            if (va_run_create(&jobs[made].models[mi].run, &err) != VA_OK) {
-                va_cli_error("heatmap: job %d: %s", made + 1, err.msg);
-                made++; /* its contexts so far are freed below */
+            if (va_run_create(&jobs[k].models[mi].run, &err) != VA_OK) {
+                va_cli_error("heatmap: job %d: %s", k + 1, err.msg);
                 goto done;
             }
         }
@@ -539,7 +539,7 @@ static int run_batch(hm_batch *b, const hm_model *models, int njobs) {
         pthread_join(jobs[k].thread, NULL);
     rc = 0;
 done:
-    for (int k = 1; k < made; k++)
+    for (int k = 1; k < njobs; k++)
         for (int mi = 0; mi < b->nmodels; mi++)
             va_run_destroy(jobs[k].models[mi].run);
     free(jobs);
