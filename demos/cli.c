@@ -16,12 +16,30 @@
 #include "visattn/visattn.h"
 
 void va_cli_error(const char *fmt, ...) {
+    /* The line is put together first and written with one call: stderr is unbuffered, and a line
+     * written in pieces could be torn by another thread's line (heatmap --jobs). */
+    char line[4096], *p = line;
+    const size_t room = sizeof line - 10; /* after "visattn: ", before "\n" */
     va_list ap;
     va_start(ap, fmt);
-    fputs("visattn: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int n = vsnprintf(line + 9, room, fmt, ap);
     va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= room) {
+        char *big = malloc(len + 11);
+        if (big) {
+            va_start(ap, fmt);
+            vsnprintf(big + 9, len + 1, fmt, ap);
+            va_end(ap);
+            p = big;
+        } else {
+            len = room - 1; /* out of memory: the message cut short */
+        }
+    }
+    memcpy(p, "visattn: ", 9);
+    memcpy(p + 9 + len, "\n", 2);
+    fputs(p, stderr);
+    if (p != line) free(p);
 }
 
 int va_cli_next(va_cli_args *a, const va_cli_opt *opts, const char **value) {

@@ -55,7 +55,14 @@ int va_cli_make_dir(const char *dir);
 /* Before any work: an output file's directory exists and is writable, and the path is not a
  * directory; prints an error naming path and returns -1 otherwise. */
 int va_cli_check_output_file(const char *path);
-/* Print "visattn: <msg>" on stderr. */
+/* Output names for a batch of input files (stems.c): stems[i] is the file name of paths[i]
+ * without its directory and last extension ("image" if that leaves nothing), unique in the batch.
+ * In command-line order, an input keeps its stem unless an earlier input has it; it then gets
+ * <stem>-2, -3, ...: the first number that no earlier input was given and that is not some
+ * input's own stem. Returns 0, or -1 when out of memory (nothing printed). */
+#define VA_CLI_STEM_MAX 288
+int va_cli_batch_stems(const char *const *paths, int n, char (*stems)[VA_CLI_STEM_MAX]);
+/* Print "visattn: <msg>" on stderr, as one whole line even when several threads print. */
 void va_cli_error(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))

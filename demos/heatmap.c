@@ -1,6 +1,6 @@
 /* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
  *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
- *                 [--max-pixels N] [--save-input] [--scale stretch|fixed]
+ *                 [--max-pixels N] [--save-input] [--scale stretch|fixed] [--jobs N]
  * Show where each attention block of the project's backbone models looks: run the model on the
  * image, take each stage's spatial attention map, upsample it to the image's full resolution,
  * colour-map it and blend it over the image. */
@@ -11,11 +11,14 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -32,7 +35,7 @@ static void heatmap_usage(FILE *f) {
     fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
           "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
           "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
-          "         [--scale stretch|fixed]\n"
+          "         [--scale stretch|fixed] [--jobs N]\n"
           "\n"
           "Runs the project's trained backbone models on each image and writes, for each\n"
           "stage, the attention map upsampled to the image's full size and blended over it:\n"
@@ -70,7 +73,18 @@ static void heatmap_usage(FILE *f) {
           "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
           "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
           "  --save-input      also write the preprocessed input, <image>_<block>_input.npy\n"
-          "  --threads N       threads for OpenMP and OpenBLAS\n"
+          "  --threads N       threads for OpenMP and OpenBLAS (of each job with --jobs)\n"
+          "  --jobs N          images processed at once (default 1; at most one job per\n"
+          "                    image); with two or more, each job runs --threads threads,\n"
+          "                    1 without it (the environment's thread count is for one job)\n"
+          "\n"
+          "<image> is the image's file name without its extension. No file of a run replaces\n"
+          "another: when an earlier image on the command line has the same name (a/x.png and\n"
+          "b/x.png, x.png and x.jpg, one file given twice), the later one is <image>-2, then\n"
+          "-3, ... (the first that no earlier image got and that no image is named). Each\n"
+          "file written is printed as 'wrote PATH'; several images give a progress line each\n"
+          "and a last line on stderr: images done and failed, files written, time. Exit\n"
+          "status 1 if any image failed (the others are still done), 2 for a usage error.\n"
           "\n"
           "Assets (models/, images/): the first directory of $VISATTN_ASSETS,\n"
           "<directory of visattn>/../assets (a build tree), <directory of visattn>/../share/\n"
@@ -200,15 +214,6 @@ static const va_map *stage_map(const va_run *r, int k) {
     return last ? last : energy;
 }
 
-static void image_stem(const char *path, char *buf, size_t len) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(buf, len, "%s", base);
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf) *dot = '\0';
-    if (!buf[0]) snprintf(buf, len, "image");
-}
-
 static void print_top5(const char *image, const hm_model *m, const va_tensor *logits) {
     int k = (int)logits->shape[1];
     double mx = -INFINITY, sum = 0;
@@ -217,6 +222,7 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
     for (int i = 0; i < k; i++)
         sum += exp(logits->data[i] - mx);
     int used[5] = {-1, -1, -1, -1, -1};
+    flockfile(stdout); /* one whole line, whatever the other jobs print */
     printf("%s  %s  top-5:", image, m->label);
     for (int r = 0; r < 5 && r < k; r++) {
         int best = -1;
@@ -233,6 +239,7 @@ static void print_top5(const char *image, const hm_model *m, const va_tensor *lo
         printf("%s %s %.3f", r ? "," : "", name ? name : idx, exp(logits->data[best] - mx) / sum);
     }
     printf("\n");
+    funlockfile(stdout);
 }
 
 /* A contact-sheet tile: the overlay at tile size and what its colour bar says. */
@@ -351,16 +358,16 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
 
 /* Every model runs and every map is checked before the first file of an image is written, so an
  * image gets either all its files or none: never a partial set, never a picture of NaNs. A model's
- * maps stay valid until that model's next forward pass, and each model has its own run context. */
-static int process_image(const char *path, hm_model *models, int nmodels, const hm_opts *o) {
+ * maps stay valid until that model's next forward pass, and each model has its own run context.
+ * The files are named after `stem` (va_cli_batch_stems); *written counts those written. */
+static int process_image(const char *path, const char *stem, hm_model *models, int nmodels,
+                         const hm_opts *o, int *written) {
     va_error err = {0};
     va_image img = {0};
     if (va_image_load(path, o->max_pixels, &img, &err) != VA_OK) {
         va_cli_error("%s", err.msg);
         return -1;
     }
-    char stem[256];
-    image_stem(path, stem, sizeof stem);
     int rc = -1;
     /* Contact sheet: rows = shown stages (+ cam), columns = original + one per model. */
     int rows = 0, cols = nmodels + 1;
@@ -399,6 +406,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             }
             printf("wrote %s\n", file);
+            ++*written;
         }
         int row = 0;
         for (int k = 1; k <= HM_MAX_STAGES; k++) {
@@ -407,6 +415,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
             if (write_overlay(r->stage[k - 1], &img, o, file, tile, tw, th)) goto done;
+            ++*written;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
             row++;
         }
@@ -415,6 +424,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
                 goto done;
             hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
             if (write_overlay(r->cam, &img, o, file, tile, tw, th)) goto done;
+            ++*written;
             if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
             row++;
             print_top5(path, m, &r->y);
@@ -470,6 +480,7 @@ static int process_image(const char *path, hm_model *models, int nmodels, const 
         free(cells);
         if (st != VA_OK) goto done;
     }
+    if (o->sheet && rows > 0) ++*written; /* the contact sheet */
     rc = 0;
 done:
     if (res)
@@ -485,6 +496,106 @@ done:
     free(labels);
     va_image_free(&img);
     return rc;
+}
+
+/* ---- Batches: images in parallel jobs -------------------------------------------------------- */
+
+/* One run over the images, shared by its jobs: each job takes the next image in command-line order
+ * until none is left. */
+typedef struct hm_batch {
+    const char *const *images;
+    const char (*stems)[VA_CLI_STEM_MAX]; /* the images' output names */
+    int nimages, nmodels;
+    const hm_opts *o;
+    int job_threads; /* OpenMP/OpenBLAS threads of each job; 0: as set for the process */
+    atomic_int next, failed, written;
+} hm_batch;
+
+/* A job: the loaded models, shared and read-only (a va_block is immutable once loaded), each with
+ * a run context of the job's own. */
+typedef struct hm_job {
+    hm_batch *batch;
+    hm_model models[HM_MAX_MODELS];
+    pthread_t thread;
+} hm_job;
+
+static pthread_mutex_t hm_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *job_main(void *arg) {
+    hm_job *j = arg;
+    hm_batch *b = j->batch;
+    if (b->job_threads) {
+        /* OpenMP's thread count belongs to the thread that sets it (a new thread starts from the
+         * default, all cores), so each job sets its own. OpenBLAS's is global, and setting it from
+         * two threads at once is not safe: hence the lock (every job sets the same count). */
+        pthread_mutex_lock(&hm_threads_lock);
+        va_set_num_threads(b->job_threads);
+        pthread_mutex_unlock(&hm_threads_lock);
+    }
+    for (int i; (i = atomic_fetch_add(&b->next, 1)) < b->nimages;) {
+        /* Progress goes to stderr so that stdout stays the list of files written. */
+        if (b->nimages > 1) {
+            fflush(stdout); /* keep the two streams in order when both go to one file */
+            fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, b->nimages, b->images[i]);
+        }
+        int written = 0;
+        if (process_image(b->images[i], b->stems[i], j->models, b->nmodels, b->o, &written))
+            atomic_fetch_add(&b->failed, 1);
+        atomic_fetch_add(&b->written, written);
+    }
+    return NULL;
+}
+
+/* Run the batch on njobs jobs: job 0 on this thread, the others on threads of their own. Returns
+ * 0, or -1 (printed) if the jobs could not be set up; failed images are counted in b. */
+static int run_batch(hm_batch *b, const hm_model *models, int njobs) {
+    hm_job *jobs = calloc((size_t)njobs, sizeof *jobs);
+    if (!jobs) {
+        va_cli_error("out of memory");
+        return -1;
+    }
+    int rc = -1, started = 0;
+    /* Job 0 has the run contexts the models were loaded with; the others make their own. */
+    for (int k = 0; k < njobs; k++) {
+        jobs[k].batch = b;
+        memcpy(jobs[k].models, models, (size_t)b->nmodels * sizeof *models);
+        for (int mi = 0; k > 0 && mi < b->nmodels; mi++)
+            jobs[k].models[mi].run = NULL;
+    }
+    for (int k = 1; k < njobs; k++)
+        for (int mi = 0; mi < b->nmodels; mi++) {
+            va_error err = {0};
+            if (va_run_create(&jobs[k].models[mi].run, &err) != VA_OK) {
+                va_cli_error("heatmap: job %d: %s", k + 1, err.msg);
+                goto done;
+            }
+        }
+    if (b->job_threads) va_set_num_threads(b->job_threads); /* before any job computes */
+    for (int k = 1; k < njobs; k++) {
+        int e = pthread_create(&jobs[k].thread, NULL, job_main, &jobs[k]);
+        if (e) {
+            fprintf(stderr, "visattn: warning: heatmap: started %d of %d jobs (%s)\n", k, njobs,
+                    strerror(e));
+            break;
+        }
+        started++;
+    }
+    job_main(&jobs[0]);
+    for (int k = 1; k <= started; k++)
+        pthread_join(jobs[k].thread, NULL);
+    rc = 0;
+done:
+    for (int k = 1; k < njobs; k++)
+        for (int mi = 0; mi < b->nmodels; mi++)
+            va_run_destroy(jobs[k].models[mi].run);
+    free(jobs);
+    return rc;
+}
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ---- Command --------------------------------------------------------------------------------- */
@@ -596,12 +707,14 @@ static int resolve_models(const char *model_arg, const char *block_arg, hm_model
 }
 
 int va_cmd_heatmap(int argc, char **argv) {
+    const double t0 = seconds_now();
     const char **images = calloc((size_t)argc, sizeof *images);
+    char(*stems)[VA_CLI_STEM_MAX] = NULL;
     if (!images) {
         va_cli_error("out of memory");
         return 1;
     }
-    int nimages = 0, threads = 0;
+    int nimages = 0, threads = 0, jobs = 1;
     const char *model_arg = NULL, *block_arg = "all";
     hm_opts o = {.out_dir = ".",
                  .stage = 0,
@@ -620,12 +733,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_MAXPX,
         O_CAM,
         O_SAVE,
-        O_SCALE
+        O_SCALE,
+        O_JOBS
     };
     static const va_cli_opt opts[] = {
         {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},      {"out", 1},
         {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1}, {"cam", 0},
-        {"save-input", 0}, {"scale", 1},    {NULL, 0}};
+        {"save-input", 0}, {"scale", 1},    {"jobs", 1},       {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;
@@ -686,6 +800,12 @@ int va_cmd_heatmap(int argc, char **argv) {
             }
             o.scale_fixed = strcmp(v, "fixed") == 0;
             break;
+        case O_JOBS: {
+            long long n;
+            if (parse_positive("--jobs", v, 4096, &n)) goto out;
+            jobs = (int)n;
+            break;
+        }
         }
     }
     if (model_arg && block_given) {
@@ -702,6 +822,20 @@ int va_cmd_heatmap(int argc, char **argv) {
     o.images = images, o.nimages = nimages;
 
     rc = 1;
+    if (!(stems = calloc((size_t)nimages, sizeof *stems)) ||
+        va_cli_batch_stems(images, nimages, stems)) {
+        va_cli_error("out of memory");
+        goto out;
+    }
+    /* More jobs than images would have nothing to do. With several jobs, each runs --threads
+     * OpenMP/OpenBLAS threads (as va_cli_setup_threads left it), 1 without it: the jobs are the
+     * parallelism. One job runs as the process is set up ($VISATTN_NUM_THREADS, ...). */
+    const int njobs = jobs < nimages ? jobs : nimages;
+    hm_batch batch = {.images = images,
+                      .stems = (const char(*)[VA_CLI_STEM_MAX])stems,
+                      .nimages = nimages,
+                      .o = &o};
+    if (njobs > 1) batch.job_threads = threads ? va_get_num_threads() : 1;
     hm_model models[HM_MAX_MODELS];
     memset(models, 0, sizeof models);
     int nmodels = resolve_models(model_arg, block_arg, models);
@@ -717,20 +851,21 @@ int va_cmd_heatmap(int argc, char **argv) {
             goto out_models;
         }
     }
-    int failed = 0;
-    for (int i = 0; i < nimages; i++) {
-        /* Progress goes to stderr so that stdout stays the list of files written. */
-        if (nimages > 1) {
-            fflush(stdout); /* keep the two streams in order when both go to one file */
-            fprintf(stderr, "visattn: heatmap [%d/%d] %s\n", i + 1, nimages, images[i]);
-        }
-        failed += process_image(images[i], models, nmodels, &o) != 0;
+    batch.nmodels = nmodels;
+    if (run_batch(&batch, models, njobs)) goto out_models;
+    const int failed = atomic_load(&batch.failed);
+    if (nimages > 1) {
+        fflush(stdout);
+        fprintf(stderr,
+                "visattn: heatmap: %d images, %d done, %d failed, %d files written in %.1f s\n",
+                nimages, nimages - failed, failed, atomic_load(&batch.written), seconds_now() - t0);
     }
-    rc = failed ? 1 : 0;
+    rc = failed ? VA_EXIT_FAIL : VA_EXIT_OK;
 out_models:
     for (int i = 0; i < nmodels; i++)
         model_free(&models[i]);
 out:
+    free(stems);
     free(images);
     return rc;
 }

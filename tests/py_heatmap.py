@@ -302,9 +302,10 @@ def main():
     fm = open(FMNIST, "rb").read()
     pa, pb = put("clash.png", fm), put(f"clash_{lab}_stage1.png", fm)
     r = run([exe, "heatmap", pa, pb, "--model", model, "--out", bad])
-    errs = [l for l in r.stderr.splitlines() if "[" not in l]
+    errs = [l for l in r.stderr.splitlines() if "[" not in l]  # not the progress lines
     check("an input named like an output is not overwritten",
-          r.returncode == 1 and len(errs) == 1 and "refusing to overwrite" in errs[0] and
+          r.returncode == 1 and len(errs) == 2 and "refusing to overwrite" in errs[0] and
+          "2 images, 1 done, 1 failed" in errs[1] and
           open(pb, "rb").read() == fm and os.stat(pb).st_mtime_ns == 1_000_000_000 * 10**9,
           r.stderr.strip())
 
