@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up, build and run the whole test suite: a release build, whose tests run twice (with the
 # environment's OpenBLAS kernel and with a second one), then an ASan + UBSan build, each
-# running every Check suite and PyTorch parity script through CTest; the threading test under
-# ThreadSanitizer; then a short run of every
+# running every Check suite and PyTorch parity script through CTest; the threading test and
+# `heatmap --jobs` under ThreadSanitizer; then a short run of every
 # fuzz target, valgrind memcheck on the CLI's commands, and an install check (docs/hardening.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +32,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 # One loaded block from several threads at once, under ThreadSanitizer (tests/test_threads.c).
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVISATTN_TSAN=ON
-cmake --build build-tsan -j"$JOBS" --target test_threads
+cmake --build build-tsan -j"$JOBS" --target test_threads visattn
 TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 ctest --test-dir build-tsan -R '^test_threads$' --output-on-failure
+# heatmap --jobs: images in parallel, one shared model set, one OpenMP thread per job (libgomp
+# itself is not instrumented, so its worker threads would give false reports).
+TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 build-tsan/visattn heatmap assets/images/*.png \
+  --block cbam,irmb --cam --jobs 3 --threads 1 --out build-tsan/heatmap_jobs > /dev/null
 
 bash scripts/fuzz.sh --time 15
 bash scripts/valgrind.sh
