@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net.h"
 #include "visattn/block.h"
 #include "visattn/ops.h"
 
@@ -82,76 +83,6 @@ static va_status bb_conv_load(bb_conv *c, va_weights *w, const char *prefix, va_
     }
     free(bn);
     return s;
-}
-
-/* The attention block's constructor config at a stage of `c` channels: attention_args plus the
- * channel arguments the backbone owns (docs/backbone.md). Returns a malloc'ed JSON string. */
-static va_status bb_attn_json(const char *name, const cJSON *args, int reduction, int c, char **out,
-                              va_error *err) {
-    static const char *const owned[][3] = {
-        {"se", "input_channels", "squeeze_channels"},
-        {"cbam", "gate_channels", NULL},
-        {"triplet", "gate_channels", NULL},
-        {"shuffle", "channel", NULL},
-        {"double_attention", "in_channels", "c_m"},
-        {"double_attention", "c_n", NULL},
-        {"irmb", "dim_in", "dim_out"},
-    };
-    *out = NULL;
-    /* A block registered by the program names its channel key in its ops. */
-    const va_block_ops *ops = va_find_ops(name);
-    const char *ckey = ops ? ops->channels_key : NULL;
-    if (ckey && cJSON_GetObjectItemCaseSensitive(args, ckey))
-        return va_fail(err, VA_ERR_CONFIG,
-                       "backbone config: attention_args must not set '%s' (the backbone sets it "
-                       "per stage)",
-                       ckey);
-    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
-        if (strcmp(owned[i][0], name) != 0) continue;
-        for (int k = 1; k < 3; k++)
-            if (owned[i][k] && cJSON_GetObjectItemCaseSensitive(args, owned[i][k]))
-                return va_fail(err, VA_ERR_CONFIG,
-                               "backbone config: attention_args must not set '%s' (the backbone "
-                               "sets it per stage)",
-                               owned[i][k]);
-    }
-    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
-    if (!o) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
-    const int r = c / reduction > 1 ? c / reduction : 1;
-    int ok = 1;
-    if (strcmp(name, "se") == 0) {
-        ok = cJSON_AddNumberToObject(o, "input_channels", c) &&
-             cJSON_AddNumberToObject(o, "squeeze_channels", r);
-    } else if (strcmp(name, "cbam") == 0 || strcmp(name, "triplet") == 0) {
-        ok = cJSON_AddNumberToObject(o, "gate_channels", c) != NULL;
-    } else if (strcmp(name, "shuffle") == 0) {
-        /* SA-Net needs C divisible by 2*groups: take the largest groups that fits. */
-        int g = 64;
-        const cJSON *gj = cJSON_GetObjectItemCaseSensitive(o, "groups");
-        if (gj && (!cJSON_IsNumber(gj) || gj->valuedouble != (double)gj->valueint)) {
-            cJSON_Delete(o);
-            return va_fail(err, VA_ERR_CONFIG,
-                           "backbone config: attention_args 'groups' must be an integer");
-        }
-        if (gj) g = gj->valueint;
-        if (g < 1) g = 1;
-        if (g > c / 2) g = c / 2 > 0 ? c / 2 : 1; /* 2 * groups > c never divides c */
-        while (g > 1 && c % (2 * g) != 0)
-            g--;
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "groups");
-        ok = cJSON_AddNumberToObject(o, "channel", c) && cJSON_AddNumberToObject(o, "groups", g);
-    } else if (strcmp(name, "double_attention") == 0) {
-        ok = cJSON_AddNumberToObject(o, "in_channels", c) && cJSON_AddNumberToObject(o, "c_m", r) &&
-             cJSON_AddNumberToObject(o, "c_n", r);
-    } else if (strcmp(name, "irmb") == 0) {
-        ok = cJSON_AddNumberToObject(o, "dim_in", c) && cJSON_AddNumberToObject(o, "dim_out", c);
-    } else if (ckey) {
-        ok = cJSON_AddNumberToObject(o, ckey, c) != NULL;
-    }
-    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!*out) return va_fail(err, VA_ERR_NOMEM, "backbone: out of memory");
-    return VA_OK;
 }
 
 /* mean and std: lists of in_channels numbers, std > 0 (the model's declared preprocessing,
@@ -313,7 +244,7 @@ static va_status bb_create(va_block *b, const va_config *cfg, va_error *err) {
                              j == 0 ? strides[i] : 1, err);
         if (!s && attn[0]) {
             char *aj = NULL;
-            s = bb_attn_json(attn, args, reduction, widths[i], &aj, err);
+            s = va_net_attn_json("backbone", attn, args, reduction, widths[i], &aj, err);
             if (!s && (s = va_block_create(attn, aj, &st->attn, err)) != VA_OK)
                 va_error_prefix(err, "backbone config: attention");
             free(aj);

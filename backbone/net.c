@@ -1,0 +1,480 @@
+/* The network engine: a CNN as a table of units (backbone/net.h), built, loaded, run and costed
+ * here for every family that describes itself as such a table (resnet.c, ...). */
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NET_BN_EPS 1e-5f /* nn.BatchNorm2d's default, as torchvision's models use */
+
+typedef struct net_conv {
+    net_conv_desc desc;
+    va_conv2d_desc d; /* the BN folded in: bias = its shift; act fused */
+    float *w, *b;
+} net_conv;
+
+typedef struct net_unit {
+    net_kind kind;
+    char prefix[NET_KEY_LEN];
+    int nconv, has_down, slot_after;
+    net_conv conv[NET_MAX_CONVS], down;
+    va_act out_act;
+    va_block *attn;
+    char attn_key[NET_KEY_LEN];
+    va_pool2d_desc pool;
+    int in_features, num_classes;
+    char fc[NET_KEY_LEN];
+    float *fc_w, *fc_b;
+    char energy[VA_MAP_NAME_LEN];
+} net_unit;
+
+typedef struct va_net {
+    char what[32];
+    int num_units;
+    net_unit *units;
+} va_net;
+
+/* ---- Build ----------------------------------------------------------------------------------- */
+
+static va_status conv_init(net_conv *c, const net_conv_desc *cd, const char *what,
+                           const char *prefix, va_error *err) {
+    c->desc = *cd;
+    va_conv2d_desc_init(&c->d, cd->cin, cd->cout, cd->kernel);
+    c->d.stride_h = c->d.stride_w = cd->stride;
+    c->d.pad_h = c->d.pad_w = cd->pad;
+    c->d.dilation_h = c->d.dilation_w = cd->dilation;
+    c->d.groups = cd->groups;
+    c->d.act = cd->act;
+    if (va_conv2d_check(&c->d, err) != VA_OK) {
+        char where[96];
+        snprintf(where, sizeof where, "%s config: %s%s", what, prefix, cd->conv);
+        return va_error_prefix(err, where);
+    }
+    const int64_t n = (int64_t)cd->cout * (cd->cin / cd->groups) * cd->kernel * cd->kernel;
+    VA_TRY(va_check_weight_count("network conv", n, err));
+    c->w = va_aligned_alloc((size_t)n * sizeof(float));
+    c->b = va_aligned_alloc((size_t)cd->cout * sizeof(float));
+    if (!c->w || !c->b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    c->d.weight = c->w, c->d.bias = c->b;
+    return VA_OK;
+}
+
+static void conv_free(net_conv *c) {
+    va_aligned_free(c->w);
+    va_aligned_free(c->b);
+}
+
+va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units, int num_units,
+                       va_error *err) {
+    va_net *net = calloc(1, sizeof *net);
+    if (!net) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    b->self = net;
+    snprintf(net->what, sizeof net->what, "%s", what);
+    if (num_units < 1 || units[num_units - 1].kind != NET_HEAD)
+        return va_fail(err, VA_ERR_CONFIG, "%s: a network ends with its head", what);
+    if (!(net->units = calloc((size_t)num_units, sizeof *net->units)))
+        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    net->num_units = num_units;
+    for (int i = 0; i < num_units; i++) {
+        const net_unit_desc *ud = &units[i];
+        net_unit *u = &net->units[i];
+        u->kind = ud->kind;
+        snprintf(u->prefix, sizeof u->prefix, "%s", ud->prefix);
+        snprintf(u->energy, sizeof u->energy, "%s", ud->energy);
+        switch (ud->kind) {
+        case NET_CONV_BN_ACT:
+            u->nconv = 1;
+            VA_TRY(conv_init(&u->conv[0], &ud->conv[0], what, ud->prefix, err));
+            break;
+        case NET_MAXPOOL: u->pool = ud->pool; break;
+        case NET_RESIDUAL:
+            if (ud->nconv < 1 || ud->nconv > NET_MAX_CONVS)
+                return va_fail(err, VA_ERR_CONFIG, "%s: %s: 1..%d convs in a residual branch", what,
+                               ud->prefix, NET_MAX_CONVS);
+            u->nconv = ud->nconv;
+            u->out_act = ud->out_act;
+            for (int k = 0; k < ud->nconv; k++)
+                VA_TRY(conv_init(&u->conv[k], &ud->conv[k], what, ud->prefix, err));
+            if ((u->has_down = ud->has_down))
+                VA_TRY(conv_init(&u->down, &ud->down, what, ud->prefix, err));
+            if (ud->attn[0]) {
+                if (ud->slot_after < 0 || ud->slot_after >= ud->nconv)
+                    return va_fail(err, VA_ERR_CONFIG, "%s: %s: the slot follows conv 0..%d", what,
+                                   ud->prefix, ud->nconv - 1);
+                u->slot_after = ud->slot_after;
+                snprintf(u->attn_key, sizeof u->attn_key, "%s", ud->attn_key);
+                if (va_block_create(ud->attn, ud->attn_json, &u->attn, err) != VA_OK) {
+                    char where[96];
+                    snprintf(where, sizeof where, "%s config: attention at %s", what, ud->prefix);
+                    return va_error_prefix(err, where);
+                }
+            }
+            break;
+        case NET_HEAD:
+            u->in_features = ud->in_features;
+            u->num_classes = ud->num_classes;
+            snprintf(u->fc, sizeof u->fc, "%s", ud->fc);
+            if (ud->in_features < 1 || ud->num_classes < 1)
+                return va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1", what);
+            VA_TRY(va_check_weight_count("network head", (int64_t)ud->in_features * ud->num_classes,
+                                         err));
+            u->fc_w = malloc((size_t)ud->in_features * ud->num_classes * sizeof(float));
+            u->fc_b = malloc((size_t)ud->num_classes * sizeof(float));
+            if (!u->fc_w || !u->fc_b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+            break;
+        }
+    }
+    return VA_OK;
+}
+
+void va_net_destroy(va_block *b) {
+    va_net *net = b->self;
+    if (!net) return;
+    for (int i = 0; net->units && i < net->num_units; i++) {
+        net_unit *u = &net->units[i];
+        for (int k = 0; k < u->nconv; k++)
+            conv_free(&u->conv[k]);
+        if (u->has_down) conv_free(&u->down);
+        va_block_destroy(u->attn);
+        free(u->fc_w);
+        free(u->fc_b);
+    }
+    free(net->units);
+    free(net);
+}
+
+/* ---- Load ------------------------------------------------------------------------------------ */
+
+/* "<p><conv>.weight", then "<p><bn>.*" folded into it. */
+static va_status conv_load(net_conv *c, va_weights *w, const char *p, va_error *err) {
+    const net_conv_desc *cd = &c->desc;
+    const int64_t cout = cd->cout, k = (int64_t)(cd->cin / cd->groups) * cd->kernel * cd->kernel;
+    const int64_t wshape[4] = {cout, cd->cin / cd->groups, cd->kernel, cd->kernel};
+    char key[2 * NET_KEY_LEN];
+    snprintf(key, sizeof key, "%s.weight", cd->conv);
+    VA_TRY(va_weights_get(w, p, key, 4, wshape, c->w, err));
+    float *bn = malloc(4 * (size_t)cout * sizeof(float));
+    if (!bn) return va_fail(err, VA_ERR_NOMEM, "network: out of memory");
+    static const char *const names[4] = {"weight", "bias", "running_mean", "running_var"};
+    va_status s = VA_OK;
+    for (int i = 0; i < 4 && !s; i++) {
+        snprintf(key, sizeof key, "%s.%s", cd->bn, names[i]);
+        s = va_weights_get(w, p, key, 1, &cout, bn + i * cout, err);
+    }
+    if (!s) {
+        memset(c->b, 0, (size_t)cout * sizeof(float));
+        va_fold_batchnorm(c->w, c->b, cout, k, bn, bn + cout, bn + 2 * cout, bn + 3 * cout,
+                          NET_BN_EPS);
+    }
+    free(bn);
+    return s;
+}
+
+va_status va_net_load(va_block *b, va_weights *w, const char *prefix, va_error *err) {
+    va_net *net = b->self;
+    char p[256];
+    for (int i = 0; i < net->num_units; i++) {
+        net_unit *u = &net->units[i];
+        snprintf(p, sizeof p, "%s%s", prefix, u->prefix);
+        for (int k = 0; k < u->nconv; k++)
+            VA_TRY(conv_load(&u->conv[k], w, p, err));
+        if (u->has_down) VA_TRY(conv_load(&u->down, w, p, err));
+        if (u->attn) {
+            char ap[320];
+            snprintf(ap, sizeof ap, "%s%s.", p, u->attn_key);
+            VA_TRY(va_block_load(u->attn, w, ap, err));
+        }
+        if (u->kind == NET_HEAD) {
+            const int64_t nc = u->num_classes, fshape[2] = {nc, u->in_features};
+            char key[2 * NET_KEY_LEN];
+            snprintf(key, sizeof key, "%s.weight", u->fc);
+            VA_TRY(va_weights_get(w, p, key, 2, fshape, u->fc_w, err));
+            snprintf(key, sizeof key, "%s.bias", u->fc);
+            VA_TRY(va_weights_get(w, p, key, 1, &nc, u->fc_b, err));
+        }
+    }
+    return VA_OK;
+}
+
+/* ---- Shapes ---------------------------------------------------------------------------------- */
+
+static va_status conv_shape(const net_conv *c, const int64_t in[4], int64_t out[4], va_error *err) {
+    int64_t h, w;
+    VA_TRY(va_conv2d_out_hw(&c->d, in[2], in[3], &h, &w, err));
+    out[0] = in[0], out[1] = c->desc.cout, out[2] = h, out[3] = w;
+    return VA_OK;
+}
+
+/* The shape unit u gives for input `in` (whose channels the table guarantees). */
+static va_status unit_shape(const net_unit *u, const int64_t in[4], int64_t out[4], va_error *err) {
+    int64_t s[4] = {in[0], in[1], in[2], in[3]};
+    switch (u->kind) {
+    case NET_CONV_BN_ACT: return conv_shape(&u->conv[0], s, out, err);
+    case NET_MAXPOOL:
+        out[0] = in[0], out[1] = in[1];
+        return va_pool2d_out_hw(&u->pool, in[2], in[3], &out[2], &out[3], err);
+    case NET_RESIDUAL:
+        for (int k = 0; k < u->nconv; k++)
+            VA_TRY(conv_shape(&u->conv[k], s, s, err));
+        if (u->has_down) {
+            int64_t d[4];
+            VA_TRY(conv_shape(&u->down, in, d, err));
+            if (d[2] != s[2] || d[3] != s[3])
+                return va_fail(err, VA_ERR_SHAPE,
+                               "%s: the shortcut gives %lldx%lld, the branch %lldx%lld", u->prefix,
+                               (long long)d[2], (long long)d[3], (long long)s[2], (long long)s[3]);
+        } else if (s[1] != in[1] || s[2] != in[2] || s[3] != in[3]) {
+            return va_fail(err, VA_ERR_SHAPE, "%s: the branch changes the shape without a shortcut",
+                           u->prefix);
+        }
+        memcpy(out, s, sizeof s);
+        return VA_OK;
+    case NET_HEAD: out[0] = in[0], out[1] = u->num_classes, out[2] = out[3] = 1; return VA_OK;
+    }
+    return VA_OK;
+}
+
+static int first_channels(const va_net *net) {
+    for (int i = 0; i < net->num_units; i++) {
+        const net_unit *u = &net->units[i];
+        if (u->nconv) return u->conv[0].desc.cin;
+        if (u->kind == NET_HEAD) return u->in_features;
+    }
+    return 0;
+}
+
+va_status va_net_out_shape(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err) {
+    const va_net *net = b->self;
+    if (in[1] != first_channels(net))
+        return va_fail(err, VA_ERR_SHAPE, "%s: input has %lld channels, expected %d", net->what,
+                       (long long)in[1], first_channels(net));
+    int64_t s[4] = {in[0], in[1], in[2], in[3]};
+    for (int i = 0; i < net->num_units; i++)
+        VA_TRY(unit_shape(&net->units[i], s, s, err));
+    memcpy(out, s, sizeof s);
+    return VA_OK;
+}
+
+/* ---- Forward --------------------------------------------------------------------------------- */
+
+static va_status conv_run(const net_conv *c, const va_tensor *x, va_tensor *y, va_arena *ws,
+                          int alloc, va_error *err) {
+    if (alloc) {
+        int64_t s[4];
+        VA_TRY(conv_shape(c, x->shape, s, err));
+        VA_TRY(va_arena_tensor(ws, y, 4, s, err));
+    }
+    return va_conv2d(&c->d, x, y, ws, err);
+}
+
+/* y = out_act(branch(x) + shortcut(x)), the slot's maps under the unit's prefix from map *slot. */
+static va_status residual_run(const net_unit *u, va_run *r, const va_tensor *x, va_tensor *y,
+                              int *slot, va_error *err) {
+    va_arena *ws = va_run_arena(r);
+    va_tensor cur = *x, next;
+    for (int k = 0; k < u->nconv; k++) {
+        VA_TRY(conv_run(&u->conv[k], &cur, &next, ws, 1, err));
+        cur = next;
+        if (u->attn && k == u->slot_after) {
+            VA_TRY(va_arena_tensor(ws, &next, 4, cur.shape, err));
+            va_run_scope scope;
+            va_run_scope_push(r, *slot, u->prefix, &scope);
+            va_status s = va_block_forward(u->attn, r, &cur, &next, err);
+            *slot += va_run_scope_pop(r, &scope);
+            VA_TRY(s);
+            cur = next;
+        }
+    }
+    if (u->has_down) {
+        VA_TRY(conv_run(&u->down, x, &next, ws, 1, err));
+        VA_TRY(va_add(&cur, &next, y, err));
+    } else {
+        VA_TRY(va_add(&cur, x, y, err));
+    }
+    va_act_apply(u->out_act, y->data, y->data, va_numel(y));
+    return VA_OK;
+}
+
+static va_status head_run(const net_unit *u, va_run *r, const va_tensor *x, va_tensor *y, int slot,
+                          va_error *err) {
+    va_arena *ws = va_run_arena(r);
+    const int64_t n = x->shape[0], c = x->shape[1];
+    va_tensor pooled;
+    VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
+    VA_TRY(va_global_avgpool(x, &pooled, err));
+    VA_TRY(va_linear(pooled.data, n, c, u->fc_w, u->fc_b, u->num_classes, y->data, err));
+    if (!va_run_want_maps(r)) return VA_OK;
+    va_tensor *cam;
+    VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, x->shape[2], x->shape[3], &cam, err));
+    return va_class_activation_map(x, u->fc_w, y->data, u->num_classes, cam, err);
+}
+
+va_status va_net_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
+                         va_error *err) {
+    const va_net *net = b->self;
+    va_arena *ws = va_run_arena(r);
+    /* Two buffers of the largest unit output, used in turn; each unit's scratch is given back
+     * when it ends, so the arena holds two activations plus one unit's temporaries. */
+    int64_t s[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]}, most = 0;
+    for (int i = 0; i + 1 < net->num_units; i++) {
+        VA_TRY(unit_shape(&net->units[i], s, s, err));
+        if (s[0] * s[1] * s[2] * s[3] > most) most = s[0] * s[1] * s[2] * s[3];
+    }
+    float *buf[2];
+    for (int k = 0; k < 2; k++)
+        if (!(buf[k] = va_arena_alloc(ws, (size_t)most * sizeof(float) + 1, err)))
+            return err ? err->status : VA_ERR_NOMEM;
+    va_tensor cur = *x;
+    int slot = 0;
+    for (int i = 0; i < net->num_units; i++) {
+        const net_unit *u = &net->units[i];
+        if (u->kind == NET_HEAD) return head_run(u, r, &cur, y, slot, err);
+        va_tensor out = {0};
+        int64_t os[4];
+        VA_TRY(unit_shape(u, cur.shape, os, err));
+        out.ndim = 4;
+        memcpy(out.shape, os, sizeof os);
+        out.data = buf[i % 2];
+        const size_t mark = va_arena_mark(ws);
+        va_status st = VA_OK;
+        switch (u->kind) {
+        case NET_CONV_BN_ACT: st = conv_run(&u->conv[0], &cur, &out, ws, 0, err); break;
+        case NET_MAXPOOL: st = va_maxpool2d(&u->pool, &cur, &out, err); break;
+        case NET_RESIDUAL: st = residual_run(u, r, &cur, &out, &slot, err); break;
+        case NET_HEAD: break;
+        }
+        va_arena_rewind(ws, mark);
+        VA_TRY(st);
+        cur = out;
+        if (u->energy[0] && va_run_want_maps(r)) {
+            va_tensor *e;
+            VA_TRY(va_run_map_prepare(r, slot++, u->energy, os[0], 1, os[2], os[3], &e, err));
+            VA_TRY(va_channel_mean(&cur, e, err));
+        }
+    }
+    return va_fail(err, VA_ERR_CONFIG, "%s: no head", net->what);
+}
+
+/* ---- Cost ------------------------------------------------------------------------------------ */
+
+/* A conv as PyTorch runs it: conv (no bias), BN (its two parameters counted), activation. */
+static va_status conv_cost(const net_conv *c, const int64_t in[4], int64_t out[4], va_cost *cost,
+                           va_error *err) {
+    VA_TRY(conv_shape(c, in, out, err));
+    const net_conv_desc *cd = &c->desc;
+    va_cost_conv2d(cost, cd->cin, cd->cout, cd->kernel, cd->kernel, cd->groups, 0, out[0], out[2],
+                   out[3]);
+    va_cost_params(cost, 2 * (int64_t)cd->cout);
+    va_cost_elementwise(cost, out[0] * out[1] * out[2] * out[3],
+                        VA_FLOPS_BN + (cd->act != VA_ACT_NONE ? VA_FLOPS_ACT : 0));
+    return VA_OK;
+}
+
+va_status va_net_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err) {
+    const va_net *net = b->self;
+    int64_t s[4] = {in[0], in[1], in[2], in[3]}, o[4];
+    for (int i = 0; i < net->num_units; i++) {
+        const net_unit *u = &net->units[i];
+        switch (u->kind) {
+        case NET_CONV_BN_ACT: VA_TRY(conv_cost(&u->conv[0], s, o, cost, err)); break;
+        case NET_MAXPOOL:
+            VA_TRY(unit_shape(u, s, o, err));
+            va_cost_elementwise(cost, o[0] * o[1] * o[2] * o[3],
+                                (int64_t)u->pool.kernel_h * u->pool.kernel_w * VA_FLOPS_POOL);
+            break;
+        case NET_RESIDUAL: {
+            int64_t t[4] = {s[0], s[1], s[2], s[3]};
+            for (int k = 0; k < u->nconv; k++) {
+                VA_TRY(conv_cost(&u->conv[k], t, t, cost, err));
+                if (u->attn && k == u->slot_after) {
+                    va_cost ac;
+                    VA_TRY(va_block_cost(u->attn, t, &ac, err));
+                    cost->params += ac.params, cost->macs += ac.macs, cost->flops += ac.flops;
+                }
+            }
+            if (u->has_down) VA_TRY(conv_cost(&u->down, s, o, cost, err));
+            memcpy(o, t, sizeof t);
+            va_cost_elementwise(cost, o[0] * o[1] * o[2] * o[3],
+                                VA_FLOPS_ADDMUL + (u->out_act != VA_ACT_NONE ? VA_FLOPS_ACT : 0));
+            break;
+        }
+        case NET_HEAD:
+            va_cost_elementwise(cost, s[0] * s[1] * s[2] * s[3], VA_FLOPS_POOL);
+            va_cost_linear(cost, s[0], u->in_features, u->num_classes, 1);
+            VA_TRY(unit_shape(u, s, o, err));
+            break;
+        }
+        memcpy(s, o, sizeof o);
+    }
+    return VA_OK;
+}
+
+/* ---- The attention slot's config ------------------------------------------------------------- */
+
+va_status va_net_attn_json(const char *what, const char *name, const cJSON *args, int reduction,
+                           int c, char **out, va_error *err) {
+    static const char *const owned[][3] = {
+        {"se", "input_channels", "squeeze_channels"},
+        {"cbam", "gate_channels", NULL},
+        {"triplet", "gate_channels", NULL},
+        {"shuffle", "channel", NULL},
+        {"double_attention", "in_channels", "c_m"},
+        {"double_attention", "c_n", NULL},
+        {"irmb", "dim_in", "dim_out"},
+    };
+    *out = NULL;
+    /* A block registered by the program names its channel key in its ops. */
+    const va_block_ops *ops = va_find_ops(name);
+    const char *ckey = ops ? ops->channels_key : NULL;
+    if (ckey && cJSON_GetObjectItemCaseSensitive(args, ckey))
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s config: attention_args must not set '%s' (the %s sets it per stage)",
+                       what, ckey, what);
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        if (strcmp(owned[i][0], name) != 0) continue;
+        for (int k = 1; k < 3; k++)
+            if (owned[i][k] && cJSON_GetObjectItemCaseSensitive(args, owned[i][k]))
+                return va_fail(err, VA_ERR_CONFIG,
+                               "%s config: attention_args must not set '%s' (the %s sets it per "
+                               "stage)",
+                               what, owned[i][k], what);
+    }
+    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
+    if (!o) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    const int r = c / reduction > 1 ? c / reduction : 1;
+    int ok = 1;
+    if (strcmp(name, "se") == 0) {
+        ok = cJSON_AddNumberToObject(o, "input_channels", c) &&
+             cJSON_AddNumberToObject(o, "squeeze_channels", r);
+    } else if (strcmp(name, "cbam") == 0 || strcmp(name, "triplet") == 0) {
+        ok = cJSON_AddNumberToObject(o, "gate_channels", c) != NULL;
+    } else if (strcmp(name, "shuffle") == 0) {
+        /* SA-Net needs C divisible by 2*groups: take the largest groups that fits. */
+        int g = 64;
+        const cJSON *gj = cJSON_GetObjectItemCaseSensitive(o, "groups");
+        if (gj && (!cJSON_IsNumber(gj) || gj->valuedouble != (double)gj->valueint)) {
+            cJSON_Delete(o);
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: attention_args 'groups' must be an integer", what);
+        }
+        if (gj) g = gj->valueint;
+        if (g < 1) g = 1;
+        if (g > c / 2) g = c / 2 > 0 ? c / 2 : 1; /* 2 * groups > c never divides c */
+        while (g > 1 && c % (2 * g) != 0)
+            g--;
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "groups");
+        ok = cJSON_AddNumberToObject(o, "channel", c) && cJSON_AddNumberToObject(o, "groups", g);
+    } else if (strcmp(name, "double_attention") == 0) {
+        ok = cJSON_AddNumberToObject(o, "in_channels", c) && cJSON_AddNumberToObject(o, "c_m", r) &&
+             cJSON_AddNumberToObject(o, "c_n", r);
+    } else if (strcmp(name, "irmb") == 0) {
+        ok = cJSON_AddNumberToObject(o, "dim_in", c) && cJSON_AddNumberToObject(o, "dim_out", c);
+    } else if (ckey) {
+        ok = cJSON_AddNumberToObject(o, ckey, c) != NULL;
+    }
+    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    return VA_OK;
+}

@@ -1,0 +1,88 @@
+/* The network engine (internal): a whole CNN as data, a list of units run in order.
+ *
+ * A family file (resnet.c, ...) turns its constructor's arguments into a table of net_unit_desc,
+ * as torchvision's builders turn theirs into a stage table, and hands it to va_net_build; the
+ * family's va_block_ops then point at the va_net_* functions below for everything but create.
+ * A unit is one of a few layer kinds:
+ *
+ *   NET_CONV_BN_ACT  conv (no bias) + BatchNorm + activation: a stem, a transition
+ *   NET_MAXPOOL      nn.MaxPool2d
+ *   NET_RESIDUAL     a branch of conv-BN-act layers, an attention slot after one of them, and a
+ *                    shortcut (identity, or a conv-BN "downsample"), added, then out_act:
+ *                    ResNet's BasicBlock (2 convs) and Bottleneck (3 convs), with the slot after
+ * the last BN where SE-ResNet and CBAM put it NET_HEAD         global average pool + Linear; the
+ * class activation map ("cam")
+ *
+ * Keys: each conv's weights are "<prefix><conv>.weight" and its BN "<prefix><bn>.{weight, bias,
+ * running_mean, running_var}"; the slot's block loads under "<prefix><attn_key>."; the head's
+ * Linear is "<prefix><fc>.{weight, bias}". BN (eps 1e-5) is folded into its conv at load.
+ * Maps: a slot's block maps under the scope "<prefix>" (e.g. "layer1.0.spatial"), a unit with an
+ * `energy` name records the channel mean of its output under that name, the head records "cam". */
+#ifndef VISATTN_NET_H
+#define VISATTN_NET_H
+
+#include <cjson/cJSON.h>
+
+#include "visattn/block.h"
+#include "visattn/ops.h"
+
+#define NET_MAX_CONVS 4
+#define NET_KEY_LEN 32
+
+typedef enum net_kind { NET_CONV_BN_ACT, NET_MAXPOOL, NET_RESIDUAL, NET_HEAD } net_kind;
+
+typedef struct net_conv_desc {
+    int cin, cout, kernel, stride, pad, dilation, groups;
+    va_act act;             /* after the BN */
+    char conv[NET_KEY_LEN]; /* key of the conv under the unit's prefix, e.g. "conv1" */
+    char bn[NET_KEY_LEN];   /* key of its BatchNorm, e.g. "bn1" */
+} net_conv_desc;
+
+typedef struct net_unit_desc {
+    net_kind kind;
+    char prefix[NET_KEY_LEN]; /* state_dict prefix ("layer1.0."; "" at the root) and map scope */
+    /* NET_CONV_BN_ACT: conv[0]; NET_RESIDUAL: conv[0..nconv-1], the branch in order */
+    int nconv;
+    net_conv_desc conv[NET_MAX_CONVS];
+    /* NET_RESIDUAL */
+    int has_down;       /* shortcut through `down` (conv-BN, no activation) instead of identity */
+    net_conv_desc down; /* e.g. conv "downsample.0", bn "downsample.1" */
+    va_act out_act;     /* after the addition */
+    /* The attention slot: a registered block, created with attn_json, run after conv[slot_after]
+     * (its BN and activation); attn[0] == 0: no slot. */
+    char attn[64];
+    const char *attn_json; /* owned by the caller; read during va_net_build only */
+    char attn_key[NET_KEY_LEN];
+    int slot_after;
+    /* NET_MAXPOOL */
+    va_pool2d_desc pool;
+    /* NET_HEAD */
+    int in_features, num_classes;
+    char fc[NET_KEY_LEN];
+    /* Any kind: record the channel mean of the unit's output under this name ("" none). */
+    char energy[VA_MAP_NAME_LEN];
+} net_unit_desc;
+
+/* Build b->self from the table: allocate every unit's weights and create the slots' blocks
+ * through the registry. `what` ("resnet") starts error messages. On failure b->self may hold a
+ * partly built net: va_net_destroy frees it. */
+va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units, int num_units,
+                       va_error *err);
+
+/* The block ops of every network built with va_net_build. */
+va_status va_net_load(va_block *b, va_weights *w, const char *prefix, va_error *err);
+va_status va_net_out_shape(const va_block *b, const int64_t in[4], int64_t out[4], va_error *err);
+va_status va_net_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
+                         va_error *err);
+va_status va_net_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_error *err);
+void va_net_destroy(va_block *b);
+
+/* The config of attention block `name` in a slot of `c` channels: `args` (an object or NULL) plus
+ * the channel arguments the model owns, which args must not set (docs/backbone.md: se gets
+ * input_channels = c and squeeze_channels = max(1, c / reduction), cbam and triplet
+ * gate_channels, ...; a block registered by the program its ops->channels_key). `what` names the
+ * model in messages. *out: malloc'ed compact JSON. */
+va_status va_net_attn_json(const char *what, const char *name, const cJSON *args, int reduction,
+                           int c, char **out, va_error *err);
+
+#endif
