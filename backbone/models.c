@@ -12,10 +12,28 @@ extern const va_block_ops va_conv_bn_ops;
 extern const va_block_ops va_conv_bn_relu_ops;
 extern const va_block_ops va_backbone_ops;
 extern const va_block_ops va_emo_ops, va_emo_1m_ops, va_emo_2m_ops, va_emo_5m_ops, va_emo_6m_ops;
+extern const va_block_ops va_resnet_ops, va_resnet18_ops, va_resnet34_ops, va_resnet50_ops,
+    va_resnet101_ops, va_resnet152_ops, va_resnext50_32x4d_ops, va_wide_resnet50_2_ops;
 
 static const va_block_ops *const model_registry[] = {
-    &va_conv2d_ops, &va_conv_bn_ops, &va_conv_bn_relu_ops, &va_backbone_ops, &va_emo_ops,
-    &va_emo_1m_ops, &va_emo_2m_ops,  &va_emo_5m_ops,       &va_emo_6m_ops,   NULL,
+    &va_conv2d_ops,
+    &va_conv_bn_ops,
+    &va_conv_bn_relu_ops,
+    &va_backbone_ops,
+    &va_emo_ops,
+    &va_emo_1m_ops,
+    &va_emo_2m_ops,
+    &va_emo_5m_ops,
+    &va_emo_6m_ops,
+    &va_resnet_ops,
+    &va_resnet18_ops,
+    &va_resnet34_ops,
+    &va_resnet50_ops,
+    &va_resnet101_ops,
+    &va_resnet152_ops,
+    &va_resnext50_32x4d_ops,
+    &va_wide_resnet50_2_ops,
+    NULL,
 };
 
 /* Blocks and models registered at run time (va_register_block); the lock orders registrations

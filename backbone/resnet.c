@@ -1,0 +1,275 @@
+/* ResNets as torchvision 0.14 builds them (torchvision/models/resnet.py), with an attention slot:
+ * the constructor's arguments turned into a table of units for the network engine (net.h).
+ *
+ *   conv1/bn1     7x7 conv 3 -> 64, stride 2, pad 3; BN; ReLU          (NET_CONV_BN_ACT)
+ *   maxpool       3x3, stride 2, pad 1                                  (NET_MAXPOOL)
+ *   layer1..4     layers[i] blocks of planes 64, 128, 256, 512          (NET_RESIDUAL)
+ *                 BasicBlock: conv1 3x3 (stride) + bn1 + ReLU, conv2 3x3 + bn2
+ *                 Bottleneck: conv1 1x1 + bn1 + ReLU, conv2 3x3 (stride, groups, dilation) + bn2
+ *                 + ReLU, conv3 1x1 + bn3 (ResNet v1.5: the stride on the 3x3);
+ *                 width = int(planes * width_per_group / 64) * groups, output planes * 4
+ *                 downsample.0/1: conv1x1 (stride) + BN when the shape changes; out = ReLU(+)
+ *                 replace_stride_with_dilation[i - 2]: layer i keeps its resolution, dilating
+ *   avgpool, fc   global average pool, Linear(512 * expansion, num_classes)   (NET_HEAD)
+ *
+ * The slot (attention: a registered block's name) runs after the branch's last BN, before the
+ * addition, where SE-ResNet, CBAM and timm's create_attn put it; its weights are under
+ * "layer<i>.<j>.<attention_key>." (timm's "se" by default). Maps: "layer<i>.<j>.<map>" of every
+ * slot; without attention "layer<i>.energy", the channel mean of each stage's output; "cam".
+ * "resnet" takes torchvision's ResNet arguments; resnet18 ... wide_resnet50_2 are the builders,
+ * whose arguments are defaults the config may override. docs/networks/resnet.md. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+#define RN_STAGES 4
+#define RN_MAX_BLOCKS 64 /* per stage; resnet152 has 36 */
+
+typedef struct rn_args {
+    int bottleneck, layers[RN_STAGES], num_classes, groups, width_per_group, dilate[RN_STAGES - 1];
+} rn_args;
+
+static const struct {
+    const char *name;
+    rn_args a;
+} rn_variants[] = {
+    {"resnet", {-1, {0}, 1000, 1, 64, {0}}}, /* block and layers are required */
+    {"resnet18", {0, {2, 2, 2, 2}, 1000, 1, 64, {0}}},
+    {"resnet34", {0, {3, 4, 6, 3}, 1000, 1, 64, {0}}},
+    {"resnet50", {1, {3, 4, 6, 3}, 1000, 1, 64, {0}}},
+    {"resnet101", {1, {3, 4, 23, 3}, 1000, 1, 64, {0}}},
+    {"resnet152", {1, {3, 8, 36, 3}, 1000, 1, 64, {0}}},
+    {"resnext50_32x4d", {1, {3, 4, 6, 3}, 1000, 32, 4, {0}}},
+    {"wide_resnet50_2", {1, {3, 4, 6, 3}, 1000, 1, 128, {0}}},
+};
+
+static const char *const rn_keys[] = {"block",
+                                      "layers",
+                                      "num_classes",
+                                      "zero_init_residual",
+                                      "groups",
+                                      "width_per_group",
+                                      "replace_stride_with_dilation",
+                                      "attention",
+                                      "attention_args",
+                                      "attention_reduction",
+                                      "attention_key",
+                                      NULL};
+
+/* block, layers, replace_stride_with_dilation, attention_args: read from the config's JSON. */
+static va_status rn_read_lists(const cJSON *root, rn_args *a, va_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "block");
+    if (v) {
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "BasicBlock") == 0)
+            a->bottleneck = 0;
+        else if (cJSON_IsString(v) && strcmp(v->valuestring, "Bottleneck") == 0)
+            a->bottleneck = 1;
+        else
+            return va_fail(err, VA_ERR_CONFIG,
+                           "resnet config: block must be \"BasicBlock\" or \"Bottleneck\"");
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "layers");
+    if (v) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != RN_STAGES)
+            return va_fail(err, VA_ERR_CONFIG, "resnet config: layers must be a list of %d counts",
+                           RN_STAGES);
+        for (int i = 0; i < RN_STAGES; i++) {
+            const cJSON *n = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsNumber(n) || n->valuedouble != (double)n->valueint || n->valueint < 1 ||
+                n->valueint > RN_MAX_BLOCKS)
+                return va_fail(err, VA_ERR_CONFIG,
+                               "resnet config: layers must list %d integers in 1..%d", RN_STAGES,
+                               RN_MAX_BLOCKS);
+            a->layers[i] = n->valueint;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "replace_stride_with_dilation");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != RN_STAGES - 1)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "resnet config: replace_stride_with_dilation must be null or a list of "
+                           "3 booleans");
+        for (int i = 0; i < RN_STAGES - 1; i++) {
+            const cJSON *b = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsBool(b))
+                return va_fail(err, VA_ERR_CONFIG,
+                               "resnet config: replace_stride_with_dilation must list booleans");
+            a->dilate[i] = cJSON_IsTrue(b);
+        }
+    }
+    return VA_OK;
+}
+
+static void rn_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int dilation,
+                    int groups, va_act act, const char *conv, const char *bn) {
+    *c = (net_conv_desc){.cin = cin,
+                         .cout = cout,
+                         .kernel = k,
+                         .stride = stride,
+                         .pad = k == 3 ? dilation : (k - 1) / 2,
+                         .dilation = dilation,
+                         .groups = groups,
+                         .act = act};
+    snprintf(c->conv, sizeof c->conv, "%s", conv);
+    snprintf(c->bn, sizeof c->bn, "%s", bn);
+}
+
+/* The stage table of torchvision's ResNet.__init__ and _make_layer. */
+static va_status rn_build(va_block *b, const rn_args *a, const char *attn, const cJSON *attn_args,
+                          int reduction, const char *attn_key, va_error *err) {
+    const int expansion = a->bottleneck ? 4 : 1;
+    int total = 3;
+    for (int i = 0; i < RN_STAGES; i++)
+        total += a->layers[i];
+    net_unit_desc *u = calloc((size_t)total, sizeof *u);
+    char **json = calloc((size_t)total, sizeof *json);
+    if (!u || !json) {
+        free(u);
+        free(json);
+        return va_fail(err, VA_ERR_NOMEM, "resnet: out of memory");
+    }
+    int n = 0, inplanes = 64, dilation = 1;
+    va_status s = VA_OK;
+    u[n].kind = NET_CONV_BN_ACT;
+    rn_conv(&u[n++].conv[0], 3, 64, 7, 2, 1, 1, VA_ACT_RELU, "conv1", "bn1");
+    u[0].conv[0].pad = 3;
+    u[n].kind = NET_MAXPOOL;
+    u[n++].pool = (va_pool2d_desc){3, 3, 2, 2, 1, 1};
+    for (int i = 0; i < RN_STAGES && !s; i++) {
+        const int planes = 64 << i, out = planes * expansion, prev_dilation = dilation;
+        int stride = i ? 2 : 1;
+        if (i && a->dilate[i - 1]) dilation *= stride, stride = 1;
+        for (int j = 0; j < a->layers[i] && !s; j++, n++) {
+            net_unit_desc *d = &u[n];
+            const int st = j ? 1 : stride, dil = j ? dilation : prev_dilation;
+            d->kind = NET_RESIDUAL;
+            snprintf(d->prefix, sizeof d->prefix, "layer%d.%d.", i + 1, j);
+            if (a->bottleneck) {
+                const int width = (int)(planes * (a->width_per_group / 64.0)) * a->groups;
+                d->nconv = 3;
+                rn_conv(&d->conv[0], inplanes, width, 1, 1, 1, 1, VA_ACT_RELU, "conv1", "bn1");
+                rn_conv(&d->conv[1], width, width, 3, st, dil, a->groups, VA_ACT_RELU, "conv2",
+                        "bn2");
+                rn_conv(&d->conv[2], width, out, 1, 1, 1, 1, VA_ACT_NONE, "conv3", "bn3");
+            } else {
+                d->nconv = 2;
+                rn_conv(&d->conv[0], inplanes, planes, 3, st, 1, 1, VA_ACT_RELU, "conv1", "bn1");
+                rn_conv(&d->conv[1], planes, planes, 3, 1, 1, 1, VA_ACT_NONE, "conv2", "bn2");
+            }
+            if (j == 0 && (stride != 1 || inplanes != out)) {
+                d->has_down = 1;
+                rn_conv(&d->down, inplanes, out, 1, stride, 1, 1, VA_ACT_NONE, "downsample.0",
+                        "downsample.1");
+            }
+            d->out_act = VA_ACT_RELU;
+            if (attn[0]) {
+                snprintf(d->attn, sizeof d->attn, "%s", attn);
+                snprintf(d->attn_key, sizeof d->attn_key, "%s", attn_key);
+                d->slot_after = d->nconv - 1;
+                s = va_net_attn_json("resnet", attn, attn_args, reduction, out, &json[n], err);
+                d->attn_json = json[n];
+            } else if (j + 1 == a->layers[i]) {
+                snprintf(d->energy, sizeof d->energy, "layer%d.energy", i + 1);
+            }
+            inplanes = out;
+        }
+    }
+    u[n].kind = NET_HEAD;
+    u[n].in_features = 512 * expansion;
+    u[n].num_classes = a->num_classes;
+    snprintf(u[n].fc, sizeof u[n].fc, "fc");
+    if (!s) s = va_net_build(b, "resnet", u, total, err);
+    for (int i = 0; i < total; i++)
+        free(json[i]);
+    free(json);
+    free(u);
+    return s;
+}
+
+static va_status rn_create(va_block *b, const va_config *cfg, va_error *err) {
+    VA_TRY(va_cfg_check_keys(cfg, rn_keys, err));
+    rn_args a = rn_variants[0].a;
+    for (size_t i = 0; i < sizeof rn_variants / sizeof rn_variants[0]; i++)
+        if (strcmp(rn_variants[i].name, b->ops->name) == 0) a = rn_variants[i].a;
+    int zero_init, reduction;
+    char attn[64] = "", key[NET_KEY_LEN];
+    VA_TRY(va_cfg_int(cfg, "num_classes", a.num_classes, &a.num_classes, err));
+    VA_TRY(va_cfg_int(cfg, "groups", a.groups, &a.groups, err));
+    VA_TRY(va_cfg_int(cfg, "width_per_group", a.width_per_group, &a.width_per_group, err));
+    VA_TRY(va_cfg_bool(cfg, "zero_init_residual", 0, &zero_init, err)); /* init only */
+    VA_TRY(va_cfg_int(cfg, "attention_reduction", 16, &reduction, err));
+    VA_TRY(va_cfg_str(cfg, "attention_key", "se", key, sizeof key, err));
+    if (va_cfg_has(cfg, "attention") && !va_cfg_is_null(cfg, "attention")) {
+        VA_TRY(va_cfg_str(cfg, "attention", "", attn, sizeof attn, err));
+        const va_block_ops *ops = va_find_ops(attn);
+        if (!ops || ops->kind != VA_KIND_BLOCK)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "resnet config: attention '%s' is not a registered block (see visattn "
+                           "list)",
+                           attn);
+        snprintf(attn, sizeof attn, "%s", ops->name); /* alias -> name */
+    }
+    char *json = va_config_to_json(cfg);
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!root) return va_fail(err, VA_ERR_NOMEM, "resnet: out of memory");
+    va_status s = rn_read_lists(root, &a, err);
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "attention_args");
+    if (args && cJSON_IsNull(args)) args = NULL;
+    if (!s && args && !cJSON_IsObject(args))
+        s = va_fail(err, VA_ERR_CONFIG, "resnet config: attention_args must be an object");
+    if (!s && (a.bottleneck < 0 || a.layers[0] < 1))
+        s = va_fail(err, VA_ERR_CONFIG, "resnet config: block and layers are required");
+    if (!s &&
+        (a.num_classes < 1 || a.groups < 1 || a.width_per_group < 1 || reduction < 1 || !key[0]))
+        s = va_fail(err, VA_ERR_CONFIG,
+                    "resnet config: num_classes, groups, width_per_group and attention_reduction "
+                    "must be >= 1, attention_key not empty");
+    /* torchvision's BasicBlock refuses these (ValueError, NotImplementedError). */
+    if (!s && !a.bottleneck && (a.groups != 1 || a.width_per_group != 64))
+        s = va_fail(err, VA_ERR_CONFIG,
+                    "resnet config: BasicBlock only supports groups=1 and width_per_group=64");
+    if (!s && !a.bottleneck && (a.dilate[0] || a.dilate[1] || a.dilate[2]))
+        s = va_fail(err, VA_ERR_CONFIG, "resnet config: dilation > 1 not supported in BasicBlock");
+    if (!s && (int64_t)a.width_per_group * a.groups * 8 > 1 << 20)
+        s = va_fail(err, VA_ERR_CONFIG, "resnet config: groups x width_per_group too large");
+    if (!s) s = rn_build(b, &a, attn, args, reduction, key, err);
+    cJSON_Delete(root);
+    VA_TRY(s);
+    /* What the model declares: torchvision's ImageNet input (224 x 224, its mean and std). */
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    va_model_info info = {.in_channels = 3,
+                          .input_h = 224,
+                          .input_w = 224,
+                          .num_norm = 3,
+                          .mean = mean,
+                          .std = std,
+                          .num_classes = a.num_classes};
+    return va_block_set_info(b, &info, err);
+}
+
+#define RESNET_OPS(var, reg_name, text)                                                            \
+    const va_block_ops var = {.name = reg_name,                                                    \
+                              .kind = VA_KIND_MODEL,                                               \
+                              .summary = text,                                                     \
+                              .create = rn_create,                                                 \
+                              .load = va_net_load,                                                 \
+                              .out_shape = va_net_out_shape,                                       \
+                              .forward = va_net_forward,                                           \
+                              .cost = va_net_cost,                                                 \
+                              .destroy = va_net_destroy}
+
+RESNET_OPS(va_resnet_ops, "resnet",
+           "ResNet (torchvision): block, layers, groups, ... and an attention slot");
+RESNET_OPS(va_resnet18_ops, "resnet18", "ResNet-18 (torchvision resnet18), attention slot");
+RESNET_OPS(va_resnet34_ops, "resnet34", "ResNet-34 (torchvision resnet34), attention slot");
+RESNET_OPS(va_resnet50_ops, "resnet50", "ResNet-50 (torchvision resnet50), attention slot");
+RESNET_OPS(va_resnet101_ops, "resnet101", "ResNet-101 (torchvision resnet101), attention slot");
+RESNET_OPS(va_resnet152_ops, "resnet152", "ResNet-152 (torchvision resnet152), attention slot");
+RESNET_OPS(va_resnext50_32x4d_ops, "resnext50_32x4d",
+           "ResNeXt-50 32x4d (torchvision resnext50_32x4d), attention slot");
+RESNET_OPS(va_wide_resnet50_2_ops, "wide_resnet50_2",
+           "Wide ResNet-50-2 (torchvision wide_resnet50_2), attention slot");
