@@ -27,3 +27,65 @@ def export(module: torch.nn.Module, path: str, *, block: str = None, model: str 
     meta["visattn.block" if block else "visattn.model"] = block or model
     meta.update(extra_meta or {})
     save_file(state_dict_arrays(module), path, metadata=meta)
+
+
+USAGE = """Build a network and write it as a visattn model file.
+
+    /usr/bin/python3 tools/export.py --network SOURCE:BUILDER [--config JSON]
+        [--weights CHECKPOINT] [--seed S] --out MODEL.safetensors
+
+SOURCE:BUILDER: torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
+torchvision:resnet (block and layers in --config). --config: the builder's keyword arguments
+(num_classes, groups, ...) and the attention slot's (attention, attention_args,
+attention_reduction, attention_key), docs/networks/resnet.md. Without --weights: the builder's own
+random initialisation after torch.manual_seed(S) (default 0). --weights: a checkpoint holding a
+state_dict, or one under 'state_dict' or 'model', keys possibly prefixed 'module.', thop's
+total_ops/total_params buffers ignored.
+"""
+
+
+def main(argv=None):
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description=USAGE, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--network", required=True, metavar="SOURCE:BUILDER")
+    ap.add_argument("--config", default="{}", metavar="JSON")
+    ap.add_argument("--weights", metavar="CHECKPOINT")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True, metavar="MODEL.safetensors")
+    args = ap.parse_args(argv)
+
+    def fail(msg):
+        print(f"export.py: {msg}", file=sys.stderr)
+        return 1
+
+    source, _, builder = args.network.partition(":")
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as e:
+        return fail(f"--config is not JSON: {e}")
+    if not isinstance(config, dict):
+        return fail("--config must be a JSON object")
+    import networks  # torchvision: only the command line needs it
+    torch.manual_seed(args.seed)
+    try:
+        module = networks.build(source, builder, config)
+    except (ValueError, TypeError, KeyError, NotImplementedError) as e:
+        return fail(f"{args.network} with config {json.dumps(config)}: {e}")
+    if args.weights:
+        label = f"{args.network}" + (f" {json.dumps(config)}" if config else "")
+        try:
+            form = networks.load_checkpoint(module, args.weights, label)
+        except networks.CheckpointError as e:
+            return fail(str(e))
+        print(f"export.py: {args.weights}: {form}", file=sys.stderr)
+    else:
+        print(f"export.py: random weights ({source}'s initialisation, seed {args.seed})",
+              file=sys.stderr)
+    export(module.eval(), args.out, model=builder, config=config)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

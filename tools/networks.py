@@ -1,0 +1,161 @@
+"""Whole networks in PyTorch as visattn's network models read them (backbone/resnet.c,
+docs/networks/resnet.md): torchvision's own models, with an attention slot filled by our reference
+blocks (tools/visattn_ref) when the config names one. For tools and tests only.
+
+    build("torchvision", "resnet50", config)  -> nn.Module in eval mode
+    maps(module)                               -> the maps the C model records in its last forward
+    load_checkpoint(module, path, label)       -> read a checkpoint into module (see its comment)
+
+The config holds the torchvision builder's keyword arguments (num_classes, groups,
+width_per_group, replace_stride_with_dilation, zero_init_residual; for the generic "resnet" also
+block ("BasicBlock" / "Bottleneck") and layers) and the slot's: attention (a block name or None),
+attention_args, attention_reduction (16), attention_key ("se", timm's attribute name).
+"""
+import types
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+import backbone
+import visattn_ref
+
+SOURCES = {"torchvision": ["resnet", "resnet18", "resnet34", "resnet50", "resnet101",
+                           "resnet152", "resnext50_32x4d", "wide_resnet50_2"]}
+SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
+
+
+def _slot_forward(self, x):
+    """torchvision's BasicBlock / Bottleneck forward with the slot after the last BN."""
+    out = self.relu(self.bn1(self.conv1(x)))
+    if isinstance(self, tv_resnet.Bottleneck):
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+    else:
+        out = self.bn2(self.conv2(out))
+    out = getattr(self, self.visattn_slot)(out)
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.relu(out + identity)
+
+
+def _resnet(builder, config):
+    kwargs = {k: v for k, v in config.items() if k not in SLOT_KEYS}
+    if builder == "resnet":
+        blocks = {"BasicBlock": tv_resnet.BasicBlock, "Bottleneck": tv_resnet.Bottleneck}
+        kwargs["block"] = blocks[kwargs["block"]]
+        model = tv_resnet.ResNet(**kwargs)
+    else:
+        model = getattr(torchvision.models, builder)(**kwargs)
+    model.visattn_attention = None
+    name = config.get("attention")
+    if name:
+        key = config.get("attention_key", "se")
+        slot_cfg = {"attention": name, "attention_args": config.get("attention_args") or {},
+                    "attention_reduction": config.get("attention_reduction", 16)}
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+            for blk in layer:
+                last = blk.bn3 if isinstance(blk, tv_resnet.Bottleneck) else blk.bn2
+                ref_name, args = backbone.attention_config(slot_cfg, last.num_features)
+                blk.add_module(key, visattn_ref.load(ref_name).build(args))
+                blk.visattn_slot = key
+                blk.forward = types.MethodType(_slot_forward, blk)
+        model.visattn_attention = backbone.ALIASES.get(name, name)
+
+    # What the C model records: each stage's channel mean (without attention) and the CAM.
+    def stage_hook(mod, inp, out):
+        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
+
+    def head_hook(mod, inp, out):
+        model.visattn_features = inp[0].detach()
+
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        layer.register_forward_hook(stage_hook)
+    model.avgpool.register_forward_hook(head_hook)
+    return model
+
+
+def build(source, builder, config=None):
+    if source not in SOURCES or builder not in SOURCES[source]:
+        raise ValueError(f"unknown network {source}:{builder} (known: " + ", ".join(
+            f"{s}:{b}" for s in SOURCES for b in SOURCES[s]) + ")")
+    return _resnet(builder, dict(config or {})).eval()
+
+
+def maps(model, logits):
+    """The C model's maps after model(x) gave `logits` (N x classes)."""
+    out = {}
+    for i, layer in enumerate((model.layer1, model.layer2, model.layer3, model.layer4), 1):
+        if model.visattn_attention is None:
+            out[f"layer{i}.energy"] = layer.visattn_energy
+            continue
+        ref = visattn_ref.load(model.visattn_attention)
+        for j, blk in enumerate(layer):
+            for k, v in ref.maps(getattr(blk, blk.visattn_slot)).items():
+                out[f"layer{i}.{j}.{k}"] = v.detach()
+    top = logits.argmax(dim=1)
+    out["cam"] = torch.einsum("nc,nchw->nhw", model.fc.weight[top],
+                              model.visattn_features)[:, None].detach()
+    return out
+
+
+class CheckpointError(Exception):
+    pass
+
+
+def read_state_dict(path):
+    """The state_dict in a checkpoint file, and a phrase saying in which form it was found: a
+    state_dict itself, or one under 'state_dict' or 'model'; keys possibly prefixed 'module.'
+    (DataParallel); thop's 'total_ops' / 'total_params' buffers dropped."""
+    try:
+        obj = torch.load(path, map_location="cpu")
+    except Exception as e:  # truncated, not a checkpoint, ...: torch's reason, one line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a checkpoint torch.load can read ({reason})") from None
+    form = "a state_dict"
+    if isinstance(obj, dict) and not _is_state_dict(obj):
+        for k in ("state_dict", "model"):
+            if isinstance(obj.get(k), dict) and _is_state_dict(obj[k]):
+                obj, form = obj[k], f"a state_dict under '{k}'"
+                break
+    if not isinstance(obj, dict) or not _is_state_dict(obj) or not obj:
+        what = type(obj).__name__
+        if isinstance(obj, dict):
+            what = "a dict with keys " + ", ".join(repr(k) for k in list(obj)[:5])
+        raise CheckpointError(f"{path}: holds {what}, not a state_dict (nor one under "
+                              "'state_dict' or 'model')")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+        form += ", keys prefixed 'module.'"
+    thop = [k for k in obj if k.split(".")[-1] in ("total_ops", "total_params")]
+    if thop:
+        obj = {k: v for k, v in obj.items() if k not in thop}
+        form += f", {len(thop)} thop buffers dropped"
+    return obj, form
+
+
+def _is_state_dict(d):
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
+
+
+def load_checkpoint(model, path, label):
+    """Load a checkpoint file into model strictly; CheckpointError (one line naming the file and
+    the first missing, unexpected or wrong-shaped key) if it is not one of `label`. Returns the
+    form found (read_state_dict). BatchNorm's num_batches_tracked may be absent (older torchvision
+    checkpoints), as nn.BatchNorm2d itself allows."""
+    sd, form = read_state_dict(path)
+    want = model.state_dict()
+    for k, v in want.items():
+        if k not in sd:
+            if k.endswith("num_batches_tracked"):
+                sd[k] = v.clone()
+                continue
+            raise CheckpointError(f"{path}: not a checkpoint of {label}: key '{k}' is missing")
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{path}: not a checkpoint of {label}: key '{k}' has shape "
+                                  f"{tuple(sd[k].shape)}, {label} has {tuple(v.shape)}")
+    for k in sd:
+        if k not in want:
+            raise CheckpointError(f"{path}: not a checkpoint of {label}: unexpected key '{k}'")
+    model.load_state_dict(sd)
+    return form
