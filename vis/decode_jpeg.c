@@ -117,6 +117,8 @@ va_status vis_decode_jpeg(const unsigned char *p, size_t len, const char *name, 
             const unsigned char c = s[0], m = s[1], y = s[2];
             d[0] = mul255(c, k), d[1] = mul255(m, k), d[2] = mul255(y, k);
         }
+        unsigned char *shrunk = realloc(px, n * 3);
+        if (shrunk) px = shrunk;
     }
     raw->w = w, raw->h = h;
     raw->channels = grey ? 1 : 3;

@@ -44,7 +44,7 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
         if (hw <= 0 || hh <= 0)
             return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %lld x %lld pixels", name,
                            hw, hh);
-        if (hw * hh > max_pixels) return vis_too_large(name, hw, hh, max_pixels, err);
+        if (hw > max_pixels / hh) return vis_too_large(name, hw, hh, max_pixels, err);
     }
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory starting libspng", name);
@@ -78,7 +78,7 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
                      ih.width, ih.height, spng_strerror(e));
         goto done;
     }
-    /* The channels stb_image reported: the colour type's, a palette's 3, plus alpha from tRNS. */
+    /* The channels stbi_load reported: the colour type's, a palette's 3, plus alpha from tRNS. */
     const int has_trns = spng_get_trns(ctx, &trns) == 0;
     int src;
     switch (ih.color_type) {

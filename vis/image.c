@@ -231,6 +231,11 @@ static void orient_xy(int o, int w, int h, int x, int y, int *dx, int *dy) {
     }
 }
 
+/* A pixel of colour v and alpha a composited over black, rounded (v when a is 255). */
+static inline unsigned char over_black(unsigned v, unsigned a) {
+    return (unsigned char)((v * a + 127u) / 255u);
+}
+
 va_status va_image_load_memory_opts(const unsigned char *data, size_t len, const char *name,
                                     const va_image_options *opts, va_image *img, va_error *err) {
     if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load_memory: img is NULL");
@@ -270,27 +275,37 @@ va_status va_image_load_memory_opts(const unsigned char *data, size_t len, const
     const int w = raw.w, h = raw.h, dc = raw.channels;
     const int orient = jpeg_orientation(data, len);
     const int ow = orient >= 5 ? h : w, oh = orient >= 5 ? w : h; /* 5..8 swap the axes */
-    st = va_image_alloc(img, ow, oh, err);
-    if (st != VA_OK) {
+    if (orient == 1 && dc == 3) { /* the decoded pixels are the image (every decoder mallocs) */
+        img->w = w, img->h = h, img->px = raw.px, raw.px = NULL;
+    } else if ((st = va_image_alloc(img, ow, oh, err)) != VA_OK) {
         free(raw.px);
         return va_error_prefix(err, name);
     }
     img->src_channels = raw.src_channels;
     img->src_16bit = raw.src_16bit;
     img->orientation = orient;
-    const int grey = dc <= 2;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const unsigned char *s = raw.px + ((size_t)y * (size_t)w + (size_t)x) * (size_t)dc;
-            int dx, dy;
-            orient_xy(orient, w, h, x, y, &dx, &dy);
-            unsigned char *d = img->px + ((size_t)dy * (size_t)ow + (size_t)dx) * 3;
-            unsigned a = (dc == 2 || dc == 4) ? s[dc - 1] : 255u;
-            for (int c = 0; c < 3; c++) {
-                unsigned v = grey ? s[0] : s[c];
-                d[c] = (unsigned char)((v * a + 127u) / 255u); /* over black */
+    if (raw.px) {
+        for (int y = 0; y < h; y++) {
+            const unsigned char *s = raw.px + (size_t)y * (size_t)w * (size_t)dc;
+            for (int x = 0; x < w; x++, s += dc) {
+                int dx = x, dy = y;
+                if (orient != 1) orient_xy(orient, w, h, x, y, &dx, &dy);
+                unsigned char *d = img->px + ((size_t)dy * (size_t)ow + (size_t)dx) * 3;
+                switch (dc) {
+                case 1: d[0] = d[1] = d[2] = s[0]; break;
+                case 2: d[0] = d[1] = d[2] = over_black(s[0], s[1]); break;
+                case 3: d[0] = s[0], d[1] = s[1], d[2] = s[2]; break;
+                default:
+                    if (s[3] == 255) {
+                        d[0] = s[0], d[1] = s[1], d[2] = s[2];
+                    } else {
+                        d[0] = over_black(s[0], s[3]), d[1] = over_black(s[1], s[3]);
+                        d[2] = over_black(s[2], s[3]);
+                    }
+                }
             }
         }
+    }
     free(raw.px);
     return VA_OK;
 }
