@@ -49,7 +49,7 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory starting libspng", name);
     va_status st = VA_OK;
-    unsigned char *rgba = NULL;
+    unsigned char *px = NULL;
     struct spng_ihdr ih;
     struct spng_trns trns;
     size_t size = 0;
@@ -66,20 +66,25 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
         st = vis_too_large(name, ih.width, ih.height, max_pixels, err);
         goto done;
     }
-    e = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size);
-    if (!e && !(rgba = malloc(size))) {
+    /* Opaque images (no alpha channel, no tRNS) are decoded to RGB: a quarter less to write, and
+     * image.c takes the buffer as it is. libspng reads the chunks before the image data here. */
+    const int has_trns = spng_get_trns(ctx, &trns) == 0;
+    const int alpha = has_trns || ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ||
+                      ih.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
+    const int fmt = alpha ? SPNG_FMT_RGBA8 : SPNG_FMT_RGB8;
+    e = spng_decoded_image_size(ctx, fmt, &size);
+    if (!e && !(px = malloc(size))) {
         st = va_fail(err, VA_ERR_NOMEM, "%s: out of memory for a %u x %u image", name, ih.width,
                      ih.height);
         goto done;
     }
-    if (!e) e = spng_decode_image(ctx, rgba, size, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS);
+    if (!e) e = spng_decode_image(ctx, px, size, fmt, SPNG_DECODE_TRNS);
     if (e) {
         st = va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %u x %u PNG (libspng: %s)", name,
                      ih.width, ih.height, spng_strerror(e));
         goto done;
     }
     /* The channels stbi_load reported: the colour type's, a palette's 3, plus alpha from tRNS. */
-    const int has_trns = spng_get_trns(ctx, &trns) == 0;
     int src;
     switch (ih.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE: src = has_trns ? 2 : 1; break;
@@ -88,13 +93,13 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
     default: src = has_trns ? 4 : 3; break; /* truecolour, indexed */
     }
     raw->w = (int)ih.width, raw->h = (int)ih.height;
-    raw->channels = 4;
+    raw->channels = alpha ? 4 : 3;
     raw->src_channels = src;
     raw->src_16bit = ih.bit_depth == 16;
-    raw->px = rgba;
-    rgba = NULL;
+    raw->px = px;
+    px = NULL;
 done:
-    free(rgba);
+    free(px);
     spng_ctx_free(ctx);
     return st;
 }
