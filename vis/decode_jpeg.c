@@ -76,13 +76,13 @@ va_status vis_decode_jpeg(const unsigned char *p, size_t len, const char *name, 
     va_status st = VA_OK;
     unsigned char *px = NULL;
     int w = 0, h = 0, subsamp = -1, cs = -1;
-    if (tjDecompressHeader3(tj, p, (unsigned long)len, &w, &h, &subsamp, &cs) != 0 &&
-        (w <= 0 || h <= 0 || cs < 0)) {
-        /* TurboJPEG 2.1 also returns -1 for a mere warning, and for sampling factors it has no
-         * TJSAMP_ name for though libjpeg decodes them: the header was read if the fields were
-         * filled in. */
+    /* TurboJPEG 2.1 also returns -1 for a mere warning, and for sampling factors it has no TJSAMP_
+     * name for though libjpeg decodes them: the header was read if the fields were filled in. It
+     * can also return 0 for a file with no frame at all, leaving them 0. */
+    const int hrc = tjDecompressHeader3(tj, p, (unsigned long)len, &w, &h, &subsamp, &cs);
+    if (w <= 0 || h <= 0 || cs < 0) {
         st = va_fail(err, VA_ERR_FORMAT, "%s: not a readable JPEG (TurboJPEG: %s)", name,
-                     tjGetErrorStr2(tj));
+                     hrc ? tjGetErrorStr2(tj) : "no frame header");
         goto done;
     }
     if ((int64_t)w * h > max_pixels) {

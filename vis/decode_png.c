@@ -79,6 +79,9 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
         goto done;
     }
     if (!e) e = spng_decode_image(ctx, px, size, fmt, SPNG_DECODE_TRNS);
+    /* The chunks after the image data, to IEND: a file cut after its last IDAT (even inside that
+     * chunk's CRC) is refused as truncated, as stb_image refused it. */
+    if (!e) e = spng_decode_chunks(ctx);
     if (e) {
         st = va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %u x %u PNG (libspng: %s)", name,
                      ih.width, ih.height, spng_strerror(e));

@@ -271,6 +271,11 @@ va_status va_image_load_memory_opts(const unsigned char *data, size_t len, const
                        VA_IMAGE_FORMATS_TEXT);
     }
     if (st != VA_OK) return st;
+    if (raw.w < 1 || raw.h < 1 || !raw.px) { /* every decoder refuses these; never pass one on */
+        free(raw.px);
+        return va_fail(err, VA_ERR_FORMAT, "%s: decoded to an empty image (%d x %d)", name, raw.w,
+                       raw.h);
+    }
 
     const int w = raw.w, h = raw.h, dc = raw.channels;
     const int orient = jpeg_orientation(data, len);
