@@ -172,7 +172,7 @@ typedef struct hm_opts {
     int cam, save_input, sheet;
     int scale_fixed; /* --scale fixed */
     int64_t max_pixels;
-    int all_formats; /* --all-formats */
+    int all_formats;           /* --all-formats */
     const char *const *images; /* every input, so that no output ever replaces one */
     int nimages;
 } hm_opts;
@@ -744,8 +744,8 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_ALLFMT
     };
     static const va_cli_opt opts[] = {
-        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},      {"out", 1},
-        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1}, {"cam", 0},
+        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},       {"out", 1},
+        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1},  {"cam", 0},
         {"save-input", 0}, {"scale", 1},    {"jobs", 1},  {"all-formats", 0}, {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;

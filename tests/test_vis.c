@@ -647,6 +647,7 @@ static int max_diff_from_stb(const char *name, const unsigned char *b, size_t le
  * without tRNS, colour keys, Adam7) decodes with libspng to exactly the pixels stb_image gave
  * (16 bits reduced to the high byte by both), with the same src_channels and src_16bit. */
 START_TEST(test_png_decoder_matches_stb) {
+    // clang-format off
     static const char *const seeds[] = {
         "dec_rgb8.png", "dec_rgb8_interlaced.png", "dec_rgba8.png", "dec_rgba8_interlaced.png",
         "dec_grey8.png", "dec_grey_alpha8.png", "dec_grey_alpha16.png", "dec_grey16.png",
@@ -656,6 +657,7 @@ START_TEST(test_png_decoder_matches_stb) {
         "dec_palette8_trns.png", "dec_palette8_interlaced.png", "dec_palette4_interlaced_trns.png",
         "dec_rgb8_trns_colorkey.png", "dec_grey8_trns_colorkey.png",
         "dec_rgb8_gama_multi_idat.png", "dec_rgb8_filter_none.png", "dec_rgb8_filter_paeth.png"};
+    // clang-format on
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         size_t len;
         unsigned char *b = slurp_seed(seeds[k], &len);
@@ -683,6 +685,7 @@ END_TEST
  * file stays 1 source channel. The arithmetic-coded ones, which stb_image cannot read, give
  * exactly the pixels of the Huffman-coded file with the same quantised coefficients. */
 START_TEST(test_jpeg_decoder_matches_stb) {
+    // clang-format off
     static const char *const seeds[] = {
         "dec_base_420.jpg", "dec_base_422.jpg", "dec_base_444.jpg", "dec_base_440.jpg",
         "dec_base_411.jpg", "dec_base_odd_sampling.jpg", "dec_base_optimized.jpg",
@@ -694,6 +697,7 @@ START_TEST(test_jpeg_decoder_matches_stb) {
         "dec_prog_deep_sa_restart.jpg", "dec_prog_noninterleaved_dc.jpg",
         "dec_prog_narrow_bands.jpg", "dec_grey_prog.jpg", "dec_grey_prog_sa.jpg",
         "dec_cmyk_adobe.jpg", "dec_cmyk_adobe_prog.jpg", "dec_ycck_adobe.jpg", "dec_exif_icc.jpg"};
+    // clang-format on
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         size_t len;
         unsigned char *b = slurp_seed(seeds[k], &len);
@@ -750,11 +754,10 @@ START_TEST(test_jpeg_known_content) {
         ck_assert_ptr_nonnull(tj);
         unsigned char *jpg = NULL;
         unsigned long len = 0;
-        const int rc =
-            cmyk_file ? tjCompress2(tj, &cmyk[0][0][0], W, 0, H, TJPF_CMYK, &jpg, &len,
-                                    TJSAMP_444, 95, 0)
-                      : tjCompress2(tj, &rgb[0][0][0], W, 0, H, TJPF_RGB, &jpg, &len, TJSAMP_444,
-                                    95, TJFLAG_PROGRESSIVE);
+        const int rc = cmyk_file ? tjCompress2(tj, &cmyk[0][0][0], W, 0, H, TJPF_CMYK, &jpg, &len,
+                                               TJSAMP_444, 95, 0)
+                                 : tjCompress2(tj, &rgb[0][0][0], W, 0, H, TJPF_RGB, &jpg, &len,
+                                               TJSAMP_444, 95, TJFLAG_PROGRESSIVE);
         ck_assert_msg(rc == 0, "%s", tjGetErrorStr2(tj));
         va_image img;
         va_error err = {0};
@@ -785,8 +788,7 @@ START_TEST(test_stb_formats) {
     unsigned char ppm[64 + 7 * 5 * 3];
     const int hl = sprintf((char *)ppm, "P6\n# made by test_vis\n7 5\n255\n");
     memcpy(ppm + hl, src.px, 7 * 5 * 3);
-    ck_assert_int_eq(va_image_load_memory(ppm, (size_t)hl + 105, "a.ppm", 100, &img, &err),
-                     VA_OK);
+    ck_assert_int_eq(va_image_load_memory(ppm, (size_t)hl + 105, "a.ppm", 100, &img, &err), VA_OK);
     ck_assert_mem_eq(img.px, src.px, 7 * 5 * 3);
     va_image_free(&img);
 
@@ -835,20 +837,17 @@ START_TEST(test_stb_formats) {
 END_TEST
 
 /* The inputs fuzzing found (tests/fuzz/regressions/image/): each is refused with one line naming
- * the file, or decodes (TurboJPEG reads the JPEGs stb_image mishandled as far as their data
- * goes); in the ASan + UBSan build any report fails the test. Which happens for which file is
- * docs/hardening.md's table: the two JPEGs that made stb_image shift by 33 and read uninitialised
- * memory decode. */
+ * the file (loads 0), or decodes (loads 1); in the ASan + UBSan build any report fails the test.
+ * docs/hardening.md's table says why for each: TurboJPEG refuses the bad Huffman tables, reads a
+ * short DHT segment by its length, and stops at the corrupt progressive scans (shift by 33,
+ * undefined table) leaving a black image; libspng refuses the PNG chunk past the file's end. */
 START_TEST(test_fuzz_regressions) {
     static const struct {
         const char *name;
         int loads;
-    } files[] = {{"jpeg-progressive-shift33.jpg", 1},
-                 {"jpeg-undefined-huffman-table.jpg", 1},
-                 {"jpeg_dht_over_256_codes.jpg", -1},
-                 {"jpeg_dht_table_past_segment.jpg", -1},
-                 {"jpeg_fill_before_soi.jpg", -1},
-                 {"png_chunk_past_file.png", 0},
+    } files[] = {{"jpeg-progressive-shift33.jpg", 1}, {"jpeg-undefined-huffman-table.jpg", 1},
+                 {"jpeg_dht_over_256_codes.jpg", 0},  {"jpeg_dht_table_past_segment.jpg", 1},
+                 {"jpeg_fill_before_soi.jpg", 0},     {"png_chunk_past_file.png", 0},
                  {"pnm_header_overflow.pgm", 0}};
     for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
         char path[1024];

@@ -71,8 +71,9 @@ va_status vis_decode_jpeg(const unsigned char *p, size_t len, const char *name, 
         return vis_too_large(name, sw, sh, max_pixels, err);
 
     tjhandle tj = tjInitDecompress();
-    if (!tj) return va_fail(err, VA_ERR_NOMEM, "%s: cannot start TurboJPEG: %s", name,
-                            tjGetErrorStr2(NULL));
+    if (!tj)
+        return va_fail(err, VA_ERR_NOMEM, "%s: cannot start TurboJPEG: %s", name,
+                       tjGetErrorStr2(NULL));
     va_status st = VA_OK;
     unsigned char *px = NULL;
     int w = 0, h = 0, subsamp = -1, cs = -1;
@@ -105,8 +106,8 @@ va_status vis_decode_jpeg(const unsigned char *p, size_t len, const char *name, 
      * KB otherwise). */
     if (tjDecompress2(tj, p, (unsigned long)len, px, w, 0, h, pf, TJFLAG_LIMITSCANS) != 0 &&
         tjGetErrorCode(tj) != TJERR_WARNING) {
-        st = va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %d x %d JPEG (TurboJPEG: %s)",
-                     name, w, h, tjGetErrorStr2(tj));
+        st = va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %d x %d JPEG (TurboJPEG: %s)", name,
+                     w, h, tjGetErrorStr2(tj));
         goto done;
     }
     if (cmyk) { /* Adobe's inverted CMYK, in place: R = C * K / 255 as stb_image computes it */

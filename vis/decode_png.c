@@ -42,8 +42,8 @@ va_status vis_decode_png(const unsigned char *p, size_t len, const char *name, i
     long long hw, hh;
     if (ihdr_size(p, len, &hw, &hh)) {
         if (hw <= 0 || hh <= 0)
-            return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %lld x %lld pixels", name,
-                           hw, hh);
+            return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %lld x %lld pixels", name, hw,
+                           hh);
         if (hw > max_pixels / hh) return vis_too_large(name, hw, hh, max_pixels, err);
     }
     spng_ctx *ctx = spng_ctx_new(0);

@@ -57,9 +57,8 @@ typedef struct va_image {
  * va_image_options.all_formats is set (`visattn heatmap --all-formats`; docs/hardening.md). */
 #define VA_IMAGE_EXTRA_FORMATS "TGA, PSD, HDR, PIC"
 /* How the "not a readable image" message lists them. */
-#define VA_IMAGE_FORMATS_TEXT                                                                     \
-    "the formats read are " VA_IMAGE_FORMATS " (and " VA_IMAGE_EXTRA_FORMATS                       \
-    " with --all-formats)"
+#define VA_IMAGE_FORMATS_TEXT                                                                      \
+    "the formats read are " VA_IMAGE_FORMATS " (and " VA_IMAGE_EXTRA_FORMATS " with --all-formats)"
 
 /* How va_image_load_opts reads a file. A zeroed struct gives va_image_load's defaults. */
 typedef struct va_image_options {
