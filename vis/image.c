@@ -1,4 +1,4 @@
-/* Images for libvisattn_vis: loading (JPEG with TurboJPEG and PNG with libspng, in decode_jpeg.c
+/* Images for libvisattn_vis: loading (JPEG with libjpeg-turbo and PNG with libspng, in decode_jpeg.c
  * and decode_png.c; the other formats with stb_image, checked before decoding), EXIF orientation,
  * writing PNGs with stb_image_write, display resizing, and turning an image into the input tensor
  * a model expects. The contracts are in include/visattn/vis.h. */
@@ -57,7 +57,7 @@ va_status vis_too_large(const char *name, long long w, long long h, int64_t max_
 }
 
 /* ---- The formats stb_image still decodes --------------------------------------------------
- * JPEG and PNG go to TurboJPEG and libspng (decode_jpeg.c, decode_png.c). stb_image reads the
+ * JPEG and PNG go to libjpeg-turbo and libspng (decode_jpeg.c, decode_png.c). stb_image reads the
  * rest: BMP, GIF and PNM by default; TGA, PSD, HDR and PIC only when the caller asks for all
  * formats, because their decoders have been fuzzed far less (docs/hardening.md). */
 

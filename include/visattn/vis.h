@@ -1,13 +1,13 @@
 /* visattn_vis: the picture side of visattn, a second library (libvisattn_vis) next to libvisattn.
  *
- * It loads images (JPEG with TurboJPEG, PNG with libspng, BMP, GIF and PNM with stb_image, with
+ * It loads images (JPEG with libjpeg-turbo, PNG with libspng, BMP, GIF and PNM with stb_image, with
  * checks before decoding that refuse absurd sizes and the inputs known to break stb_image), turns
  * an image into the normalised NCHW tensor a model expects, colour-maps an attention map and
  * blends it over the image at full resolution, lays overlays out in a labelled contact sheet, and
  * writes PNGs: everything `visattn heatmap` draws with, for C programs that want the same pictures.
  *
- * It needs stb (Debian libstb-dev: stb_image and stb_image_write, linked as -lstb), TurboJPEG
- * (libturbojpeg0-dev) and libspng (libspng-dev), and links against libvisattn (tensors, errors,
+ * It needs stb (Debian libstb-dev: stb_image and stb_image_write, linked as -lstb), libjpeg-turbo
+ * (libjpeg62-turbo-dev) and libspng (libspng-dev), and links against libvisattn (tensors, errors,
  * va_resize_bilinear). pkg-config: visattn-vis; CMake: find_package(visattn) and the target
  * visattn::visattn_vis. docs/vis.md has an example.
  *
@@ -50,7 +50,7 @@ typedef struct va_image {
     int orientation;
 } va_image;
 
-/* The formats va_image_load reads by default: JPEG (TurboJPEG), PNG (libspng), BMP, GIF and PNM
+/* The formats va_image_load reads by default: JPEG (libjpeg-turbo), PNG (libspng), BMP, GIF and PNM
  * (stb_image). */
 #define VA_IMAGE_FORMATS "PNG, JPEG, BMP, GIF, PNM"
 /* Formats stb_image also reads but whose decoders have been fuzzed far less: read only when
@@ -68,7 +68,7 @@ typedef struct va_image_options {
 
 /* Load a PNG, JPEG, BMP, GIF or PNM image (VA_IMAGE_FORMATS). The header is read first and the
  * file refused before decoding if it claims 0 pixels or more than max_pixels (>= 1).
- * JPEGs are decoded by TurboJPEG: baseline, progressive and arithmetic-coded; grey, YCbCr, RGB,
+ * JPEGs are decoded by libjpeg-turbo: baseline, progressive and arithmetic-coded; grey, YCbCr, RGB,
  * CMYK and YCCK (CMYK and YCCK converted as Adobe writes them); 0xFF fill bytes before the
  * start-of-image marker are skipped; a truncated file gives what was decoded (the rest black).
  * PNGs are decoded by libspng: every colour type and depth, interlaced or not, tRNS applied; a
