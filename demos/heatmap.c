@@ -1,6 +1,7 @@
 /* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
  *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
  *                 [--max-pixels N] [--save-input] [--scale stretch|fixed] [--jobs N]
+ *                 [--all-formats]
  * Show where each attention block of the project's backbone models looks: run the model on the
  * image, take each stage's spatial attention map, upsample it to the image's full resolution,
  * colour-map it and blend it over the image. */
@@ -35,7 +36,7 @@ static void heatmap_usage(FILE *f) {
     fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
           "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
           "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
-          "         [--scale stretch|fixed] [--jobs N]\n"
+          "         [--scale stretch|fixed] [--jobs N] [--all-formats]\n"
           "\n"
           "Runs the project's trained backbone models on each image and writes, for each\n"
           "stage, the attention map upsampled to the image's full size and blended over it:\n"
@@ -72,6 +73,9 @@ static void heatmap_usage(FILE *f) {
           "  --cam             also the class activation map of the predicted class\n"
           "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
           "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
+          "  --all-formats     also read TGA, PSD, HDR and PIC images (stb_image's decoders\n"
+          "                    for them are little fuzzed: off by default; PNG, JPEG, BMP,\n"
+          "                    GIF and PNM are always read)\n"
           "  --save-input      also write the preprocessed input, <image>_<block>_input.npy\n"
           "  --threads N       threads for OpenMP and OpenBLAS (of each job with --jobs)\n"
           "  --jobs N          images processed at once (default 1; at most one job per\n"
@@ -168,6 +172,7 @@ typedef struct hm_opts {
     int cam, save_input, sheet;
     int scale_fixed; /* --scale fixed */
     int64_t max_pixels;
+    int all_formats;           /* --all-formats */
     const char *const *images; /* every input, so that no output ever replaces one */
     int nimages;
 } hm_opts;
@@ -364,7 +369,8 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
                          const hm_opts *o, int *written) {
     va_error err = {0};
     va_image img = {0};
-    if (va_image_load(path, o->max_pixels, &img, &err) != VA_OK) {
+    const va_image_options lo = {.max_pixels = o->max_pixels, .all_formats = o->all_formats};
+    if (va_image_load_opts(path, &lo, &img, &err) != VA_OK) {
         va_cli_error("%s", err.msg);
         return -1;
     }
@@ -734,12 +740,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_CAM,
         O_SAVE,
         O_SCALE,
-        O_JOBS
+        O_JOBS,
+        O_ALLFMT
     };
     static const va_cli_opt opts[] = {
-        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},      {"out", 1},
-        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1}, {"cam", 0},
-        {"save-input", 0}, {"scale", 1},    {"jobs", 1},       {NULL, 0}};
+        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},       {"out", 1},
+        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1},  {"cam", 0},
+        {"save-input", 0}, {"scale", 1},    {"jobs", 1},  {"all-formats", 0}, {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;
@@ -793,6 +800,7 @@ int va_cmd_heatmap(int argc, char **argv) {
         }
         case O_CAM: o.cam = 1; break;
         case O_SAVE: o.save_input = 1; break;
+        case O_ALLFMT: o.all_formats = 1; break;
         case O_SCALE:
             if (strcmp(v, "stretch") != 0 && strcmp(v, "fixed") != 0) {
                 va_cli_error("heatmap: --scale takes stretch or fixed, got '%s'", v);

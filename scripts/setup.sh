@@ -6,9 +6,9 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
-      libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev)
+      libopenblas-openmp-dev libcjson-dev libstb-dev libjpeg62-turbo-dev libspng-dev zlib1g-dev)
 if [ "${1:-}" != "--runtime" ]; then
-  PKGS+=(check valgrind clang libclang-rt-14-dev
+  PKGS+=(check libturbojpeg0-dev valgrind clang libclang-rt-14-dev
          python3-torch python3-torchvision python3-numpy python3-pil dataset-fashion-mnist)
 fi
 missing=()

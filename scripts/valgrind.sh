@@ -12,7 +12,8 @@
 # (about twice as slow). scripts/valgrind.supp lists the only suppressions (libgomp's pool threads).
 #
 # Inputs: the bundled Fashion-MNIST image and models (assets/), one block file per block from the
-# fuzz seed corpus (tests/fuzz/corpus/model/, real PyTorch exports), and float32 .npy arrays that
+# fuzz seed corpus (tests/fuzz/corpus/model/, real PyTorch exports), JPEG, PNG, GIF and BMP seeds
+# and the regressions of the image fuzz target (tests/fuzz/), and float32 .npy arrays that
 # this script writes itself, so that nothing but the build is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -155,6 +156,12 @@ for t in 1 2; do
       --maps "$d/maps"
   done
 done
+# Every decoder once: TurboJPEG (progressive, Adobe CMYK), libspng (16-bit RGBA, interlaced palette
+# with tRNS), stb_image (GIF, BMP), from the structure-aware seeds.
+img_seeds=tests/fuzz/corpus/image
+vg heatmap_decoders_t1 1 heatmap "$img_seeds/dec_prog_default.jpg" "$img_seeds/dec_cmyk_adobe.jpg" \
+  "$img_seeds/dec_rgba16.png" "$img_seeds/dec_palette4_interlaced_trns.png" "$img_seeds/rgb.gif" \
+  "$img_seeds/rgb.bmp" --model cbam --out "$out/decoders"
 # Error paths, where a leak hides best: a truncated image and a model with a NaN weight (one
 # line each, exit 1), and an input with the wrong number of channels.
 head -c $(( $(wc -c <"$image") * 3 / 4 )) "$image" >"$out/truncated.png"
@@ -164,6 +171,9 @@ want_rc=1
 vg heatmap_errors_t2 2 heatmap "$out/truncated.png" "$image" --model "$out/cbam_nan.safetensors" \
   --out "$out/errors"
 vg run_error_t1 1 run "$seeds/cbam_4.safetensors" "$out/in8.npy" "$out/errors/out.npy"
+# The fuzz regressions: some refused, some decoded (docs/hardening.md), none with an error.
+vg heatmap_regressions_t1 1 heatmap tests/fuzz/regressions/image/* --model cbam \
+  --out "$out/regressions"
 want_rc=0
 # bench switches thread counts inside one process; every block and the yardstick, two shapes.
 vg bench_t1-2 1,2 bench --shape 1,16,8,8 --shape 2,24,7,9 --threads 1,2 --warmup 1 --iters 2 \

@@ -28,7 +28,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 FMNIST = os.path.join(ROOT, "assets", "images", "fmnist_0000_ankle_boot.png")
 MODELS = os.path.join(ROOT, "assets", "models")
-FORMATS = "PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM"
+FORMATS = "PNG, JPEG, BMP, GIF, PNM (and TGA, PSD, HDR, PIC with --all-formats)"
 
 results = []
 
@@ -103,7 +103,7 @@ def main():
         got = png_read(png).astype(int)
         h, wd = upright.shape[:2]
         part = got[:h, :wd]
-        # stb_image and libjpeg decode a little differently: compare the means of 16 x 16 blocks.
+        # visattn's and Pillow's JPEG decoding may differ a little: compare 16 x 16 block means.
         blocks = lambda a: a[:h // 16 * 16, :wd // 16 * 16].reshape(h // 16, 16, wd // 16, 16,
                                                                     3).mean((1, 3))
         diff = float(np.abs(blocks(part) - blocks(upright)).max()) if part.shape == upright.shape \

@@ -1847,7 +1847,7 @@ static const va_preprocess g_pp = {1, 8, 8, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0
 
 enum {
     IMG_PNG = 1,  /* the valid PNG */
-    IMG_PNG_IHDR, /* the valid PNG with IHDR claiming w x h (stb_image does not check CRCs) */
+    IMG_PNG_IHDR, /* the valid PNG with IHDR claiming w x h (its CRC left stale) */
     IMG_PNG_CUT,  /* the valid PNG up to the end of IHDR and its CRC: no image data */
     IMG_PNG_IDAT, /* the valid PNG with the length of its first IDAT chunk set to w */
     IMG_BMP,      /* BITMAPINFOHEADER claiming w x h, 24 bits, no pixel data */
@@ -1871,41 +1871,45 @@ typedef struct img_row {
     int64_t max_pixels; /* 0: VA_IMAGE_DEFAULT_MAX_PIXELS */
     int ok;             /* 1: loads, and runs through the backbone */
     const char *needle;
+    int all_formats; /* load with va_image_options.all_formats (TGA, PSD, HDR, PIC) */
 } img_row;
 
 /* One row a line or two: clang-format would put every field of a row on its own line. */
 // clang-format off
 static const img_row img_rows[] = {
-    {"valid PNG", IMG_PNG, 0, 0, NULL, 0, 1, NULL},
-    {"valid PNG at exactly the pixel limit", IMG_PNG, 0, 0, NULL, IMG_W * IMG_H, 1, NULL},
-    {"valid PNG one pixel over the limit", IMG_PNG, 0, 0, NULL, IMG_W * IMG_H - 1, 0, "limit"},
-    {"PNG IHDR 100000 x 100000", IMG_PNG_IHDR, 100000, 100000, NULL, 0, 0, "100000"},
-    {"PNG IHDR 10001 x 10000, just over 10^8", IMG_PNG_IHDR, 10001, 10000, NULL, 0, 0, "10001"},
-    {"PNG IHDR 0 x 0", IMG_PNG_IHDR, 0, 0, NULL, 0, 0, "0 x 0"},
-    {"PNG IHDR 0 x 12", IMG_PNG_IHDR, 0, 12, NULL, 0, 0, "0 x 12"},
-    {"PNG IHDR 2^31-1 x 1", IMG_PNG_IHDR, 2147483647, 1, NULL, 0, 0, "2147483647"},
-    {"PNG IHDR 2^32-1 x 2^32-1", IMG_PNG_IHDR, 4294967295LL, 4294967295LL, NULL, 0, 0, "limit"},
-    {"PNG IHDR 17 x 12, data for 16 x 12", IMG_PNG_IHDR, 17, 12, NULL, 0, 0, NULL},
-    {"PNG without image data", IMG_PNG_CUT, 0, 0, NULL, 0, 0, NULL},
-    {"PNG IDAT length 2^31-1", IMG_PNG_IDAT, 2147483647, 0, NULL, 0, 0, NULL},
-    {"PNG IDAT length 10^8", IMG_PNG_IDAT, 100000000, 0, NULL, 0, 0, NULL},
-    {"PNG IDAT length 2^32-1", IMG_PNG_IDAT, 4294967295LL, 0, NULL, 0, 0, NULL},
-    {"BMP 100000 x 100000", IMG_BMP, 100000, 100000, NULL, 0, 0, "100000"},
-    {"BMP 100000 x -100000 (top-down)", IMG_BMP, 100000, -100000, NULL, 0, 0, "100000"},
-    {"BMP 0 x 0", IMG_BMP, 0, 0, NULL, 0, 0, NULL},
-    {"BMP 2^31-1 x 2^31-1", IMG_BMP, 2147483647, 2147483647, NULL, 0, 0, NULL},
-    {"GIF 65535 x 65535", IMG_GIF, 65535, 65535, NULL, 0, 0, "65535"},
-    {"JPEG SOF 65535 x 65535", IMG_JPEG, 65535, 65535, NULL, 0, 0, "65535"},
-    {"JPEG SOF height 0", IMG_JPEG, 64, 0, NULL, 0, 0, NULL},
-    {"PNM 100000 x 100000", IMG_PNM, 100000, 100000, NULL, 0, 0, "100000"},
-    {"PNM width over 2^31", IMG_PNM_TEXT, 0, 0, "P5\n99999999999 1\n255\n", 0, 0, NULL},
-    {"PSD 100000 x 100000", IMG_PSD, 100000, 100000, NULL, 0, 0, "100000"},
-    {"TGA 65535 x 65535", IMG_TGA, 65535, 65535, NULL, 0, 0, "65535"},
-    {"HDR 100000 x 100000", IMG_HDR, 100000, 100000, NULL, 0, 0, "100000"},
-    {"empty file", IMG_BYTES, 0, 0, "", 0, 0, "empty"},
-    {"text file", IMG_BYTES, 0, 0, "hello, not an image\n", 0, 0, NULL},
-    {"a directory", IMG_DIR, 0, 0, NULL, 0, 0, NULL},
-    {"no such file", IMG_MISSING, 0, 0, NULL, 0, 0, NULL},
+    {"valid PNG", IMG_PNG, 0, 0, NULL, 0, 1, NULL, 0},
+    {"valid PNG at exactly the pixel limit", IMG_PNG, 0, 0, NULL, IMG_W * IMG_H, 1, NULL, 0},
+    {"valid PNG one pixel over the limit", IMG_PNG, 0, 0, NULL, IMG_W * IMG_H - 1, 0, "limit", 0},
+    {"PNG IHDR 100000 x 100000", IMG_PNG_IHDR, 100000, 100000, NULL, 0, 0, "100000", 0},
+    {"PNG IHDR 10001 x 10000, just over 10^8", IMG_PNG_IHDR, 10001, 10000, NULL, 0, 0, "10001", 0},
+    {"PNG IHDR 0 x 0", IMG_PNG_IHDR, 0, 0, NULL, 0, 0, "0 x 0", 0},
+    {"PNG IHDR 0 x 12", IMG_PNG_IHDR, 0, 12, NULL, 0, 0, "0 x 12", 0},
+    {"PNG IHDR 2^31-1 x 1", IMG_PNG_IHDR, 2147483647, 1, NULL, 0, 0, "2147483647", 0},
+    {"PNG IHDR 2^32-1 x 2^32-1", IMG_PNG_IHDR, 4294967295LL, 4294967295LL, NULL, 0, 0, "limit", 0},
+    {"PNG IHDR 17 x 12, data for 16 x 12", IMG_PNG_IHDR, 17, 12, NULL, 0, 0, NULL, 0},
+    {"PNG without image data", IMG_PNG_CUT, 0, 0, NULL, 0, 0, NULL, 0},
+    {"PNG IDAT length 2^31-1", IMG_PNG_IDAT, 2147483647, 0, NULL, 0, 0, NULL, 0},
+    {"PNG IDAT length 10^8", IMG_PNG_IDAT, 100000000, 0, NULL, 0, 0, NULL, 0},
+    {"PNG IDAT length 2^32-1", IMG_PNG_IDAT, 4294967295LL, 0, NULL, 0, 0, NULL, 0},
+    {"BMP 100000 x 100000", IMG_BMP, 100000, 100000, NULL, 0, 0, "100000", 0},
+    {"BMP 100000 x -100000 (top-down)", IMG_BMP, 100000, -100000, NULL, 0, 0, "100000", 0},
+    {"BMP 0 x 0", IMG_BMP, 0, 0, NULL, 0, 0, NULL, 0},
+    {"BMP 2^31-1 x 2^31-1", IMG_BMP, 2147483647, 2147483647, NULL, 0, 0, NULL, 0},
+    {"GIF 65535 x 65535", IMG_GIF, 65535, 65535, NULL, 0, 0, "65535", 0},
+    {"JPEG SOF 65535 x 65535", IMG_JPEG, 65535, 65535, NULL, 0, 0, "65535", 0},
+    {"JPEG SOF height 0", IMG_JPEG, 64, 0, NULL, 0, 0, NULL, 0},
+    {"PNM 100000 x 100000", IMG_PNM, 100000, 100000, NULL, 0, 0, "100000", 0},
+    {"PNM width over 2^31", IMG_PNM_TEXT, 0, 0, "P5\n99999999999 1\n255\n", 0, 0, NULL, 0},
+    {"PSD 100000 x 100000", IMG_PSD, 100000, 100000, NULL, 0, 0, "100000", 1},
+    {"TGA 65535 x 65535", IMG_TGA, 65535, 65535, NULL, 0, 0, "65535", 1},
+    {"HDR 100000 x 100000", IMG_HDR, 100000, 100000, NULL, 0, 0, "100000", 1},
+    {"PSD, off by default", IMG_PSD, 16, 12, NULL, 0, 0, "--all-formats", 0},
+    {"TGA, off by default", IMG_TGA, 16, 12, NULL, 0, 0, "--all-formats", 0},
+    {"HDR, off by default", IMG_HDR, 16, 12, NULL, 0, 0, "--all-formats", 0},
+    {"empty file", IMG_BYTES, 0, 0, "", 0, 0, "empty", 0},
+    {"text file", IMG_BYTES, 0, 0, "hello, not an image\n", 0, 0, NULL, 0},
+    {"a directory", IMG_DIR, 0, 0, NULL, 0, 0, NULL, 0},
+    {"no such file", IMG_MISSING, 0, 0, NULL, 0, 0, NULL, 0},
 };
 // clang-format on
 
@@ -1927,8 +1931,9 @@ static void put_le16(unsigned char *p, unsigned v) {
 
 /* Load an image and, when it loads, feed it to the backbone. Returns the load status. */
 static va_status image_through_model(const char *row, const char *path, int64_t max_pixels,
-                                     va_image *img, va_error *err) {
-    va_status s = va_image_load(path, max_pixels, img, err);
+                                     int all_formats, va_image *img, va_error *err) {
+    const va_image_options o = {.max_pixels = max_pixels, .all_formats = all_formats};
+    va_status s = va_image_load_opts(path, &o, img, err);
     if (s != VA_OK) return s;
     ck_assert_msg(img->w > 0 && img->h > 0 && img->px, "row '%s': loaded an empty image", row);
     ck_assert_msg((int64_t)img->w * img->h <= max_pixels, "row '%s': %d x %d over the limit", row,
@@ -2032,7 +2037,7 @@ START_TEST(test_image_rows) {
     va_error err = {0};
     va_image img;
     const int64_t maxp = r->max_pixels ? r->max_pixels : VA_IMAGE_DEFAULT_MAX_PIXELS;
-    va_status s = image_through_model(r->name, path, maxp, &img, &err);
+    va_status s = image_through_model(r->name, path, maxp, r->all_formats, &img, &err);
     if (r->ok) {
         ck_assert_msg(s == VA_OK, "row '%s': %s", r->name, err.msg);
         ck_assert(img.w == IMG_W && img.h == IMG_H && img.src_channels == 3);
@@ -2192,7 +2197,7 @@ START_TEST(test_sweeps) {
         case SW_PNG_FLIP: {
             va_image img;
             va_status s =
-                image_through_model(sw->name, path, VA_IMAGE_DEFAULT_MAX_PIXELS, &img, &err);
+                image_through_model(sw->name, path, VA_IMAGE_DEFAULT_MAX_PIXELS, 0, &img, &err);
             if (s != VA_OK) {
                 ck_assert_ptr_null(img.px);
                 ck_assert_message(sw->name, err.msg, path, NULL);

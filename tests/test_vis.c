@@ -1,6 +1,8 @@
 /* libvisattn_vis (include/visattn/vis.h): argument checks, PNG round trip through memory, colour
  * map end points against their published values, overlay and preprocessing arithmetic, EXIF
- * orientation of JPEGs, colour scales and bars, contact-sheet layout. */
+ * orientation of JPEGs, the decoders (TurboJPEG and libspng against stb_image's pixels on the
+ * structure-aware seeds, known content, the formats stb_image keeps, the fuzz regressions), colour
+ * scales and bars, contact-sheet layout. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stb_image.h>
 #include <stb_image_write.h>
+#include <turbojpeg.h>
 
 #include "testutil.h"
 #include "visattn/vis.h"
@@ -590,7 +594,276 @@ START_TEST(test_unknown_format_lists_formats) {
     ck_assert_int_eq(va_image_load_memory(text, sizeof text, "notes.jpg", 1000, &img, &err),
                      VA_ERR_FORMAT);
     ck_assert(va_test_msg_ok(err.msg, "notes.jpg"));
-    ck_assert_msg(strstr(err.msg, "PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "PNG, JPEG, BMP, GIF, PNM (and TGA, PSD, HDR, PIC with "
+                                  "--all-formats)"),
+                  "%s", err.msg);
+}
+END_TEST
+
+/* ---- Decoders: TurboJPEG, libspng, stb_image for the rest ------------------------------------ */
+
+/* stb_image's reading of a file, as va_image_load delivered it before JPEG and PNG moved to
+ * TurboJPEG and libspng: grey -> RGB, alpha over black. The reference for the pixel checks. */
+static unsigned char *stb_reference(const unsigned char *b, size_t len, int *w, int *h, int *c) {
+    unsigned char *raw = stbi_load_from_memory(b, (int)len, w, h, c, 0);
+    if (!raw) return NULL;
+    const size_t n = (size_t)*w * (size_t)*h;
+    unsigned char *rgb = malloc(n * 3);
+    ck_assert_ptr_nonnull(rgb);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *s = raw + i * (size_t)*c;
+        const unsigned a = (*c == 2 || *c == 4) ? s[*c - 1] : 255u;
+        for (int k = 0; k < 3; k++)
+            rgb[i * 3 + (size_t)k] = (unsigned char)(((*c <= 2 ? s[0] : s[k]) * a + 127u) / 255u);
+    }
+    stbi_image_free(raw);
+    return rgb;
+}
+
+static unsigned char *slurp_seed(const char *name, size_t *len) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/image/%s", VISATTN_SOURCE_DIR, name);
+    return slurp(path, len);
+}
+
+/* The largest channel difference between an image and stb_image's reading of the same file. */
+static int max_diff_from_stb(const char *name, const unsigned char *b, size_t len,
+                             const va_image *img) {
+    int w, h, c;
+    unsigned char *ref = stb_reference(b, len, &w, &h, &c);
+    ck_assert_msg(ref != NULL, "%s: stb_image cannot read it", name);
+    ck_assert_int_eq(img->w, w);
+    ck_assert_int_eq(img->h, h);
+    int worst = 0;
+    for (size_t i = 0; i < (size_t)w * (size_t)h * 3; i++) {
+        const int d = abs((int)img->px[i] - (int)ref[i]);
+        worst = d > worst ? d : worst;
+    }
+    free(ref);
+    return worst;
+}
+
+/* Every PNG seed (tools/make_image_seeds.py: every colour type, 1-16 bits, palettes with and
+ * without tRNS, colour keys, Adam7) decodes with libspng to exactly the pixels stb_image gave
+ * (16 bits reduced to the high byte by both), with the same src_channels and src_16bit. */
+START_TEST(test_png_decoder_matches_stb) {
+    // clang-format off
+    static const char *const seeds[] = {
+        "dec_rgb8.png", "dec_rgb8_interlaced.png", "dec_rgba8.png", "dec_rgba8_interlaced.png",
+        "dec_grey8.png", "dec_grey_alpha8.png", "dec_grey_alpha16.png", "dec_grey16.png",
+        "dec_grey16_interlaced.png", "dec_rgb16.png", "dec_rgb16_interlaced.png", "dec_rgba16.png",
+        "dec_grey1.png", "dec_grey2.png", "dec_grey4.png", "dec_grey1_interlaced.png",
+        "dec_palette1.png", "dec_palette2.png", "dec_palette4.png", "dec_palette8.png",
+        "dec_palette8_trns.png", "dec_palette8_interlaced.png", "dec_palette4_interlaced_trns.png",
+        "dec_rgb8_trns_colorkey.png", "dec_grey8_trns_colorkey.png",
+        "dec_rgb8_gama_multi_idat.png", "dec_rgb8_filter_none.png", "dec_rgb8_filter_paeth.png"};
+    // clang-format on
+    for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
+        size_t len;
+        unsigned char *b = slurp_seed(seeds[k], &len);
+        va_image img;
+        va_error err = {0};
+        ck_assert_msg(va_image_load_memory(b, len, seeds[k], 10000, &img, &err) == VA_OK, "%s",
+                      err.msg);
+        ck_assert_msg(max_diff_from_stb(seeds[k], b, len, &img) == 0, "%s differs from stb_image",
+                      seeds[k]);
+        int w, h, c; /* what stbi_load reports (stbi_info leaves tRNS out) */
+        stbi_image_free(stbi_load_from_memory(b, (int)len, &w, &h, &c, 0));
+        ck_assert_msg(img.src_channels == c, "%s: src_channels %d, stb_image %d", seeds[k],
+                      img.src_channels, c);
+        ck_assert_int_eq(img.src_16bit, stbi_is_16_bit_from_memory(b, (int)len));
+        ck_assert_int_eq(img.src_16bit, strstr(seeds[k], "16") != NULL);
+        va_image_free(&img);
+        free(b);
+    }
+}
+END_TEST
+
+/* Every JPEG seed stb_image reads (baseline, progressive with many scan scripts, restarts, every
+ * subsampling, grey, Adobe CMYK and YCCK) decodes with TurboJPEG to within 3 grey levels of
+ * stb_image's pixels (the two upsample chroma and round the IDCT slightly differently); a grey
+ * file stays 1 source channel. The arithmetic-coded ones, which stb_image cannot read, give
+ * exactly the pixels of the Huffman-coded file with the same quantised coefficients. */
+START_TEST(test_jpeg_decoder_matches_stb) {
+    // clang-format off
+    static const char *const seeds[] = {
+        "dec_base_420.jpg", "dec_base_422.jpg", "dec_base_444.jpg", "dec_base_440.jpg",
+        "dec_base_411.jpg", "dec_base_odd_sampling.jpg", "dec_base_optimized.jpg",
+        "dec_base_q100.jpg", "dec_base_rgb.jpg", "dec_base_restart_row.jpg",
+        "dec_base_restart_1block.jpg", "dec_base_restart_3blocks_444.jpg",
+        "dec_base_sequential_3scans.jpg", "dec_grey_base.jpg", "dec_grey_restart.jpg",
+        "dec_prog_default.jpg", "dec_prog_444.jpg", "dec_prog_restart_1block.jpg",
+        "dec_prog_restart_row.jpg", "dec_prog_spectral.jpg", "dec_prog_deep_sa.jpg",
+        "dec_prog_deep_sa_restart.jpg", "dec_prog_noninterleaved_dc.jpg",
+        "dec_prog_narrow_bands.jpg", "dec_grey_prog.jpg", "dec_grey_prog_sa.jpg",
+        "dec_cmyk_adobe.jpg", "dec_cmyk_adobe_prog.jpg", "dec_ycck_adobe.jpg", "dec_exif_icc.jpg"};
+    // clang-format on
+    for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
+        size_t len;
+        unsigned char *b = slurp_seed(seeds[k], &len);
+        va_image img;
+        va_error err = {0};
+        ck_assert_msg(va_image_load_memory(b, len, seeds[k], 10000, &img, &err) == VA_OK, "%s",
+                      err.msg);
+        const int d = max_diff_from_stb(seeds[k], b, len, &img);
+        ck_assert_msg(d <= 3, "%s: %d grey levels from stb_image", seeds[k], d);
+        ck_assert_int_eq(img.src_channels, strncmp(seeds[k], "dec_grey", 8) == 0 ? 1 : 3);
+        ck_assert_int_eq(img.src_16bit, 0);
+        va_image_free(&img);
+        free(b);
+    }
+    static const char *const arith[2][2] = {{"dec_arith_base.jpg", "dec_base_420.jpg"},
+                                            {"dec_arith_prog.jpg", "dec_prog_default.jpg"}};
+    for (int k = 0; k < 2; k++) {
+        va_image a, h;
+        va_error err = {0};
+        size_t la, lh;
+        unsigned char *ba = slurp_seed(arith[k][0], &la), *bh = slurp_seed(arith[k][1], &lh);
+        int w, hh, c;
+        ck_assert_ptr_null(stbi_load_from_memory(ba, (int)la, &w, &hh, &c, 0));
+        ck_assert_int_eq(va_image_load_memory(ba, la, arith[k][0], 10000, &a, &err), VA_OK);
+        ck_assert_int_eq(va_image_load_memory(bh, lh, arith[k][1], 10000, &h, &err), VA_OK);
+        ck_assert(a.w == h.w && a.h == h.h);
+        ck_assert_mem_eq(a.px, h.px, (size_t)a.w * (size_t)a.h * 3);
+        va_image_free(&a), va_image_free(&h);
+        free(ba), free(bh);
+    }
+}
+END_TEST
+
+/* Known content through TurboJPEG's own encoder: the block pattern as a progressive JPEG, and as
+ * an Adobe CMYK JPEG whose inks give the pattern's colours (R = C * K / 255 on the stored,
+ * inverted values, as Adobe writes and stb_image read them). */
+START_TEST(test_jpeg_known_content) {
+    enum { W = EX_BW * 8, H = EX_BH * 8 };
+    unsigned char rgb[H][W][3], cmyk[H][W][4];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            block_colour(x / 8, y / 8, rgb[y][x]);
+            /* K = the brightest channel (stored inverted: 255 = no ink), C = R * 255 / K, ... */
+            unsigned k = rgb[y][x][0];
+            for (int c = 1; c < 3; c++)
+                k = rgb[y][x][c] > k ? rgb[y][x][c] : k;
+            for (int c = 0; c < 3; c++)
+                cmyk[y][x][c] = (unsigned char)((rgb[y][x][c] * 255u + k / 2) / k);
+            cmyk[y][x][3] = (unsigned char)k;
+        }
+    for (int cmyk_file = 0; cmyk_file < 2; cmyk_file++) {
+        /* A handle per file: TurboJPEG 2.1 carries settings of one compression into the next. */
+        tjhandle tj = tjInitCompress();
+        ck_assert_ptr_nonnull(tj);
+        unsigned char *jpg = NULL;
+        unsigned long len = 0;
+        const int rc = cmyk_file ? tjCompress2(tj, &cmyk[0][0][0], W, 0, H, TJPF_CMYK, &jpg, &len,
+                                               TJSAMP_444, 95, 0)
+                                 : tjCompress2(tj, &rgb[0][0][0], W, 0, H, TJPF_RGB, &jpg, &len,
+                                               TJSAMP_444, 95, TJFLAG_PROGRESSIVE);
+        ck_assert_msg(rc == 0, "%s", tjGetErrorStr2(tj));
+        va_image img;
+        va_error err = {0};
+        ck_assert_msg(va_image_load_memory(jpg, len, "k.jpg", 10000, &img, &err) == VA_OK, "%s",
+                      err.msg);
+        ck_assert_int_eq(img.src_channels, 3);
+        assert_oriented(&img, 1, cmyk_file ? "CMYK JPEG" : "progressive JPEG");
+        va_image_free(&img);
+        tjFree(jpg);
+        tjDestroy(tj);
+    }
+}
+END_TEST
+
+/* BMP and PNM (stb_image, on by default) with known content, exactly; GIF (a Pillow seed) as
+ * stb_image reads it. TGA, PSD and HDR are refused unless all_formats is set, with a message
+ * naming the file and the option; with it, a TGA loads exactly. */
+START_TEST(test_stb_formats) {
+    va_image src = make_image(7, 5), img;
+    va_error err = {0};
+    membuf m = {0};
+    ck_assert(stbi_write_bmp_to_func(membuf_put, &m, 7, 5, 3, src.px));
+    ck_assert_int_eq(va_image_load_memory(m.b, m.n, "a.bmp", 100, &img, &err), VA_OK);
+    ck_assert_mem_eq(img.px, src.px, 7 * 5 * 3);
+    va_image_free(&img);
+    free(m.b);
+
+    unsigned char ppm[64 + 7 * 5 * 3];
+    const int hl = sprintf((char *)ppm, "P6\n# made by test_vis\n7 5\n255\n");
+    memcpy(ppm + hl, src.px, 7 * 5 * 3);
+    ck_assert_int_eq(va_image_load_memory(ppm, (size_t)hl + 105, "a.ppm", 100, &img, &err), VA_OK);
+    ck_assert_mem_eq(img.px, src.px, 7 * 5 * 3);
+    va_image_free(&img);
+
+    size_t len;
+    unsigned char *gif = slurp_seed("rgb.gif", &len);
+    ck_assert_int_eq(va_image_load_memory(gif, len, "rgb.gif", 100, &img, &err), VA_OK);
+    ck_assert_int_eq(max_diff_from_stb("rgb.gif", gif, len, &img), 0);
+    va_image_free(&img);
+    free(gif);
+
+    memset(&m, 0, sizeof m);
+    ck_assert(stbi_write_tga_to_func(membuf_put, &m, 7, 5, 3, src.px));
+    memset(&err, 0, sizeof err);
+    ck_assert_int_eq(va_image_load_memory(m.b, m.n, "a.tga", 100, &img, &err), VA_ERR_FORMAT);
+    ck_assert(va_test_msg_ok(err.msg, "a.tga"));
+    ck_assert_msg(strstr(err.msg, "TGA") && strstr(err.msg, "--all-formats"), "%s", err.msg);
+    ck_assert_ptr_null(img.px);
+    const va_image_options all = {.all_formats = 1};
+    ck_assert_int_eq(va_image_load_memory_opts(m.b, m.n, "a.tga", &all, &img, &err), VA_OK);
+    ck_assert_mem_eq(img.px, src.px, 7 * 5 * 3);
+    va_image_free(&img);
+    free(m.b);
+
+    static const char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 1\n\x80\x80\x80\x81";
+    unsigned char psd[40] = "8BPS";
+    const struct {
+        const unsigned char *b;
+        size_t n;
+        const char *name, *fmt;
+    } off[] = {{(const unsigned char *)hdr, sizeof hdr - 1, "a.hdr", "HDR"},
+               {psd, sizeof psd, "a.psd", "PSD"}};
+    for (int k = 0; k < 2; k++) {
+        memset(&err, 0, sizeof err);
+        ck_assert_int_eq(va_image_load_memory(off[k].b, off[k].n, off[k].name, 100, &img, &err),
+                         VA_ERR_UNSUPPORTED);
+        ck_assert(va_test_msg_ok(err.msg, off[k].name));
+        ck_assert_msg(strstr(err.msg, off[k].fmt) && strstr(err.msg, "--all-formats"), "%s",
+                      err.msg);
+    }
+    ck_assert_int_eq(va_image_load_memory_opts(off[0].b, off[0].n, "a.hdr", &all, &img, &err),
+                     VA_OK);
+    ck_assert(img.w == 1 && img.h == 1);
+    va_image_free(&img);
+    va_image_free(&src);
+}
+END_TEST
+
+/* The inputs fuzzing found (tests/fuzz/regressions/image/): each is refused with one line naming
+ * the file and saying why; in the ASan + UBSan build any report fails the test. docs/hardening.md's
+ * table says why for each: libjpeg refuses the bad Huffman tables and the corrupt progressive
+ * scans (an undefined quantisation or Huffman table: fatal errors, which TurboJPEG's API would
+ * have reported as warnings), libspng the PNG chunk past the file's end, the PNM check the
+ * overflowing header number. */
+START_TEST(test_fuzz_regressions) {
+    static const struct {
+        const char *name, *why;
+    } files[] = {{"jpeg-progressive-shift33.jpg", "Quantization table 0x01 was not defined"},
+                 {"jpeg-undefined-huffman-table.jpg", "Huffman table 0x00 was not defined"},
+                 {"jpeg_dht_over_256_codes.jpg", "Bogus Huffman table definition"},
+                 {"jpeg_dht_table_past_segment.jpg", "Bogus Huffman table definition"},
+                 {"jpeg_fill_before_soi.jpg", "Bogus Huffman table definition"},
+                 {"png_chunk_past_file.png", "libspng"},
+                 {"pnm_header_overflow.pgm", "PNM header number"}};
+    for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/fuzz/regressions/image/%s", VISATTN_SOURCE_DIR,
+                 files[k].name);
+        va_image img;
+        va_error err = {0};
+        const va_status st = va_image_load(path, VA_IMAGE_DEFAULT_MAX_PIXELS, &img, &err);
+        ck_assert_msg(st != VA_OK, "%s loaded", files[k].name);
+        ck_assert_msg(va_test_msg_ok(err.msg, files[k].name) && strstr(err.msg, files[k].why),
+                      "%s: %s", files[k].name, err.msg);
+        ck_assert_ptr_null(img.px);
+    }
 }
 END_TEST
 
@@ -840,6 +1113,11 @@ int main(void) {
     tcase_add_test(tc, test_exif_orientation);
     tcase_add_test(tc, test_exif_hostile);
     tcase_add_test(tc, test_unknown_format_lists_formats);
+    tcase_add_test(tc, test_png_decoder_matches_stb);
+    tcase_add_test(tc, test_jpeg_decoder_matches_stb);
+    tcase_add_test(tc, test_jpeg_known_content);
+    tcase_add_test(tc, test_stb_formats);
+    tcase_add_test(tc, test_fuzz_regressions);
     tcase_add_test(tc, test_overlay_scaled);
     tcase_add_test(tc, test_colorbar);
     tcase_add_test(tc, test_contact_sheet_aspect_ratios);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/) from files the project
 makes: every block's smallest parity config with random weights, tiny backbones with each kind of
-attention, conv/conv_bn models, .npy arrays of each supported layout, and small images in every
-format stb_image reads. Deterministic (fixed seeds); the output is committed.
+attention, conv/conv_bn models, .npy arrays of each supported layout, small images in every
+format stb_image reads, and the JPEG and PNG seeds of tools/make_image_seeds.py. Deterministic (fixed seeds); the output is committed.
 
     /usr/bin/python3 tools/make_fuzz_seeds.py [--out tests/fuzz/corpus]
 """
@@ -154,7 +154,9 @@ def image_seeds(out):
     body = bytes(rng.integers(0, 256, (h, w, 4), dtype=np.uint8).flatten())
     with open(os.path.join(out, "tiny.hdr"), "wb") as f:
         f.write(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n" + f"-Y {h} +X {w}\n".encode() + body)
-    return n + 2
+    # Structure-aware JPEG and PNG seeds for TurboJPEG and libspng (dec_*).
+    import make_image_seeds
+    return n + 2 + make_image_seeds.make_all(out)
 
 
 def main():

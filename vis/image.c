@@ -1,6 +1,7 @@
-/* Images for libvisattn_vis: loading with stb_image (checked before decoding), writing PNGs with
- * stb_image_write, display resizing, and turning an image into the input tensor a model expects.
- * The contracts are in include/visattn/vis.h. */
+/* Images for libvisattn_vis: loading (JPEG with libjpeg-turbo and PNG with libspng, in decode_jpeg.c
+ * and decode_png.c; the other formats with stb_image, checked before decoding), EXIF orientation,
+ * writing PNGs with stb_image_write, display resizing, and turning an image into the input tensor
+ * a model expects. The contracts are in include/visattn/vis.h. */
 #include "internal.h"
 #include "visattn/ops.h"
 
@@ -47,77 +48,42 @@ void va_image_free(va_image *img) {
     memset(img, 0, sizeof *img);
 }
 
-/* Width and height from a PNG's IHDR (big-endian, right after the signature); 0 if not a PNG. */
-static int png_header_size(const unsigned char *b, size_t len, int *w, int *h) {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (len < 24 || memcmp(b, sig, 8) != 0 || memcmp(b + 12, "IHDR", 4) != 0) return 0;
-    uint32_t bw = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
-    uint32_t bh = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
-    *w = bw > INT32_MAX ? INT32_MAX : (int)bw;
-    *h = bh > INT32_MAX ? INT32_MAX : (int)bh;
-    return 1;
-}
-
-static va_status too_large(const char *path, int w, int h, int64_t max_pixels, va_error *err) {
+va_status vis_too_large(const char *name, long long w, long long h, int64_t max_pixels,
+                        va_error *err) {
     return va_fail(err, VA_ERR_UNSUPPORTED,
-                   "%s: image is %d x %d pixels (%.1f megapixels), over the limit of %lld pixels "
-                   "(raise it with --max-pixels)",
-                   path, w, h, (double)w * h / 1e6, (long long)max_pixels);
+                   "%s: image is %lld x %lld pixels (%.1f megapixels), over the limit of %lld "
+                   "pixels (raise it with --max-pixels)",
+                   name, w, h, (double)w * (double)h / 1e6, (long long)max_pixels);
 }
 
-/* ---- Checks before stb_image sees the bytes -------------------------------------------------
- * stb_image trusts some fields it should not. Fuzzing (tests/fuzz/fuzz_image.c, with stb built
- * instrumented) found inputs that make Debian's version write out of bounds; each check below
- * refuses the inputs of one such class before decoding (docs/hardening.md lists them). */
+/* ---- The formats stb_image still decodes --------------------------------------------------
+ * JPEG and PNG go to libjpeg-turbo and libspng (decode_jpeg.c, decode_png.c). stb_image reads the
+ * rest: BMP, GIF and PNM by default; TGA, PSD, HDR and PIC only when the caller asks for all
+ * formats, because their decoders have been fuzzed far less (docs/hardening.md). */
 
-/* JPEG: a Huffman table (DHT) declares up to 16 x 255 codes, but stb_image's tables hold 256; more
- * writes past them. Walk the marker segments as a decoder does (entropy-coded data runs to the
- * next marker that is not a stuffed 0xFF00 or a restart) and check every DHT. */
-static const char *jpeg_check(const unsigned char *p, size_t len) {
-    /* stb_image takes 0xFF fill bytes before the start-of-image marker too. */
-    size_t i = 0;
-    while (i < len && p[i] == 0xFF)
-        i++;
-    if (i == 0 || i >= len || p[i] != 0xD8) return NULL; /* not a JPEG */
-    i++;
-    while (i + 1 < len) {
-        if (p[i] != 0xFF) { /* inside entropy-coded data: find the next marker */
-            i++;
-            continue;
-        }
-        size_t j = i + 1;
-        while (j < len && p[j] == 0xFF) /* fill bytes */
-            j++;
-        if (j >= len) break;
-        unsigned m = p[j];
-        if (m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01 || m == 0xD8) { /* no length */
-            i = j + 1;
-            continue;
-        }
-        if (m == 0xD9) break; /* end of image */
-        if (j + 2 >= len) break;
-        size_t seg = (size_t)p[j + 1] << 8 | p[j + 2];
-        if (seg < 2) break; /* the decoder refuses it */
-        if (m == 0xC4) {
-            /* As stb_image reads it: tables follow one another while the segment has bytes left,
-             * so a short last table makes it read the next one from past the segment. */
-            size_t q = j + 3;
-            long left = (long)seg - 2;
-            while (left > 0 && q < len) {
-                size_t n = 0;
-                for (size_t k = q + 1; k <= q + 16 && k < len; k++)
-                    n += p[k];
-                if (n > 256) return "JPEG Huffman table declares more than 256 codes";
-                left -= (long)(17 + n);
-                q += 17 + n;
-            }
-        }
-        i = j + 1 + seg; /* past the segment; entropy-coded data follows an SOS */
-    }
+/* BMP, GIF or PNM by its signature. stb_image tries its formats in a fixed order, and none of the
+ * ones off by default accepts a file starting so (TGA's test wants byte 1 to be 0 or 1), so these
+ * files can only reach the decoder their signature names. */
+static int default_stb_format(const unsigned char *p, size_t len) {
+    if (len >= 2 && p[0] == 'B' && p[1] == 'M') return 1;
+    if (len >= 4 && memcmp(p, "GIF8", 4) == 0) return 1;
+    if (len >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6')) return 1;
+    return 0;
+}
+
+/* The name of a format that is off by default, from its signature (TGA has none); NULL if none. */
+static const char *extra_format(const unsigned char *p, size_t len) {
+    static const unsigned char pic[4] = {0x53, 0x80, 0xF6, 0x34};
+    if (len >= 4 && memcmp(p, "8BPS", 4) == 0) return "PSD";
+    if ((len >= 11 && memcmp(p, "#?RADIANCE\n", 11) == 0) ||
+        (len >= 7 && memcmp(p, "#?RGBE\n", 7) == 0))
+        return "HDR";
+    if (len >= 92 && memcmp(p, pic, 4) == 0 && memcmp(p + 88, "PICT", 4) == 0) return "PIC";
     return NULL;
 }
 
-/* PNM (P5/P6): stb_image reads the header numbers into an int without an overflow check. */
+/* PNM (P5/P6): stb_image reads the header numbers into an int without an overflow check, which
+ * fuzzing found (undefined behaviour); such a header is refused before stb_image sees it. */
 static int pnm_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
@@ -142,21 +108,41 @@ static const char *pnm_check(const unsigned char *p, size_t len) {
     return NULL;
 }
 
-/* PNG: stb_image grows its buffer to a data chunk's declared length before reading the chunk, so
- * a few bytes declaring a 2 GB chunk cost a 2 GB allocation. Every chunk must fit in the file. */
-static const char *png_check(const unsigned char *p, size_t len) {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (len < 8 || memcmp(p, sig, 8) != 0) return NULL;
-    size_t i = 8;
-    while (len - i >= 8) {
-        size_t n = (size_t)p[i] << 24 | (size_t)p[i + 1] << 16 | (size_t)p[i + 2] << 8 | p[i + 3];
-        if (n > len - i - 8) return "PNG chunk is longer than the rest of the file";
-        if (!memcmp(p + i + 4, "IEND", 4)) break;
-        i += 8 + n;
-        if (len - i < 4) break; /* the chunk's CRC is missing: stb_image reports the truncation */
-        i += 4;
+/* Decode with stb_image: the header first (the size checked before anything is allocated). */
+static va_status decode_stb(const unsigned char *data, size_t len, const char *name,
+                            int64_t max_pixels, vis_raw *raw, va_error *err) {
+    memset(raw, 0, sizeof *raw);
+    const char *bad = pnm_check(data, len);
+    if (bad) return va_fail(err, VA_ERR_FORMAT, "%s: refused: %s", name, bad);
+    const int n_in = (int)len; /* the caller capped len at INT32_MAX: stb_image takes an int */
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(data, n_in, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        return va_fail(err, VA_ERR_FORMAT, "%s: not a readable image (stb_image: %s); %s", name,
+                       why && *why ? why : "unknown error", VA_IMAGE_FORMATS_TEXT);
     }
-    return NULL;
+    if (w <= 0 || h <= 0)
+        return va_fail(err, VA_ERR_FORMAT, "%s: image header claims %d x %d pixels", name, w, h);
+    if ((int64_t)w * h > max_pixels) return vis_too_large(name, w, h, max_pixels, err);
+    const int is16 = stbi_is_16_bit_from_memory(data, n_in);
+    int dw = 0, dh = 0, dc = 0;
+    /* stbi_load reduces 16-bit files to 8 bits (value >> 8): all a display needs. */
+    unsigned char *px = stbi_load_from_memory(data, n_in, &dw, &dh, &dc, 0);
+    if (!px) {
+        const char *why = stbi_failure_reason();
+        return va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %d x %d image (stb_image: %s)",
+                       name, w, h, why && *why ? why : "truncated or corrupt data");
+    }
+    if (dw != w || dh != h || dc < 1 || dc > 4) {
+        stbi_image_free(px);
+        return va_fail(err, VA_ERR_FORMAT, "%s: decoded size %d x %d x %d differs from the header",
+                       name, dw, dh, dc);
+    }
+    /* Debian's libstb frees with the C library's free (no STBI_FREE override): one owner rule
+     * for every decoder's pixels. */
+    raw->w = w, raw->h = h, raw->channels = dc, raw->src_channels = dc, raw->src_16bit = !!is16;
+    raw->px = px;
+    return VA_OK;
 }
 
 /* ---- EXIF orientation -----------------------------------------------------------------------
@@ -245,20 +231,20 @@ static void orient_xy(int o, int w, int h, int x, int y, int *dx, int *dy) {
     }
 }
 
-/* The checks in order; NULL if none objects. */
-static const char *precheck(const unsigned char *p, size_t len) {
-    const char *why = jpeg_check(p, len);
-    if (!why) why = pnm_check(p, len);
-    if (!why) why = png_check(p, len);
-    return why;
+/* A pixel of colour v and alpha a composited over black, rounded (v when a is 255). */
+static inline unsigned char over_black(unsigned v, unsigned a) {
+    return (unsigned char)((v * a + 127u) / 255u);
 }
 
-va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
-                               int64_t max_pixels, va_image *img, va_error *err) {
+va_status va_image_load_memory_opts(const unsigned char *data, size_t len, const char *name,
+                                    const va_image_options *opts, va_image *img, va_error *err) {
     if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load_memory: img is NULL");
     memset(img, 0, sizeof *img);
     if (!name) name = "<memory>";
     if (!data) return va_fail(err, VA_ERR_ARG, "%s: va_image_load_memory: data is NULL", name);
+    const va_image_options defaults = {0};
+    if (!opts) opts = &defaults;
+    const int64_t max_pixels = opts->max_pixels ? opts->max_pixels : VA_IMAGE_DEFAULT_MAX_PIXELS;
     if (max_pixels < 1)
         return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld", name,
                        (long long)max_pixels);
@@ -266,79 +252,89 @@ va_status va_image_load_memory(const unsigned char *data, size_t len, const char
     if (len > INT32_MAX)
         return va_fail(err, VA_ERR_UNSUPPORTED, "%s: file of %zu bytes is too large to decode",
                        name, len);
-    const int n_in = (int)len;
-    const char *bad = precheck(data, len);
-    if (bad) return va_fail(err, VA_ERR_FORMAT, "%s: refused: %s", name, bad);
-    int w = 0, h = 0, comp = 0;
-    /* The header alone says how big the image is, so an absurd size is refused before stb_image
-     * allocates for it. */
-    if (!stbi_info_from_memory(data, n_in, &w, &h, &comp)) {
-        /* stb_image refuses PNG headers with 0 or huge sizes but then reports only the last
-         * format it tried ("unknown image type"); say what the header claims instead. */
-        const char *why = stbi_failure_reason();
-        int pw, ph;
-        int png = png_header_size(data, len, &pw, &ph);
-        if (png && (pw <= 0 || ph <= 0))
-            return va_fail(err, VA_ERR_FORMAT, "%s: PNG header claims %d x %d pixels", name, pw,
-                           ph);
-        if (png && (int64_t)pw * ph > max_pixels) return too_large(name, pw, ph, max_pixels, err);
-        return va_fail(
-            err, VA_ERR_FORMAT,
-            "%s: not a readable image (stb_image: %s); the formats read are " VA_IMAGE_FORMATS,
-            name, why && *why ? why : "unknown error");
+    vis_raw raw;
+    va_status st;
+    if (vis_jpeg_start(data, len) >= 0) {
+        st = vis_decode_jpeg(data, len, name, max_pixels, &raw, err);
+    } else if (vis_is_png(data, len)) {
+        st = vis_decode_png(data, len, name, max_pixels, &raw, err);
+    } else if (opts->all_formats || default_stb_format(data, len)) {
+        st = decode_stb(data, len, name, max_pixels, &raw, err);
+    } else {
+        const char *fmt = extra_format(data, len);
+        if (fmt)
+            return va_fail(err, VA_ERR_UNSUPPORTED,
+                           "%s: %s images are not read by default (their decoder is little "
+                           "fuzzed); allow them with --all-formats",
+                           name, fmt);
+        return va_fail(err, VA_ERR_FORMAT, "%s: not a readable image; %s", name,
+                       VA_IMAGE_FORMATS_TEXT);
     }
-    if (w <= 0 || h <= 0)
-        return va_fail(err, VA_ERR_FORMAT, "%s: image header claims %d x %d pixels", name, w, h);
-    if ((int64_t)w * h > max_pixels) return too_large(name, w, h, max_pixels, err);
-    int is16 = stbi_is_16_bit_from_memory(data, n_in);
-    int dw = 0, dh = 0, dc = 0;
-    /* stbi_load reduces 16-bit files to 8 bits (value >> 8): all a display needs. */
-    unsigned char *raw = stbi_load_from_memory(data, n_in, &dw, &dh, &dc, 0);
-    if (!raw) {
-        const char *why = stbi_failure_reason();
-        return va_fail(err, VA_ERR_FORMAT, "%s: cannot decode the %d x %d image (stb_image: %s)",
-                       name, w, h, why && *why ? why : "truncated or corrupt data");
+    if (st != VA_OK) return st;
+    if (raw.w < 1 || raw.h < 1 || !raw.px) { /* every decoder refuses these; never pass one on */
+        free(raw.px);
+        return va_fail(err, VA_ERR_FORMAT, "%s: decoded to an empty image (%d x %d)", name, raw.w,
+                       raw.h);
     }
-    if (dw != w || dh != h || dc < 1 || dc > 4) {
-        stbi_image_free(raw);
-        return va_fail(err, VA_ERR_FORMAT, "%s: decoded size %d x %d x %d differs from the header",
-                       name, dw, dh, dc);
-    }
+
+    const int w = raw.w, h = raw.h, dc = raw.channels;
     const int orient = jpeg_orientation(data, len);
     const int ow = orient >= 5 ? h : w, oh = orient >= 5 ? w : h; /* 5..8 swap the axes */
-    va_status st = va_image_alloc(img, ow, oh, err);
-    if (st != VA_OK) {
-        stbi_image_free(raw);
+    if (orient == 1 && dc == 3) { /* the decoded pixels are the image (every decoder mallocs) */
+        img->w = w, img->h = h, img->px = raw.px, raw.px = NULL;
+    } else if ((st = va_image_alloc(img, ow, oh, err)) != VA_OK) {
+        free(raw.px);
         return va_error_prefix(err, name);
     }
-    img->src_channels = dc;
-    img->src_16bit = is16 ? 1 : 0;
+    img->src_channels = raw.src_channels;
+    img->src_16bit = raw.src_16bit;
     img->orientation = orient;
-    const int grey = dc <= 2;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const unsigned char *s = raw + ((size_t)y * (size_t)w + (size_t)x) * (size_t)dc;
-            int dx, dy;
-            orient_xy(orient, w, h, x, y, &dx, &dy);
-            unsigned char *d = img->px + ((size_t)dy * (size_t)ow + (size_t)dx) * 3;
-            unsigned a = (dc == 2 || dc == 4) ? s[dc - 1] : 255u;
-            for (int c = 0; c < 3; c++) {
-                unsigned v = grey ? s[0] : s[c];
-                d[c] = (unsigned char)((v * a + 127u) / 255u); /* over black */
+    if (raw.px) {
+        for (int y = 0; y < h; y++) {
+            const unsigned char *s = raw.px + (size_t)y * (size_t)w * (size_t)dc;
+            for (int x = 0; x < w; x++, s += dc) {
+                int dx = x, dy = y;
+                if (orient != 1) orient_xy(orient, w, h, x, y, &dx, &dy);
+                unsigned char *d = img->px + ((size_t)dy * (size_t)ow + (size_t)dx) * 3;
+                switch (dc) {
+                case 1: d[0] = d[1] = d[2] = s[0]; break;
+                case 2: d[0] = d[1] = d[2] = over_black(s[0], s[1]); break;
+                case 3: d[0] = s[0], d[1] = s[1], d[2] = s[2]; break;
+                default:
+                    if (s[3] == 255) {
+                        d[0] = s[0], d[1] = s[1], d[2] = s[2];
+                    } else {
+                        d[0] = over_black(s[0], s[3]), d[1] = over_black(s[1], s[3]);
+                        d[2] = over_black(s[2], s[3]);
+                    }
+                }
             }
         }
-    stbi_image_free(raw);
+    }
+    free(raw.px);
     return VA_OK;
 }
 
-va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err) {
+va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
+                               int64_t max_pixels, va_image *img, va_error *err) {
+    if (max_pixels < 1) { /* 0 means the default in the options, not here */
+        if (img) memset(img, 0, sizeof *img);
+        return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld",
+                       name ? name : "<memory>", (long long)max_pixels);
+    }
+    const va_image_options o = {.max_pixels = max_pixels};
+    return va_image_load_memory_opts(data, len, name, &o, img, err);
+}
+
+va_status va_image_load_opts(const char *path, const va_image_options *opts, va_image *img,
+                             va_error *err) {
     if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load: img is NULL");
     memset(img, 0, sizeof *img);
     if (!path) return va_fail(err, VA_ERR_ARG, "va_image_load: path is NULL");
     /* Checked here too so that a bad limit is reported before the file is read. */
-    if (max_pixels < 1)
+    if (opts && opts->max_pixels < 0)
         return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld", path,
-                       (long long)max_pixels);
+                       (long long)opts->max_pixels);
     FILE *f = fopen(path, "rb");
     if (!f) return va_fail(err, VA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -365,9 +361,20 @@ va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_
         if (ferror(f)) s = va_fail(err, VA_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     }
     fclose(f);
-    if (s == VA_OK) s = va_image_load_memory(buf, len, path, max_pixels, img, err);
+    if (s == VA_OK) s = va_image_load_memory_opts(buf, len, path, opts, img, err);
     free(buf);
     return s;
+}
+
+va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err) {
+    if (!img) return va_fail(err, VA_ERR_ARG, "va_image_load: img is NULL");
+    memset(img, 0, sizeof *img);
+    if (!path) return va_fail(err, VA_ERR_ARG, "va_image_load: path is NULL");
+    if (max_pixels < 1)
+        return va_fail(err, VA_ERR_ARG, "%s: max_pixels must be at least 1, got %lld", path,
+                       (long long)max_pixels);
+    const va_image_options o = {.max_pixels = max_pixels};
+    return va_image_load_opts(path, &o, img, err);
 }
 
 /* stb's deflate dominates the run time on photos; level 5 instead of its default 8 measured 40%

@@ -1,14 +1,15 @@
 /* visattn_vis: the picture side of visattn, a second library (libvisattn_vis) next to libvisattn.
  *
- * It loads images (whatever stb_image reads, with checks before decoding that refuse absurd sizes
- * and the inputs known to break stb_image), turns an image into the normalised NCHW tensor a model
- * expects, colour-maps an attention map and blends it over the image at full resolution, lays
- * overlays out in a labelled contact sheet, and writes PNGs: everything `visattn heatmap` draws
- * with, for C programs that want the same pictures.
+ * It loads images (JPEG with libjpeg-turbo, PNG with libspng, BMP, GIF and PNM with stb_image, with
+ * checks before decoding that refuse absurd sizes and the inputs known to break stb_image), turns
+ * an image into the normalised NCHW tensor a model expects, colour-maps an attention map and
+ * blends it over the image at full resolution, lays overlays out in a labelled contact sheet, and
+ * writes PNGs: everything `visattn heatmap` draws with, for C programs that want the same pictures.
  *
- * It needs stb (Debian libstb-dev: stb_image and stb_image_write, linked as -lstb) and links
- * against libvisattn (tensors, errors, va_resize_bilinear). pkg-config: visattn-vis; CMake:
- * find_package(visattn) and the target visattn::visattn_vis. docs/vis.md has an example.
+ * It needs stb (Debian libstb-dev: stb_image and stb_image_write, linked as -lstb), libjpeg-turbo
+ * (libjpeg62-turbo-dev) and libspng (libspng-dev), and links against libvisattn (tensors, errors,
+ * va_resize_bilinear). pkg-config: visattn-vis; CMake: find_package(visattn) and the target
+ * visattn::visattn_vis. docs/vis.md has an example.
  *
  * The conventions are libvisattn's: every call that can fail returns a va_status and leaves a
  * one-line reason in err->msg (err may be NULL); a NULL pointer argument is VA_ERR_ARG with a
@@ -38,7 +39,7 @@ extern "C" {
 typedef struct va_image {
     int w, h;
     int src_channels; /* channels in the file: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
-    int src_16bit;    /* the file had 16 bits per channel (reduced to 8 by stb_image) */
+    int src_16bit;    /* the file had 16 bits per channel (reduced to 8: value >> 8) */
     unsigned char *px;
     /* The EXIF orientation (TIFF tag 0x0112, 1..8) the loader applied to the pixels: 1 = none
      * (every non-JPEG, a JPEG without EXIF or with a broken EXIF block, and every image
@@ -49,24 +50,48 @@ typedef struct va_image {
     int orientation;
 } va_image;
 
-/* The formats va_image_load reads (those stb_image decodes), as its "unknown image type" message
- * lists them. */
-#define VA_IMAGE_FORMATS "PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM"
+/* The formats va_image_load reads by default: JPEG (libjpeg-turbo), PNG (libspng), BMP, GIF and PNM
+ * (stb_image). */
+#define VA_IMAGE_FORMATS "PNG, JPEG, BMP, GIF, PNM"
+/* Formats stb_image also reads but whose decoders have been fuzzed far less: read only when
+ * va_image_options.all_formats is set (`visattn heatmap --all-formats`; docs/hardening.md). */
+#define VA_IMAGE_EXTRA_FORMATS "TGA, PSD, HDR, PIC"
+/* How the "not a readable image" message lists them. */
+#define VA_IMAGE_FORMATS_TEXT                                                                      \
+    "the formats read are " VA_IMAGE_FORMATS " (and " VA_IMAGE_EXTRA_FORMATS " with --all-formats)"
 
-/* Load any image stb_image reads (PNG, JPEG, BMP, GIF, PSD, TGA, HDR, PIC, PNM). The header is read
- * first and the file refused before decoding if it claims 0 pixels or more than max_pixels (>= 1).
+/* How va_image_load_opts reads a file. A zeroed struct gives va_image_load's defaults. */
+typedef struct va_image_options {
+    int64_t max_pixels; /* refuse larger images; 0: VA_IMAGE_DEFAULT_MAX_PIXELS, else >= 1 */
+    int all_formats;    /* nonzero: also read VA_IMAGE_EXTRA_FORMATS */
+} va_image_options;
+
+/* Load a PNG, JPEG, BMP, GIF or PNM image (VA_IMAGE_FORMATS). The header is read first and the
+ * file refused before decoding if it claims 0 pixels or more than max_pixels (>= 1).
+ * JPEGs are decoded by libjpeg-turbo: baseline, progressive and arithmetic-coded; grey, YCbCr, RGB,
+ * CMYK and YCCK (CMYK and YCCK converted as Adobe writes them); 0xFF fill bytes before the
+ * start-of-image marker are skipped; a truncated file gives what was decoded (the rest black).
+ * PNGs are decoded by libspng: every colour type and depth, interlaced or not, tRNS applied; a
+ * wrong CRC in a critical chunk is an error. 16-bit samples keep their high byte (value >> 8).
  * Alpha is composited over black (the background of the Fashion-MNIST images the models saw).
  * A JPEG's EXIF Orientation (APP1 "Exif\0\0", IFD0 tag 0x0112, either byte order) is applied
  * before anything else, as image viewers do, so a phone photo comes out upright; img->orientation
  * says which was applied. A missing, truncated or malformed EXIF block, or a value outside 1..8,
  * is ignored (orientation 1), never an error. A file of no known format is VA_ERR_FORMAT with a
- * message naming the file and listing VA_IMAGE_FORMATS.
+ * message naming the file and listing VA_IMAGE_FORMATS; a TGA, PSD, HDR or PIC file is refused
+ * (VA_ERR_UNSUPPORTED for PSD, HDR and PIC, which have signatures; TGA has none and is reported as
+ * of no known format) unless all_formats is set in va_image_load_opts.
  * The file is opened read-only and never written. Errors name the file. */
 va_status va_image_load(const char *path, int64_t max_pixels, va_image *img, va_error *err);
 /* The same for a file already in memory (data is only read); `name` stands for the path in error
  * messages and may be NULL ("<memory>"), as in va_st_open_memory. */
 va_status va_image_load_memory(const unsigned char *data, size_t len, const char *name,
                                int64_t max_pixels, va_image *img, va_error *err);
+/* va_image_load and va_image_load_memory with options (NULL: the defaults). */
+va_status va_image_load_opts(const char *path, const va_image_options *opts, va_image *img,
+                             va_error *err);
+va_status va_image_load_memory_opts(const unsigned char *data, size_t len, const char *name,
+                                    const va_image_options *opts, va_image *img, va_error *err);
 /* Free the pixels and leave img empty. A destructor: NULL or an empty image is a no-op. */
 void va_image_free(va_image *img);
 /* Allocate a black w x h image (w, h >= 1). */
