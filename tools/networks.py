@@ -1,5 +1,6 @@
 """Whole networks in PyTorch as visattn's network models read them (backbone/resnet.c,
-docs/networks/resnet.md): torchvision's own models, with an attention slot filled by our reference
+docs/networks/resnet.md; backbone/mbconv.c, docs/networks/mobilenet_efficientnet.md: MobileNetV3
+and EfficientNet B0-B7, the SE as the slot, replaced or removed by the config's attention): torchvision's own models, with an attention slot filled by our reference
 blocks (tools/visattn_ref) when the config names one. For tools and tests only.
 
     build("torchvision", "resnet50", config)  -> nn.Module in eval mode
