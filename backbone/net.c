@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NET_BN_EPS 1e-5f /* nn.BatchNorm2d's default, as torchvision's models use */
+#define NET_BN_EPS 1e-5f /* nn.BatchNorm2d's default, unless a conv names its own */
 
 typedef struct net_conv {
     net_conv_desc desc;
@@ -17,15 +17,18 @@ typedef struct net_conv {
 typedef struct net_unit {
     net_kind kind;
     char prefix[NET_KEY_LEN];
-    int nconv, has_down, slot_after;
+    int nconv, has_down, no_shortcut, slot_after;
     net_conv conv[NET_MAX_CONVS], down;
     va_act out_act;
     va_block *attn;
     char attn_key[NET_KEY_LEN];
     va_pool2d_desc pool;
     int in_features, num_classes;
-    char fc[NET_KEY_LEN];
+    char fc[NET_KEY_LEN], fc_hidden[NET_KEY_LEN];
     float *fc_w, *fc_b;
+    int hidden;
+    va_act hidden_act;
+    float *h_w, *h_b; /* the hidden Linear */
     char energy[VA_MAP_NAME_LEN];
 } net_unit;
 
@@ -94,6 +97,7 @@ va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units
                                ud->prefix, NET_MAX_CONVS);
             u->nconv = ud->nconv;
             u->out_act = ud->out_act;
+            u->no_shortcut = ud->no_shortcut && !ud->has_down;
             for (int k = 0; k < ud->nconv; k++)
                 VA_TRY(conv_init(&u->conv[k], &ud->conv[k], what, ud->prefix, err));
             if ((u->has_down = ud->has_down))
@@ -114,12 +118,29 @@ va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units
         case NET_HEAD:
             u->in_features = ud->in_features;
             u->num_classes = ud->num_classes;
+            u->hidden = ud->hidden;
+            u->hidden_act = ud->hidden_act;
             snprintf(u->fc, sizeof u->fc, "%s", ud->fc);
-            if (ud->in_features < 1 || ud->num_classes < 1)
+            snprintf(u->fc_hidden, sizeof u->fc_hidden, "%s", ud->fc_hidden);
+            if (ud->in_features < 1 || ud->num_classes < 1 || ud->hidden < 0)
                 return va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1", what);
-            VA_TRY(va_check_weight_count("network head", (int64_t)ud->in_features * ud->num_classes,
-                                         err));
-            u->fc_w = malloc((size_t)ud->in_features * ud->num_classes * sizeof(float));
+            if (ud->hidden_act != VA_ACT_NONE && ud->hidden_act != VA_ACT_RELU &&
+                ud->hidden_act != VA_ACT_HARDSWISH)
+                return va_fail(err, VA_ERR_CONFIG,
+                               "%s: the head's hidden activation is not one "
+                               "of none, relu, hardswish",
+                               what);
+            const int fin = ud->hidden ? ud->hidden : ud->in_features;
+            if (ud->hidden) {
+                VA_TRY(va_check_weight_count("network head", (int64_t)ud->in_features * ud->hidden,
+                                             err));
+                u->h_w = malloc((size_t)ud->in_features * ud->hidden * sizeof(float));
+                u->h_b = malloc((size_t)ud->hidden * sizeof(float));
+                if (!u->h_w || !u->h_b)
+                    return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+            }
+            VA_TRY(va_check_weight_count("network head", (int64_t)fin * ud->num_classes, err));
+            u->fc_w = malloc((size_t)fin * ud->num_classes * sizeof(float));
             u->fc_b = malloc((size_t)ud->num_classes * sizeof(float));
             if (!u->fc_w || !u->fc_b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
             break;
@@ -139,6 +160,8 @@ void va_net_destroy(va_block *b) {
         va_block_destroy(u->attn);
         free(u->fc_w);
         free(u->fc_b);
+        free(u->h_w);
+        free(u->h_b);
     }
     free(net->units);
     free(net);
@@ -165,7 +188,7 @@ static va_status conv_load(net_conv *c, va_weights *w, const char *p, va_error *
     if (!s) {
         memset(c->b, 0, (size_t)cout * sizeof(float));
         va_fold_batchnorm(c->w, c->b, cout, k, bn, bn + cout, bn + 2 * cout, bn + 3 * cout,
-                          NET_BN_EPS);
+                          cd->bn_eps > 0 ? cd->bn_eps : NET_BN_EPS);
     }
     free(bn);
     return s;
@@ -186,8 +209,16 @@ va_status va_net_load(va_block *b, va_weights *w, const char *prefix, va_error *
             VA_TRY(va_block_load(u->attn, w, ap, err));
         }
         if (u->kind == NET_HEAD) {
-            const int64_t nc = u->num_classes, fshape[2] = {nc, u->in_features};
+            const int64_t nc = u->num_classes, fin = u->hidden ? u->hidden : u->in_features;
+            const int64_t fshape[2] = {nc, fin};
             char key[2 * NET_KEY_LEN];
+            if (u->hidden) {
+                const int64_t nh = u->hidden, hshape[2] = {nh, u->in_features};
+                snprintf(key, sizeof key, "%s.weight", u->fc_hidden);
+                VA_TRY(va_weights_get(w, p, key, 2, hshape, u->h_w, err));
+                snprintf(key, sizeof key, "%s.bias", u->fc_hidden);
+                VA_TRY(va_weights_get(w, p, key, 1, &nh, u->h_b, err));
+            }
             snprintf(key, sizeof key, "%s.weight", u->fc);
             VA_TRY(va_weights_get(w, p, key, 2, fshape, u->fc_w, err));
             snprintf(key, sizeof key, "%s.bias", u->fc);
@@ -224,7 +255,7 @@ static va_status unit_shape(const net_unit *u, const int64_t in[4], int64_t out[
                 return va_fail(err, VA_ERR_SHAPE,
                                "%s: the shortcut gives %lldx%lld, the branch %lldx%lld", u->prefix,
                                (long long)d[2], (long long)d[3], (long long)s[2], (long long)s[3]);
-        } else if (s[1] != in[1] || s[2] != in[2] || s[3] != in[3]) {
+        } else if (!u->no_shortcut && (s[1] != in[1] || s[2] != in[2] || s[3] != in[3])) {
             return va_fail(err, VA_ERR_SHAPE, "%s: the branch changes the shape without a shortcut",
                            u->prefix);
         }
@@ -286,7 +317,9 @@ static va_status residual_run(const net_unit *u, va_run *r, const va_tensor *x, 
             cur = next;
         }
     }
-    if (u->has_down) {
+    if (u->no_shortcut) {
+        memcpy(y->data, cur.data, (size_t)va_numel(&cur) * sizeof(float));
+    } else if (u->has_down) {
         VA_TRY(conv_run(&u->down, x, &next, ws, 1, err));
         VA_TRY(va_add(&cur, &next, y, err));
     } else {
@@ -296,18 +329,58 @@ static va_status residual_run(const net_unit *u, va_run *r, const va_tensor *x, 
     return VA_OK;
 }
 
+/* avgpool, [hidden Linear + act,] Linear; the CAM of the top class. With a hidden layer the head is
+ * linearised at the sample: act(h) = g(h) h with g = relu6(h + 3) / 6 (hardswish), [h > 0] (relu),
+ * 1 (none), so logit_top = b2 + sum_j W2[top, j] g_j (b1_j + W1[j] . pooled) exactly, and the CAM
+ * is the feature map weighted by w_eff = sum_j W2[top, j] g_j W1[j]: its spatial mean differs from
+ * the logit by a constant, as a plain CAM's does by the bias. */
 static va_status head_run(const net_unit *u, va_run *r, const va_tensor *x, va_tensor *y, int slot,
                           va_error *err) {
     va_arena *ws = va_run_arena(r);
-    const int64_t n = x->shape[0], c = x->shape[1];
+    const int64_t n = x->shape[0], c = x->shape[1], nc = u->num_classes, nh = u->hidden;
     va_tensor pooled;
     VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
     VA_TRY(va_global_avgpool(x, &pooled, err));
-    VA_TRY(va_linear(pooled.data, n, c, u->fc_w, u->fc_b, u->num_classes, y->data, err));
+    if (!nh) {
+        VA_TRY(va_linear(pooled.data, n, c, u->fc_w, u->fc_b, nc, y->data, err));
+        if (!va_run_want_maps(r)) return VA_OK;
+        va_tensor *cam;
+        VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, x->shape[2], x->shape[3], &cam, err));
+        return va_class_activation_map(x, u->fc_w, y->data, nc, cam, err);
+    }
+    float *h = va_arena_alloc(ws, (size_t)(n * nh) * sizeof(float), err);
+    float *a = va_arena_alloc(ws, (size_t)(n * nh) * sizeof(float), err);
+    if (!h || !a) return err ? err->status : VA_ERR_NOMEM;
+    VA_TRY(va_linear(pooled.data, n, c, u->h_w, u->h_b, nh, h, err));
+    va_act_apply(u->hidden_act, h, a, n * nh);
+    VA_TRY(va_linear(a, n, nh, u->fc_w, u->fc_b, nc, y->data, err));
     if (!va_run_want_maps(r)) return VA_OK;
+    float *v = va_arena_alloc(ws, (size_t)nh * sizeof(float), err);
+    float *weff = va_arena_alloc(ws, (size_t)(n * c) * sizeof(float), err);
+    float *onehot = va_arena_alloc(ws, (size_t)(n * n) * sizeof(float), err);
+    if (!v || !weff || !onehot) return err ? err->status : VA_ERR_NOMEM;
+    for (int64_t s = 0; s < n; s++) {
+        const float *l = y->data + s * nc;
+        int64_t top = 0; /* as va_class_activation_map picks it */
+        for (int64_t k = 1; k < nc; k++)
+            if (l[top] == l[top] && (l[k] > l[top] || l[k] != l[k])) top = k;
+        for (int64_t j = 0; j < nh; j++) {
+            const float hj = h[s * nh + j];
+            float g = 1.0f;
+            if (u->hidden_act == VA_ACT_RELU) g = hj > 0.0f ? 1.0f : 0.0f;
+            if (u->hidden_act == VA_ACT_HARDSWISH)
+                g = hj <= -3.0f ? 0.0f : hj >= 3.0f ? 1.0f : (hj + 3.0f) / 6.0f;
+            v[j] = u->fc_w[top * nh + j] * g;
+        }
+        /* w_eff = v^T W1: a 1 x nh by nh x C product. */
+        VA_TRY(va_bmm(1, 1, c, nh, v, 0, u->h_w, 0, weff + s * c, err));
+        for (int64_t k = 0; k < n; k++)
+            onehot[s * n + k] = k == s ? 1.0f : 0.0f;
+    }
     va_tensor *cam;
     VA_TRY(va_run_map_prepare(r, slot, "cam", n, 1, x->shape[2], x->shape[3], &cam, err));
-    return va_class_activation_map(x, u->fc_w, y->data, u->num_classes, cam, err);
+    /* Row s of weff is sample s's class weights: a one-hot "logit" per sample selects it. */
+    return va_class_activation_map(x, weff, onehot, n, cam, err);
 }
 
 va_status va_net_forward(const va_block *b, va_run *r, const va_tensor *x, va_tensor *y,
@@ -396,12 +469,18 @@ va_status va_net_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_
             if (u->has_down) VA_TRY(conv_cost(&u->down, s, o, cost, err));
             memcpy(o, t, sizeof t);
             va_cost_elementwise(cost, o[0] * o[1] * o[2] * o[3],
-                                VA_FLOPS_ADDMUL + (u->out_act != VA_ACT_NONE ? VA_FLOPS_ACT : 0));
+                                (u->no_shortcut ? 0 : VA_FLOPS_ADDMUL) +
+                                    (u->out_act != VA_ACT_NONE ? VA_FLOPS_ACT : 0));
             break;
         }
         case NET_HEAD:
             va_cost_elementwise(cost, s[0] * s[1] * s[2] * s[3], VA_FLOPS_POOL);
-            va_cost_linear(cost, s[0], u->in_features, u->num_classes, 1);
+            if (u->hidden) {
+                va_cost_linear(cost, s[0], u->in_features, u->hidden, 1);
+                va_cost_elementwise(cost, s[0] * u->hidden,
+                                    u->hidden_act != VA_ACT_NONE ? VA_FLOPS_ACT : 0);
+            }
+            va_cost_linear(cost, s[0], u->hidden ? u->hidden : u->in_features, u->num_classes, 1);
             VA_TRY(unit_shape(u, s, o, err));
             break;
         }

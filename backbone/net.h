@@ -8,16 +8,21 @@
  *   NET_CONV_BN_ACT  conv (no bias) + BatchNorm + activation: a stem, a transition
  *   NET_MAXPOOL      nn.MaxPool2d
  *   NET_RESIDUAL     a branch of conv-BN-act layers, an attention slot after one of them, and a
- *                    shortcut (identity, or a conv-BN "downsample"), added, then out_act:
+ *                    shortcut (identity, a conv-BN "downsample", or none), added, then out_act:
  *                    ResNet's BasicBlock (2 convs) and Bottleneck (3 convs), with the slot after
- * the last BN where SE-ResNet and CBAM put it NET_HEAD         global average pool + Linear; the
- * class activation map ("cam")
+ *                    the last BN where SE-ResNet and CBAM put it; MobileNetV3's InvertedResidual
+ *                    and EfficientNet's MBConv (optional 1x1 expand, kxk depthwise, the SE slot
+ *                    after it, 1x1 projection without activation; identity shortcut only at
+ *                    stride 1 with equal channels, else none; no out_act)
+ *   NET_HEAD         global average pool, an optional hidden Linear + activation (MobileNetV3's
+ *                    classifier), the last Linear; the class activation map ("cam")
  *
  * Keys: each conv's weights are "<prefix><conv>.weight" and its BN "<prefix><bn>.{weight, bias,
  * running_mean, running_var}"; the slot's block loads under "<prefix><attn_key>."; the head's
- * Linear is "<prefix><fc>.{weight, bias}". BN (eps 1e-5) is folded into its conv at load.
+ * Linear(s) "<prefix><fc_hidden|fc>.{weight, bias}". BN (each conv's eps) is folded in at load.
  * Maps: a slot's block maps under the scope "<prefix>" (e.g. "layer1.0.spatial"), a unit with an
- * `energy` name records the channel mean of its output under that name, the head records "cam". */
+ * `energy` name records the channel mean of its output under that name, the head records "cam"
+ * (with a hidden layer: the CAM of the head linearised at the sample, net.c's head_run). */
 #ifndef VISATTN_NET_H
 #define VISATTN_NET_H
 
@@ -34,6 +39,7 @@ typedef enum net_kind { NET_CONV_BN_ACT, NET_MAXPOOL, NET_RESIDUAL, NET_HEAD } n
 typedef struct net_conv_desc {
     int cin, cout, kernel, stride, pad, dilation, groups;
     va_act act;             /* after the BN */
+    float bn_eps;           /* the BatchNorm's eps; 0: nn.BatchNorm2d's default 1e-5 */
     char conv[NET_KEY_LEN]; /* key of the conv under the unit's prefix, e.g. "conv1" */
     char bn[NET_KEY_LEN];   /* key of its BatchNorm, e.g. "bn1" */
 } net_conv_desc;
@@ -46,6 +52,7 @@ typedef struct net_unit_desc {
     net_conv_desc conv[NET_MAX_CONVS];
     /* NET_RESIDUAL */
     int has_down;       /* shortcut through `down` (conv-BN, no activation) instead of identity */
+    int no_shortcut;    /* no shortcut at all: an inverted residual that changes the shape */
     net_conv_desc down; /* e.g. conv "downsample.0", bn "downsample.1" */
     va_act out_act;     /* after the addition */
     /* The attention slot: a registered block, created with attn_json, run after conv[slot_after]
@@ -56,9 +63,12 @@ typedef struct net_unit_desc {
     int slot_after;
     /* NET_MAXPOOL */
     va_pool2d_desc pool;
-    /* NET_HEAD */
+    /* NET_HEAD: avgpool, [Linear(in_features, hidden), hidden_act,] Linear(-> num_classes) */
     int in_features, num_classes;
     char fc[NET_KEY_LEN];
+    int hidden;                  /* 0: one Linear */
+    va_act hidden_act;           /* VA_ACT_NONE, VA_ACT_RELU or VA_ACT_HARDSWISH */
+    char fc_hidden[NET_KEY_LEN]; /* key of the first Linear, e.g. "classifier.0" */
     /* Any kind: record the channel mean of the unit's output under this name ("" none). */
     char energy[VA_MAP_NAME_LEN];
 } net_unit_desc;

@@ -1,5 +1,6 @@
 """Whole networks in PyTorch as visattn's network models read them (backbone/resnet.c,
-docs/networks/resnet.md): torchvision's own models, with an attention slot filled by our reference
+docs/networks/resnet.md; backbone/mbconv.c, docs/networks/mobilenet_efficientnet.md: MobileNetV3
+and EfficientNet B0-B7, the SE as the slot, replaced or removed by the config's attention): torchvision's own models, with an attention slot filled by our reference
 blocks (tools/visattn_ref) when the config names one. For tools and tests only.
 
     build("torchvision", "resnet50", config)  -> nn.Module in eval mode
@@ -21,8 +22,11 @@ from torchvision.models import resnet as tv_resnet
 import backbone
 import visattn_ref
 
-SOURCES = {"torchvision": ["resnet", "resnet18", "resnet34", "resnet50", "resnet101",
-                           "resnet152", "resnext50_32x4d", "wide_resnet50_2"]}
+RESNETS = ["resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+           "resnext50_32x4d", "wide_resnet50_2"]
+MOBILENETS = ["mobilenet_v3_small", "mobilenet_v3_large"]
+EFFICIENTNETS = [f"efficientnet_b{i}" for i in range(8)]
+SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS}
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
 
@@ -75,15 +79,102 @@ def _resnet(builder, config):
     return model
 
 
+def _se_blocks(model):
+    """(scope, block Sequential, index of the SE in it) of every inverted residual with an SE,
+    in order: MobileNetV3's use_se blocks, every EfficientNet MBConv (backbone/mbconv.c)."""
+    out = []
+    for name, mod in model.features.named_modules():
+        if not name or not hasattr(mod, "block"):
+            continue
+        for k, layer in enumerate(mod.block):
+            if isinstance(layer, (torchvision.ops.SqueezeExcitation, nn.Identity)) or \
+                    getattr(layer, "visattn_slot", False):
+                out.append((f"features.{name}.", mod.block, k))
+    return out
+
+
+def _mbconv(builder, config):
+    """torchvision's MobileNetV3 / EfficientNet; the SE replaced by our reference block when the
+    config's attention names another (or given other activations), removed when it is None."""
+    kwargs = {k: v for k, v in config.items() if k not in SLOT_KEYS}
+    if builder.startswith("efficientnet"):
+        for k in ("width_mult", "depth_mult", "dropout", "norm_layer", "last_channel"):
+            if k in kwargs:  # torchvision swallows some silently; visattn refuses them all
+                raise ValueError(f"'{k}' is fixed by the builder {builder}")
+    model = getattr(torchvision.models, builder)(**kwargs)
+    effnet = builder.startswith("efficientnet")
+    name = config.get("attention", "se")
+    name = backbone.ALIASES.get(name, name) if name else None
+    args = dict(config.get("attention_args") or {})
+    for scope, seq, k in _se_blocks(model):
+        se = seq[k]
+        if name is None:
+            seq[k] = nn.Identity()
+            continue
+        if name == "se" and not args:
+            # torchvision's own SE: record the scale as our reference block does.
+            def keep(mod, inp, out, se=se):
+                se.last_scale = out.detach()
+            se.scale_activation.register_forward_hook(keep)
+            se.visattn_slot = True
+            continue
+        c = se.fc1.in_channels
+        if name == "se":
+            a = {"activation": "silu" if effnet else "relu",
+                 "scale_activation": "sigmoid" if effnet else "hardsigmoid", **args,
+                 "input_channels": c, "squeeze_channels": se.fc1.out_channels}
+            ref_name = "se"
+        else:
+            ref_name, a = backbone.attention_config(
+                {"attention": name, "attention_args": args,
+                 "attention_reduction": config.get("attention_reduction", 4)}, c)
+        blk = visattn_ref.load(ref_name).build(a)
+        blk.visattn_slot = True
+        seq[k] = blk
+    model.visattn_attention = name
+
+    def head_hook(mod, inp, out):
+        model.visattn_features = inp[0].detach()
+
+    model.avgpool.register_forward_hook(head_hook)
+    return model
+
+
 def build(source, builder, config=None):
     if source not in SOURCES or builder not in SOURCES[source]:
         raise ValueError(f"unknown network {source}:{builder} (known: " + ", ".join(
             f"{s}:{b}" for s in SOURCES for b in SOURCES[s]) + ")")
-    return _resnet(builder, dict(config or {})).eval()
+    if builder in RESNETS:
+        return _resnet(builder, dict(config or {})).eval()
+    return _mbconv(builder, dict(config or {})).eval()
+
+
+def _mbconv_maps(model, logits):
+    out = {}
+    if model.visattn_attention is not None:
+        ref = visattn_ref.load(model.visattn_attention)
+        for scope, seq, k in _se_blocks(model):
+            for name, v in ref.maps(seq[k]).items():
+                out[scope + name] = v.detach()
+    top = logits.argmax(dim=1)
+    feats = model.visattn_features
+    cls = model.classifier
+    if isinstance(cls[0], nn.Linear):
+        # MobileNetV3's head linearised at the sample (backbone/net.c head_run): hardswish(h) =
+        # g(h) h with g = relu6(h + 3) / 6; w_eff = sum_j W2[top, j] g_j W1[j].
+        h = cls[0](feats.mean(dim=(2, 3)))
+        g = torch.clamp(h + 3, 0, 6) / 6
+        w = (cls[3].weight[top] * g) @ cls[0].weight
+    else:
+        w = cls[1].weight[top]
+    out["cam"] = torch.einsum("nc,nchw->nhw", w, feats)[:, None].detach()
+    return out
 
 
 def maps(model, logits):
     """The C model's maps after model(x) gave `logits` (N x classes)."""
+    if not hasattr(model, "layer1"):
+        return _mbconv_maps(model, logits)
     out = {}
     for i, layer in enumerate((model.layer1, model.layer2, model.layer3, model.layer4), 1):
         if model.visattn_attention is None:

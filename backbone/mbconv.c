@@ -1,0 +1,432 @@
+/* MobileNetV3 and EfficientNet (B0-B7) as torchvision 0.14 builds them
+ * (torchvision/models/mobilenetv3.py, efficientnet.py), with the SE as an attention slot: the
+ * builders' stage tables turned into units for the network engine (net.h).
+ *
+ *   features.0          3x3 conv 3 -> C0, stride 2; BN; Hardswish / SiLU      (NET_CONV_BN_ACT)
+ *   inverted residuals  MobileNetV3: features.<i> (i = 1..)    EfficientNet: features.<s>.<j>
+ *                       block.0 1x1 expand conv-BN-act (when expanded != input channels)
+ *                       block.1 kxk depthwise conv-BN-act (stride; MobileNetV3 dilated: dilation
+ *                               instead of stride)
+ *                       block.2 the slot: torchvision's SqueezeExcitation by default (visattn's
+ *                               "se"), MobileNetV3 only where use_se is set
+ *                       block.3 1x1 projection conv-BN, no activation
+ *                       (indices one less without the expansion); + input when stride 1 and the
+ *                       channels stay (NET_RESIDUAL, identity or no shortcut). Stochastic depth:
+ *                       identity in eval.
+ *   last conv           1x1 conv-BN-act to 6x (MobileNetV3) / 4x (EfficientNet) channels
+ *   head                avgpool; MobileNetV3: classifier.0 Linear, Hardswish, Dropout,
+ *                       classifier.3 Linear; EfficientNet: Dropout, classifier.1 Linear (NET_HEAD)
+ *
+ * BN eps: MobileNetV3 1e-3; EfficientNet B0-B4 1e-5 (nn.BatchNorm2d), B5-B7 1e-3. SE squeeze:
+ * MobileNetV3 _make_divisible(expanded // 4, 8), ReLU, Hardsigmoid; EfficientNet
+ * max(1, input_channels // 4), SiLU, Sigmoid. The slot's config: attention (a registered block,
+ * "se" by default, null for none), attention_args, attention_reduction (blocks other than se,
+ * default 4); its weights under "<block prefix>block.<k>.", its maps under the block's prefix
+ * ("features.4.channel", "features.2.0.channel"); "cam" from the head.
+ * docs/networks/mobilenet_efficientnet.md. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+#define MB_MAX_BLOCKS 64 /* efficientnet_b7 has 55 */
+
+/* One inverted residual of the stage table, channels already adjusted. */
+typedef struct mb_block {
+    int cin, kernel, expanded, cout, stride, dilation, use_se, squeeze;
+    va_act act;
+    char prefix[NET_KEY_LEN];
+} mb_block;
+
+typedef struct mb_net {
+    const char *what;
+    int stem, last, hidden, num_classes, nblocks, efficientnet;
+    float eps;
+    va_act act; /* stem and last conv */
+    mb_block b[MB_MAX_BLOCKS];
+} mb_net;
+
+/* torchvision.models._utils._make_divisible(v, 8). */
+static int make_divisible(double v) {
+    int n = (int)(v + 4.0) / 8 * 8;
+    if (n < 8) n = 8;
+    if (n < 0.9 * v) n += 8;
+    return n;
+}
+
+static void mb_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int dilation,
+                    int groups, va_act act, float eps, const char *conv, const char *bn) {
+    *c = (net_conv_desc){.cin = cin,
+                         .cout = cout,
+                         .kernel = k,
+                         .stride = stride,
+                         .pad = (k - 1) / 2 * dilation, /* Conv2dNormActivation's default */
+                         .dilation = dilation,
+                         .groups = groups,
+                         .act = act,
+                         .bn_eps = eps};
+    snprintf(c->conv, sizeof c->conv, "%s", conv);
+    snprintf(c->bn, sizeof c->bn, "%s", bn);
+}
+
+/* The slot's JSON for a block of `c` expanded channels: torchvision's SE (with args' activation
+ * overrides) or another block through the engine's rule. */
+static va_status mb_slot_json(const mb_net *m, const mb_block *blk, const char *attn,
+                              const cJSON *args, int reduction, char **out, va_error *err) {
+    if (strcmp(attn, "se") != 0)
+        return va_net_attn_json(m->what, attn, args, reduction, blk->expanded, out, err);
+    static const char *const owned[] = {"input_channels", "squeeze_channels"};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_GetObjectItemCaseSensitive(args, owned[i]))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: attention_args must not set '%s' (torchvision's rule sets "
+                           "it per block)",
+                           m->what, owned[i]);
+    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
+    int ok = o && cJSON_AddNumberToObject(o, "input_channels", blk->expanded) &&
+             cJSON_AddNumberToObject(o, "squeeze_channels", blk->squeeze);
+    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "activation"))
+        ok = cJSON_AddStringToObject(o, "activation", m->efficientnet ? "silu" : "relu") != NULL;
+    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "scale_activation"))
+        ok = cJSON_AddStringToObject(o, "scale_activation",
+                                     m->efficientnet ? "sigmoid" : "hardsigmoid") != NULL;
+    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", m->what);
+    return VA_OK;
+}
+
+/* The network's unit table from the stage table m, then va_net_build. */
+static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const cJSON *args,
+                          int reduction, va_error *err) {
+    const int total = m->nblocks + 3;
+    net_unit_desc *u = calloc((size_t)total, sizeof *u);
+    char **json = calloc((size_t)total, sizeof *json);
+    if (!u || !json) {
+        free(u);
+        free(json);
+        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", m->what);
+    }
+    va_status s = VA_OK;
+    int n = 0;
+    u[n].kind = NET_CONV_BN_ACT;
+    snprintf(u[n].prefix, sizeof u[n].prefix, "features.0.");
+    mb_conv(&u[n++].conv[0], 3, m->stem, 3, 2, 1, 1, m->act, m->eps, "0", "1");
+    for (int i = 0; i < m->nblocks && !s; i++, n++) {
+        const mb_block *blk = &m->b[i];
+        net_unit_desc *d = &u[n];
+        char conv[NET_KEY_LEN], bn[NET_KEY_LEN];
+        int k = 0; /* index in torchvision's block Sequential */
+        d->kind = NET_RESIDUAL;
+        snprintf(d->prefix, sizeof d->prefix, "%s", blk->prefix);
+        if (blk->expanded != blk->cin) {
+            mb_conv(&d->conv[d->nconv++], blk->cin, blk->expanded, 1, 1, 1, 1, blk->act, m->eps,
+                    "block.0.0", "block.0.1");
+            k++;
+        }
+        snprintf(conv, sizeof conv, "block.%d.0", k);
+        snprintf(bn, sizeof bn, "block.%d.1", k);
+        mb_conv(&d->conv[d->nconv++], blk->expanded, blk->expanded, blk->kernel,
+                blk->dilation > 1 ? 1 : blk->stride, blk->dilation, blk->expanded, blk->act, m->eps,
+                conv, bn);
+        k++;
+        if (blk->use_se) {
+            if (attn[0]) {
+                snprintf(d->attn, sizeof d->attn, "%s", attn);
+                snprintf(d->attn_key, sizeof d->attn_key, "block.%d", k);
+                d->slot_after = d->nconv - 1;
+                s = mb_slot_json(m, blk, attn, args, reduction, &json[n], err);
+                d->attn_json = json[n];
+            }
+            k++; /* the index stays taken without a slot (torchvision's keys) */
+        }
+        snprintf(conv, sizeof conv, "block.%d.0", k);
+        snprintf(bn, sizeof bn, "block.%d.1", k);
+        mb_conv(&d->conv[d->nconv++], blk->expanded, blk->cout, 1, 1, 1, 1, VA_ACT_NONE, m->eps,
+                conv, bn);
+        d->no_shortcut = !(blk->stride == 1 && blk->cin == blk->cout);
+        d->out_act = VA_ACT_NONE;
+    }
+    const int cin = m->b[m->nblocks - 1].cout;
+    u[n].kind = NET_CONV_BN_ACT;
+    snprintf(u[n].prefix, sizeof u[n].prefix, "features.%d.", m->efficientnet ? 8 : m->nblocks + 1);
+    mb_conv(&u[n++].conv[0], cin, m->last, 1, 1, 1, 1, m->act, m->eps, "0", "1");
+    u[n].kind = NET_HEAD;
+    u[n].in_features = m->last;
+    u[n].num_classes = m->num_classes;
+    if (m->hidden) {
+        u[n].hidden = m->hidden;
+        u[n].hidden_act = VA_ACT_HARDSWISH;
+        snprintf(u[n].fc_hidden, sizeof u[n].fc_hidden, "classifier.0");
+        snprintf(u[n].fc, sizeof u[n].fc, "classifier.3");
+    } else {
+        snprintf(u[n].fc, sizeof u[n].fc, "classifier.1");
+    }
+    if (!s) s = va_net_build(b, m->what, u, total, err);
+    for (int i = 0; i < total; i++)
+        free(json[i]);
+    free(json);
+    free(u);
+    return s;
+}
+
+/* ---- MobileNetV3 ------------------------------------------------------------------------------
+ */
+
+/* _mobilenet_v3_conf's bneck_conf rows: input, kernel, expanded, out, use_se, HS, stride,
+ * dilated (the C4 stage: 2 when dilated). */
+typedef struct mb3_row {
+    int cin, kernel, expanded, cout, use_se, hs, stride, c4;
+} mb3_row;
+
+static const mb3_row mb3_large[] = {
+    {16, 3, 16, 16, 0, 0, 1, 0},    {16, 3, 64, 24, 0, 0, 2, 0},    {24, 3, 72, 24, 0, 0, 1, 0},
+    {24, 5, 72, 40, 1, 0, 2, 0},    {40, 5, 120, 40, 1, 0, 1, 0},   {40, 5, 120, 40, 1, 0, 1, 0},
+    {40, 3, 240, 80, 0, 1, 2, 0},   {80, 3, 200, 80, 0, 1, 1, 0},   {80, 3, 184, 80, 0, 1, 1, 0},
+    {80, 3, 184, 80, 0, 1, 1, 0},   {80, 3, 480, 112, 1, 1, 1, 0},  {112, 3, 672, 112, 1, 1, 1, 0},
+    {112, 5, 672, 160, 1, 1, 2, 1}, {160, 5, 960, 160, 1, 1, 1, 1}, {160, 5, 960, 160, 1, 1, 1, 1},
+};
+static const mb3_row mb3_small[] = {
+    {16, 3, 16, 16, 1, 0, 2, 0},  {16, 3, 72, 24, 0, 0, 2, 0},  {24, 3, 88, 24, 0, 0, 1, 0},
+    {24, 5, 96, 40, 1, 1, 2, 0},  {40, 5, 240, 40, 1, 1, 1, 0}, {40, 5, 240, 40, 1, 1, 1, 0},
+    {40, 5, 120, 48, 1, 1, 1, 0}, {48, 5, 144, 48, 1, 1, 1, 0}, {48, 5, 288, 96, 1, 1, 2, 1},
+    {96, 5, 576, 96, 1, 1, 1, 1}, {96, 5, 576, 96, 1, 1, 1, 1},
+};
+
+/* Slot keys, common to both families. */
+#define MB_SLOT_KEYS "attention", "attention_args", "attention_reduction"
+
+/* attention (default "se"; null: none), attention_args, attention_reduction. */
+static va_status mb_read_slot(const char *what, const va_config *cfg, char attn[64], int *reduction,
+                              cJSON **root, const cJSON **args, va_error *err) {
+    *root = NULL;
+    *args = NULL;
+    snprintf(attn, 64, "se");
+    if (va_cfg_has(cfg, "attention") && va_cfg_is_null(cfg, "attention")) attn[0] = 0;
+    if (attn[0]) {
+        VA_TRY(va_cfg_str(cfg, "attention", "se", attn, 64, err));
+        const va_block_ops *ops = va_find_ops(attn);
+        if (!ops || ops->kind != VA_KIND_BLOCK)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: attention '%s' is not a registered block (see visattn list)",
+                           what, attn);
+        snprintf(attn, 64, "%s", ops->name); /* alias -> name */
+    }
+    VA_TRY(va_cfg_int(cfg, "attention_reduction", 4, reduction, err));
+    if (*reduction < 1)
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_reduction must be >= 1", what);
+    if (va_cfg_has(cfg, "attention_reduction") && strcmp(attn, "se") == 0)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s config: attention_reduction does not apply to se (torchvision's "
+                       "squeeze channels)",
+                       what);
+    char *json = va_config_to_json(cfg);
+    *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!*root) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(*root, "attention_args");
+    if (a && cJSON_IsNull(a)) a = NULL;
+    if (a && !cJSON_IsObject(a))
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args must be an object", what);
+    if (a && !attn[0])
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args without an attention", what);
+    *args = a;
+    return VA_OK;
+}
+
+static va_status mb_finish(va_block *b, const mb_net *m, const char *attn, const cJSON *args,
+                           int reduction, int input, va_error *err) {
+    VA_TRY(mb_build(b, m, attn, args, reduction, err));
+    /* What the model declares: torchvision's ImageNet input (its weights' crop, mean and std). */
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    va_model_info info = {.in_channels = 3,
+                          .input_h = input,
+                          .input_w = input,
+                          .num_norm = 3,
+                          .mean = mean,
+                          .std = std,
+                          .num_classes = m->num_classes};
+    return va_block_set_info(b, &info, err);
+}
+
+static va_status mb3_create(va_block *b, const va_config *cfg, va_error *err) {
+    static const char *const keys[] = {
+        "num_classes", "width_mult", "reduced_tail", "dilated", "dropout", MB_SLOT_KEYS, NULL};
+    VA_TRY(va_cfg_check_keys(cfg, keys, err));
+    const int large = strcmp(b->ops->name, "mobilenet_v3_large") == 0;
+    mb_net *m = calloc(1, sizeof *m);
+    if (!m) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", b->ops->name);
+    m->what = b->ops->name;
+    double width, dropout;
+    int reduced, dilated, reduction;
+    va_status s = va_cfg_int(cfg, "num_classes", 1000, &m->num_classes, err);
+    if (!s) s = va_cfg_float(cfg, "width_mult", 1.0, &width, err);
+    if (!s) s = va_cfg_bool(cfg, "reduced_tail", 0, &reduced, err);
+    if (!s) s = va_cfg_bool(cfg, "dilated", 0, &dilated, err);
+    if (!s) s = va_cfg_float(cfg, "dropout", 0.2, &dropout, err); /* eval: Dropout is identity */
+    if (!s && m->num_classes < 1)
+        s = va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1", m->what);
+    if (!s && !(width > 0 && width <= 16))
+        s = va_fail(err, VA_ERR_CONFIG, "%s config: width_mult must be in (0, 16]", m->what);
+    if (!s && !(dropout >= 0 && dropout <= 1))
+        s = va_fail(err, VA_ERR_CONFIG, "%s config: dropout must be in [0, 1]", m->what);
+    char attn[64];
+    cJSON *root = NULL;
+    const cJSON *args = NULL;
+    if (!s) s = mb_read_slot(m->what, cfg, attn, &reduction, &root, &args, err);
+    if (!s) {
+        const mb3_row *rows = large ? mb3_large : mb3_small;
+        const int nrows =
+            large ? (int)(sizeof mb3_large / sizeof *rows) : (int)(sizeof mb3_small / sizeof *rows);
+        const int div = reduced ? 2 : 1;
+        m->efficientnet = 0;
+        m->eps = 1e-3f;
+        m->act = VA_ACT_HARDSWISH;
+        m->nblocks = nrows;
+        for (int i = 0; i < nrows; i++) {
+            const mb3_row *r = &rows[i];
+            mb_block *blk = &m->b[i];
+            /* reduce_divider applies to the C4 stage's outputs (and what follows them). */
+            const int c4_in = i > 0 && rows[i - 1].c4;
+            blk->cin = make_divisible((c4_in ? r->cin / div : r->cin) * width);
+            blk->kernel = r->kernel;
+            blk->expanded =
+                make_divisible((r->c4 && c4_in ? r->expanded / div : r->expanded) * width);
+            blk->cout = make_divisible((r->c4 ? r->cout / div : r->cout) * width);
+            blk->use_se = r->use_se;
+            blk->act = r->hs ? VA_ACT_HARDSWISH : VA_ACT_RELU;
+            blk->stride = r->stride;
+            blk->dilation = r->c4 && dilated ? 2 : 1;
+            blk->squeeze = make_divisible(blk->expanded / 4);
+            snprintf(blk->prefix, sizeof blk->prefix, "features.%d.", i + 1);
+        }
+        m->stem = m->b[0].cin;
+        m->last = 6 * m->b[nrows - 1].cout;
+        m->hidden = make_divisible((large ? 1280 : 1024) / div * width);
+        s = mb_finish(b, m, attn, args, reduction, 224, err);
+    }
+    cJSON_Delete(root);
+    free(m);
+    return s;
+}
+
+/* ---- EfficientNet -----------------------------------------------------------------------------
+ */
+
+/* _efficientnet_conf's bneck_conf rows: expand_ratio, kernel, stride, input, out, num_layers. */
+static const int effnet_rows[7][6] = {
+    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
+    {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
+};
+
+static const struct {
+    const char *name;
+    double width, depth;
+    float eps;
+    int input; /* the IMAGENET1K_V1 weights' crop */
+} effnet_variants[] = {
+    {"efficientnet_b0", 1.0, 1.0, 1e-5f, 224}, {"efficientnet_b1", 1.0, 1.1, 1e-5f, 240},
+    {"efficientnet_b2", 1.1, 1.2, 1e-5f, 288}, {"efficientnet_b3", 1.2, 1.4, 1e-5f, 300},
+    {"efficientnet_b4", 1.4, 1.8, 1e-5f, 380}, {"efficientnet_b5", 1.6, 2.2, 1e-3f, 456},
+    {"efficientnet_b6", 1.8, 2.6, 1e-3f, 528}, {"efficientnet_b7", 2.0, 3.1, 1e-3f, 600},
+};
+
+static va_status effnet_create(va_block *b, const va_config *cfg, va_error *err) {
+    const char *what = b->ops->name;
+    /* torchvision's efficientnet_bN fix these; it would silently swallow width_mult and
+     * depth_mult and fail on dropout (given twice) and, for B5-B7, norm_layer. */
+    static const char *const fixed[] = {"width_mult", "depth_mult", "dropout", "norm_layer",
+                                        "last_channel"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (va_cfg_has(cfg, fixed[i]))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: '%s' is fixed by the builder (torchvision's %s does not "
+                           "take it); pick another efficientnet_b* instead",
+                           what, fixed[i], what);
+    static const char *const keys[] = {"num_classes", "stochastic_depth_prob", MB_SLOT_KEYS, NULL};
+    VA_TRY(va_cfg_check_keys(cfg, keys, err));
+    int v = 0;
+    for (size_t i = 0; i < sizeof effnet_variants / sizeof *effnet_variants; i++)
+        if (strcmp(effnet_variants[i].name, what) == 0) v = (int)i;
+    mb_net *m = calloc(1, sizeof *m);
+    if (!m) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    m->what = what;
+    double sd_prob;
+    int reduction;
+    va_status s = va_cfg_int(cfg, "num_classes", 1000, &m->num_classes, err);
+    /* Stochastic depth is identity in eval: read and checked only. */
+    if (!s) s = va_cfg_float(cfg, "stochastic_depth_prob", 0.2, &sd_prob, err);
+    if (!s && m->num_classes < 1)
+        s = va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1", what);
+    if (!s && !(sd_prob >= 0 && sd_prob <= 1))
+        s = va_fail(err, VA_ERR_CONFIG, "%s config: stochastic_depth_prob must be in [0, 1]", what);
+    char attn[64];
+    cJSON *root = NULL;
+    const cJSON *args = NULL;
+    if (!s) s = mb_read_slot(what, cfg, attn, &reduction, &root, &args, err);
+    if (!s) {
+        const double w = effnet_variants[v].width, d = effnet_variants[v].depth;
+        m->efficientnet = 1;
+        m->eps = effnet_variants[v].eps;
+        m->act = VA_ACT_SILU;
+        for (int st = 0; st < 7; st++) {
+            const int *r = effnet_rows[st];
+            const int layers = (int)ceil(r[5] * d);
+            const int cin = make_divisible(r[3] * w), cout = make_divisible(r[4] * w);
+            for (int j = 0; j < layers; j++) {
+                mb_block *blk = &m->b[m->nblocks++];
+                blk->cin = j ? cout : cin;
+                blk->cout = cout;
+                blk->kernel = r[1];
+                blk->stride = j ? 1 : r[2];
+                blk->dilation = 1;
+                blk->expanded = make_divisible((double)blk->cin * r[0]);
+                blk->use_se = 1;
+                blk->squeeze = blk->cin / 4 > 1 ? blk->cin / 4 : 1;
+                blk->act = VA_ACT_SILU;
+                snprintf(blk->prefix, sizeof blk->prefix, "features.%d.%d.", st + 1, j);
+            }
+        }
+        m->stem = m->b[0].cin;
+        m->last = 4 * m->b[m->nblocks - 1].cout;
+        s = mb_finish(b, m, attn, args, reduction, effnet_variants[v].input, err);
+    }
+    cJSON_Delete(root);
+    free(m);
+    return s;
+}
+
+#define MB_OPS(var, reg_name, create_fn, text)                                                     \
+    const va_block_ops var = {.name = reg_name,                                                    \
+                              .kind = VA_KIND_MODEL,                                               \
+                              .summary = text,                                                     \
+                              .create = create_fn,                                                 \
+                              .load = va_net_load,                                                 \
+                              .out_shape = va_net_out_shape,                                       \
+                              .forward = va_net_forward,                                           \
+                              .cost = va_net_cost,                                                 \
+                              .destroy = va_net_destroy}
+
+MB_OPS(va_mobilenet_v3_small_ops, "mobilenet_v3_small", mb3_create,
+       "MobileNetV3-Small (torchvision mobilenet_v3_small), SE slot");
+MB_OPS(va_mobilenet_v3_large_ops, "mobilenet_v3_large", mb3_create,
+       "MobileNetV3-Large (torchvision mobilenet_v3_large), SE slot");
+MB_OPS(va_efficientnet_b0_ops, "efficientnet_b0", effnet_create,
+       "EfficientNet-B0 (torchvision efficientnet_b0), SE slot");
+MB_OPS(va_efficientnet_b1_ops, "efficientnet_b1", effnet_create,
+       "EfficientNet-B1 (torchvision efficientnet_b1), SE slot");
+MB_OPS(va_efficientnet_b2_ops, "efficientnet_b2", effnet_create,
+       "EfficientNet-B2 (torchvision efficientnet_b2), SE slot");
+MB_OPS(va_efficientnet_b3_ops, "efficientnet_b3", effnet_create,
+       "EfficientNet-B3 (torchvision efficientnet_b3), SE slot");
+MB_OPS(va_efficientnet_b4_ops, "efficientnet_b4", effnet_create,
+       "EfficientNet-B4 (torchvision efficientnet_b4), SE slot");
+MB_OPS(va_efficientnet_b5_ops, "efficientnet_b5", effnet_create,
+       "EfficientNet-B5 (torchvision efficientnet_b5), SE slot");
+MB_OPS(va_efficientnet_b6_ops, "efficientnet_b6", effnet_create,
+       "EfficientNet-B6 (torchvision efficientnet_b6), SE slot");
+MB_OPS(va_efficientnet_b7_ops, "efficientnet_b7", effnet_create,
+       "EfficientNet-B7 (torchvision efficientnet_b7), SE slot");
