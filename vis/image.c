@@ -1,7 +1,7 @@
-/* Images for libvisattn_vis: loading (JPEG with libjpeg-turbo and PNG with libspng, in decode_jpeg.c
- * and decode_png.c; the other formats with stb_image, checked before decoding), EXIF orientation,
- * writing PNGs with stb_image_write, display resizing, and turning an image into the input tensor
- * a model expects. The contracts are in include/visattn/vis.h. */
+/* Images for libvisattn_vis: loading (JPEG with libjpeg-turbo and PNG with libspng, in
+ * decode_jpeg.c and decode_png.c; the other formats with stb_image, checked before decoding), EXIF
+ * orientation, writing PNGs with stb_image_write, display resizing, and turning an image into the
+ * input tensor a model expects. The contracts are in include/visattn/vis.h. */
 #include "internal.h"
 #include "visattn/ops.h"
 
