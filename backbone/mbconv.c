@@ -399,34 +399,23 @@ static va_status effnet_create(va_block *b, const va_config *cfg, va_error *err)
     return s;
 }
 
-#define MB_OPS(var, reg_name, create_fn, text)                                                     \
-    const va_block_ops var = {.name = reg_name,                                                    \
-                              .kind = VA_KIND_MODEL,                                               \
-                              .summary = text,                                                     \
-                              .create = create_fn,                                                 \
-                              .load = va_net_load,                                                 \
-                              .out_shape = va_net_out_shape,                                       \
-                              .forward = va_net_forward,                                           \
-                              .cost = va_net_cost,                                                 \
-                              .destroy = va_net_destroy}
-
-MB_OPS(va_mobilenet_v3_small_ops, "mobilenet_v3_small", mb3_create,
-       "MobileNetV3-Small (torchvision mobilenet_v3_small), SE slot");
-MB_OPS(va_mobilenet_v3_large_ops, "mobilenet_v3_large", mb3_create,
-       "MobileNetV3-Large (torchvision mobilenet_v3_large), SE slot");
-MB_OPS(va_efficientnet_b0_ops, "efficientnet_b0", effnet_create,
-       "EfficientNet-B0 (torchvision efficientnet_b0), SE slot");
-MB_OPS(va_efficientnet_b1_ops, "efficientnet_b1", effnet_create,
-       "EfficientNet-B1 (torchvision efficientnet_b1), SE slot");
-MB_OPS(va_efficientnet_b2_ops, "efficientnet_b2", effnet_create,
-       "EfficientNet-B2 (torchvision efficientnet_b2), SE slot");
-MB_OPS(va_efficientnet_b3_ops, "efficientnet_b3", effnet_create,
-       "EfficientNet-B3 (torchvision efficientnet_b3), SE slot");
-MB_OPS(va_efficientnet_b4_ops, "efficientnet_b4", effnet_create,
-       "EfficientNet-B4 (torchvision efficientnet_b4), SE slot");
-MB_OPS(va_efficientnet_b5_ops, "efficientnet_b5", effnet_create,
-       "EfficientNet-B5 (torchvision efficientnet_b5), SE slot");
-MB_OPS(va_efficientnet_b6_ops, "efficientnet_b6", effnet_create,
-       "EfficientNet-B6 (torchvision efficientnet_b6), SE slot");
-MB_OPS(va_efficientnet_b7_ops, "efficientnet_b7", effnet_create,
-       "EfficientNet-B7 (torchvision efficientnet_b7), SE slot");
+VA_NET_OPS(va_mobilenet_v3_small_ops, "mobilenet_v3_small", mb3_create,
+           "MobileNetV3-Small (torchvision mobilenet_v3_small), SE slot");
+VA_NET_OPS(va_mobilenet_v3_large_ops, "mobilenet_v3_large", mb3_create,
+           "MobileNetV3-Large (torchvision mobilenet_v3_large), SE slot");
+VA_NET_OPS(va_efficientnet_b0_ops, "efficientnet_b0", effnet_create,
+           "EfficientNet-B0 (torchvision efficientnet_b0), SE slot");
+VA_NET_OPS(va_efficientnet_b1_ops, "efficientnet_b1", effnet_create,
+           "EfficientNet-B1 (torchvision efficientnet_b1), SE slot");
+VA_NET_OPS(va_efficientnet_b2_ops, "efficientnet_b2", effnet_create,
+           "EfficientNet-B2 (torchvision efficientnet_b2), SE slot");
+VA_NET_OPS(va_efficientnet_b3_ops, "efficientnet_b3", effnet_create,
+           "EfficientNet-B3 (torchvision efficientnet_b3), SE slot");
+VA_NET_OPS(va_efficientnet_b4_ops, "efficientnet_b4", effnet_create,
+           "EfficientNet-B4 (torchvision efficientnet_b4), SE slot");
+VA_NET_OPS(va_efficientnet_b5_ops, "efficientnet_b5", effnet_create,
+           "EfficientNet-B5 (torchvision efficientnet_b5), SE slot");
+VA_NET_OPS(va_efficientnet_b6_ops, "efficientnet_b6", effnet_create,
+           "EfficientNet-B6 (torchvision efficientnet_b6), SE slot");
+VA_NET_OPS(va_efficientnet_b7_ops, "efficientnet_b7", effnet_create,
+           "EfficientNet-B7 (torchvision efficientnet_b7), SE slot");

@@ -95,4 +95,17 @@ void va_net_destroy(va_block *b);
 va_status va_net_attn_json(const char *what, const char *name, const cJSON *args, int reduction,
                            int c, char **out, va_error *err);
 
+/* The va_block_ops of a network model: its own create (which builds the unit table and calls
+ * va_net_build), the engine for everything else. */
+#define VA_NET_OPS(var, reg_name, create_fn, text)                                                 \
+    const va_block_ops var = {.name = reg_name,                                                    \
+                              .kind = VA_KIND_MODEL,                                               \
+                              .summary = text,                                                     \
+                              .create = create_fn,                                                 \
+                              .load = va_net_load,                                                 \
+                              .out_shape = va_net_out_shape,                                       \
+                              .forward = va_net_forward,                                           \
+                              .cost = va_net_cost,                                                 \
+                              .destroy = va_net_destroy}
+
 #endif

@@ -251,25 +251,19 @@ static va_status rn_create(va_block *b, const va_config *cfg, va_error *err) {
     return va_block_set_info(b, &info, err);
 }
 
-#define RESNET_OPS(var, reg_name, text)                                                            \
-    const va_block_ops var = {.name = reg_name,                                                    \
-                              .kind = VA_KIND_MODEL,                                               \
-                              .summary = text,                                                     \
-                              .create = rn_create,                                                 \
-                              .load = va_net_load,                                                 \
-                              .out_shape = va_net_out_shape,                                       \
-                              .forward = va_net_forward,                                           \
-                              .cost = va_net_cost,                                                 \
-                              .destroy = va_net_destroy}
-
-RESNET_OPS(va_resnet_ops, "resnet",
+VA_NET_OPS(va_resnet_ops, "resnet", rn_create,
            "ResNet (torchvision): block, layers, groups, ... and an attention slot");
-RESNET_OPS(va_resnet18_ops, "resnet18", "ResNet-18 (torchvision resnet18), attention slot");
-RESNET_OPS(va_resnet34_ops, "resnet34", "ResNet-34 (torchvision resnet34), attention slot");
-RESNET_OPS(va_resnet50_ops, "resnet50", "ResNet-50 (torchvision resnet50), attention slot");
-RESNET_OPS(va_resnet101_ops, "resnet101", "ResNet-101 (torchvision resnet101), attention slot");
-RESNET_OPS(va_resnet152_ops, "resnet152", "ResNet-152 (torchvision resnet152), attention slot");
-RESNET_OPS(va_resnext50_32x4d_ops, "resnext50_32x4d",
+VA_NET_OPS(va_resnet18_ops, "resnet18", rn_create,
+           "ResNet-18 (torchvision resnet18), attention slot");
+VA_NET_OPS(va_resnet34_ops, "resnet34", rn_create,
+           "ResNet-34 (torchvision resnet34), attention slot");
+VA_NET_OPS(va_resnet50_ops, "resnet50", rn_create,
+           "ResNet-50 (torchvision resnet50), attention slot");
+VA_NET_OPS(va_resnet101_ops, "resnet101", rn_create,
+           "ResNet-101 (torchvision resnet101), attention slot");
+VA_NET_OPS(va_resnet152_ops, "resnet152", rn_create,
+           "ResNet-152 (torchvision resnet152), attention slot");
+VA_NET_OPS(va_resnext50_32x4d_ops, "resnext50_32x4d", rn_create,
            "ResNeXt-50 32x4d (torchvision resnext50_32x4d), attention slot");
-RESNET_OPS(va_wide_resnet50_2_ops, "wide_resnet50_2",
+VA_NET_OPS(va_wide_resnet50_2_ops, "wide_resnet50_2", rn_create,
            "Wide ResNet-50-2 (torchvision wide_resnet50_2), attention slot");
