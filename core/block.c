@@ -5,6 +5,8 @@
 #include "arg_check.h"
 #include "ops_internal.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +170,7 @@ va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *er
     size_t bytes = floats * sizeof(float) + ptrs * sizeof(char *) + chars;
     char *mem = bytes ? malloc(bytes) : NULL;
     if (bytes && !mem) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", b->ops->name);
-    free(b->info_mem);
+    void *old = b->info_mem; /* info may point into it (a model re-declaring part of its info) */
     b->info_mem = mem;
     b->info = *info;
     float *f = (float *)mem;
@@ -187,6 +189,7 @@ va_status va_block_set_info(va_block *b, const va_model_info *info, va_error *er
         text += len;
     }
     b->info.class_names = ptrs ? (const char *const *)names : NULL;
+    free(old);
     return VA_OK;
 }
 
@@ -349,6 +352,139 @@ void va_cost_params(va_cost *c, int64_t params) {
 
 /* ---- Loading from a file ------------------------------------------------------------------- */
 
+/* ---- What a model file declares beyond its config ------------------------------------------- */
+
+#define META_MAX_NAME 256 /* bytes of one class name */
+
+/* Metadata a model file may carry to override what its model declares (tools/export.py writes
+ * them for the networks): "visattn.input_size" [H, W], "visattn.resize" S (shorter side, then a
+ * centre crop; 0: none), "visattn.mean" and "visattn.std" (one per input channel), and
+ * "visattn.class_names" (num_classes strings). Each is JSON; anything else is an error naming the
+ * file and the key. */
+static va_status meta_json(const va_safetensors *st, const char *key, const char *path,
+                           cJSON **out, va_error *err) {
+    const char *text = va_st_meta(st, key);
+    *out = NULL;
+    if (!text) return VA_OK;
+    if (!(*out = cJSON_Parse(text)))
+        return va_fail(err, VA_ERR_FORMAT, "%s: metadata %s is not JSON", path, key);
+    return VA_OK;
+}
+
+static int json_int_in(const cJSON *v, int lo, int hi) {
+    return cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble &&
+           v->valuedouble >= lo && v->valuedouble <= hi;
+}
+
+static va_status meta_floats(const va_safetensors *st, const char *key, const char *path, int n,
+                             int positive, float *out, int *found, va_error *err) {
+    cJSON *v;
+    VA_TRY(meta_json(st, key, path, &v, err));
+    *found = v != NULL;
+    if (!v) return VA_OK;
+    va_status s = VA_OK;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n)
+        s = va_fail(err, VA_ERR_FORMAT, "%s: metadata %s must list %d numbers (one per input "
+                    "channel)", path, key, n);
+    for (int i = 0; !s && i < n; i++) {
+        const cJSON *x = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsNumber(x) || !isfinite((float)x->valuedouble) ||
+            (positive && !((float)x->valuedouble > 0.f)))
+            s = va_fail(err, VA_ERR_FORMAT, "%s: metadata %s: entry %d must be a finite%s number",
+                        path, key, i, positive ? ", positive" : "");
+        else
+            out[i] = (float)x->valuedouble;
+    }
+    cJSON_Delete(v);
+    return s;
+}
+
+static va_status apply_file_info(va_block *b, const va_safetensors *st, const char *path,
+                                 va_error *err) {
+    static const char *const keys[] = {"visattn.input_size", "visattn.resize", "visattn.mean",
+                                       "visattn.std", "visattn.class_names"};
+    const char *given = NULL;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (va_st_meta(st, keys[i])) given = keys[i];
+    if (!given) return VA_OK;
+    va_model_info info = b->info;
+    if (b->ops->kind != VA_KIND_MODEL || info.in_channels < 1 || info.in_channels > 3)
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: metadata %s is for models with 1 to 3 input channels ('%s' is not)",
+                       path, given, b->ops->name);
+    const int c = info.in_channels;
+    float mean[3] = {0}, std[3] = {0};
+    for (int i = 0; i < info.num_norm && i < 3; i++)
+        mean[i] = info.mean[i], std[i] = info.std[i];
+    int found_mean, found_std;
+    VA_TRY(meta_floats(st, "visattn.mean", path, c, 0, mean, &found_mean, err));
+    VA_TRY(meta_floats(st, "visattn.std", path, c, 1, std, &found_std, err));
+    if (found_mean != found_std && info.num_norm != c)
+        return va_fail(err, VA_ERR_FORMAT, "%s: metadata gives visattn.%s without visattn.%s",
+                       path, found_mean ? "mean" : "std", found_mean ? "std" : "mean");
+    if (found_mean || found_std) info.num_norm = c;
+    info.mean = mean, info.std = std;
+    cJSON *v;
+    VA_TRY(meta_json(st, "visattn.input_size", path, &v, err));
+    if (v) {
+        const int ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 2 &&
+                       json_int_in(cJSON_GetArrayItem(v, 0), 1, 1 << 16) &&
+                       json_int_in(cJSON_GetArrayItem(v, 1), 1, 1 << 16);
+        if (ok) {
+            info.input_h = cJSON_GetArrayItem(v, 0)->valueint;
+            info.input_w = cJSON_GetArrayItem(v, 1)->valueint;
+        }
+        cJSON_Delete(v);
+        if (!ok)
+            return va_fail(err, VA_ERR_FORMAT,
+                           "%s: metadata visattn.input_size must be [H, W], integers in 1..65536",
+                           path);
+    }
+    VA_TRY(meta_json(st, "visattn.resize", path, &v, err));
+    if (v) {
+        const int ok = json_int_in(v, 0, 1 << 16);
+        if (ok) info.resize_shorter = v->valueint;
+        cJSON_Delete(v);
+        if (!ok)
+            return va_fail(err, VA_ERR_FORMAT,
+                           "%s: metadata visattn.resize must be an integer in 0..65536", path);
+    }
+    if (info.resize_shorter &&
+        (info.resize_shorter < info.input_h || info.resize_shorter < info.input_w))
+        return va_fail(err, VA_ERR_FORMAT,
+                       "%s: metadata visattn.resize %d is smaller than the input size %d x %d "
+                       "(the centre crop would not fit)",
+                       path, info.resize_shorter, info.input_h, info.input_w);
+    VA_TRY(meta_json(st, "visattn.class_names", path, &v, err));
+    const char **names = NULL;
+    va_status s = VA_OK;
+    if (v) {
+        const int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+        if (n != info.num_classes || n < 1)
+            s = va_fail(err, VA_ERR_FORMAT,
+                        "%s: metadata visattn.class_names must list %d names (the model's "
+                        "classes)%s",
+                        path, info.num_classes, n >= 0 ? "" : ": it is not a list");
+        if (!s && !(names = malloc((size_t)n * sizeof *names)))
+            s = va_fail(err, VA_ERR_NOMEM, "%s: out of memory", path);
+        for (int i = 0; !s && i < n; i++) {
+            const cJSON *x = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsString(x) || strlen(x->valuestring) >= META_MAX_NAME)
+                s = va_fail(err, VA_ERR_FORMAT,
+                            "%s: metadata visattn.class_names: entry %d must be a string of at "
+                            "most %d bytes",
+                            path, i, META_MAX_NAME - 1);
+            else
+                names[i] = x->valuestring;
+        }
+        if (!s) info.num_class_names = n, info.class_names = names;
+    }
+    if (!s) s = va_block_set_info(b, &info, err);
+    free(names);
+    cJSON_Delete(v);
+    return s;
+}
+
 /* Build the block or model a file's metadata names and load its weights; closes st. */
 static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) {
     const char *path = va_st_path(st);
@@ -378,6 +514,7 @@ static va_status load_opened(va_safetensors *st, va_block **out, va_error *err) 
     va_weights w = {0};
     if (s == VA_OK && (s = va_block_create(name, config, &b, err)) != VA_OK)
         va_error_prefix(err, path);
+    if (s == VA_OK) s = apply_file_info(b, st, path, err);
     if (s == VA_OK) s = va_weights_init(&w, st, err);
     if (s == VA_OK && (s = va_block_load(b, &w, "", err)) == VA_OK)
         s = va_weights_check_all_used(&w, err);

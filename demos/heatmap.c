@@ -29,7 +29,6 @@
 
 #define HM_PATH_MAX 4096
 #define HM_MAX_MODELS 16
-#define HM_MAX_STAGES 6
 #define HM_TILE_PX 224
 
 static void heatmap_usage(FILE *f) {
@@ -117,11 +116,12 @@ static int path_fmt(char *buf, size_t len, const char *fmt, ...) {
 /* ---- Models ---------------------------------------------------------------------------------- */
 
 typedef struct hm_model {
-    char label[64]; /* block name, or "none" */
+    char label[64]; /* block name, "none", or the network (with its attention) */
     char path[HM_PATH_MAX];
     va_block *b;
     va_run *run; /* the model's own: its maps must outlive the other models' forwards */
     va_preprocess pp;
+    int staged; /* the backbone and EMO: maps named "stage<k>.*", the CAM only with --cam */
 } hm_model;
 
 static void model_free(hm_model *m) {
@@ -130,29 +130,36 @@ static void model_free(hm_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* The model, its run context, and its input as it declares it (va_preprocess_for_model). The
- * classifier models record per-stage maps (stage<k>.energy) and a CAM: the backbone and EMO. */
+/* The model, its run context, and its input as it declares it (va_preprocess_for_model). Any
+ * classifier model: the backbone and EMO record per-stage maps (stage<k>.*); the networks
+ * (docs/networks/) record each attention slot's maps under the block's name, and a CAM. */
 static va_status model_load(hm_model *m, va_error *err) {
     VA_TRY(va_block_load_file(m->path, &m->b, err));
     VA_TRY(va_run_create(&m->run, err));
     const char *name = va_block_name(m->b);
     const int backbone = strcmp(name, "backbone") == 0;
-    if (!backbone && (strncmp(name, "EMO", 3) != 0 && strcmp(name, "emo") != 0))
+    m->staged = backbone || strncmp(name, "EMO", 3) == 0 || strcmp(name, "emo") == 0;
+    if (m->b->ops->kind != VA_KIND_MODEL || va_block_info(m->b)->num_classes < 1)
         return va_fail(err, VA_ERR_CONFIG,
-                       "%s: not a classifier heatmap can show (it holds '%s'); heatmap needs the "
-                       "backbone (docs/backbone.md) or an EMO network (docs/networks/emo.md)",
+                       "%s: not a classifier heatmap can show (it holds the block '%s'; a model "
+                       "file holds a backbone, an EMO or a network: docs/heatmap.md)",
                        m->path, name);
     if (va_preprocess_for_model(m->b, &m->pp, err) != VA_OK) return va_error_prefix(err, m->path);
     /* The label: the backbone's attention block by registry name (an alias such as "channel"
-     * shows as "se"), read from the config the model was built with; an EMO's variant name. */
-    if (!backbone) {
-        snprintf(m->label, sizeof m->label, "%s", name);
-        return VA_OK;
-    }
+     * shows as "se"), read from the config the model was built with; an EMO's variant name; a
+     * network's name, and its attention slot's block when the config names one (resnet50_cbam;
+     * "none" when it empties the slot). */
     cJSON *cfg = cJSON_Parse(va_block_config(m->b));
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "attention");
+    if (!v) v = cJSON_GetObjectItemCaseSensitive(cfg, "att_type");
     const va_block_ops *ops = cJSON_IsString(v) ? va_find_ops(v->valuestring) : NULL;
-    snprintf(m->label, sizeof m->label, "%s", ops ? ops->name : "none");
+    const char *attn = ops ? ops->name : cJSON_IsString(v) ? v->valuestring : "none";
+    if (backbone)
+        snprintf(m->label, sizeof m->label, "%s", attn);
+    else if (m->staged || !v)
+        snprintf(m->label, sizeof m->label, "%s", name);
+    else
+        snprintf(m->label, sizeof m->label, "%.30s_%.30s", name, attn);
     cJSON_Delete(cfg);
     return VA_OK;
 }
@@ -171,6 +178,7 @@ typedef struct hm_opts {
     float alpha;
     int cam, save_input, sheet;
     int scale_fixed; /* --scale fixed */
+    int per_block;   /* --maps block */
     int64_t max_pixels;
     int all_formats;           /* --all-formats */
     const char *const *images; /* every input, so that no output ever replaces one */
@@ -217,6 +225,28 @@ static const va_map *stage_map(const va_run *r, int k) {
             last = m;
     }
     return last ? last : energy;
+}
+
+/* A map heatmap can draw: one channel over more than one position, and a gate or an energy map
+ * (the last part of its name "spatial", "attention" or "energy"; not the CAM). */
+static int map_drawable(const va_map *m) {
+    const char *dot = strrchr(m->name, '.');
+    const char *last = dot ? dot + 1 : m->name;
+    return m->t.ndim == 4 && m->t.shape[1] == 1 && m->t.shape[2] * m->t.shape[3] > 1 &&
+           (strcmp(last, "spatial") == 0 || strcmp(last, "attention") == 0 ||
+            strcmp(last, "energy") == 0);
+}
+
+/* The stage (from 1) of a drawable map: a staged model's "stage<k>." prefix; for a network, the
+ * run of maps at one resolution it belongs to, counted in the order they are recorded (a stage
+ * of a CNN is its blocks at one resolution). *prev_hw tracks the resolution between calls. */
+static int map_stage(const hm_model *m, const va_map *map, int *stage, int64_t prev_hw[2]) {
+    if (m->staged) return sscanf(map->name, "stage%d.", stage) == 1 ? *stage : 0;
+    if (map->t.shape[2] != prev_hw[0] || map->t.shape[3] != prev_hw[1]) {
+        ++*stage;
+        prev_hw[0] = map->t.shape[2], prev_hw[1] = map->t.shape[3];
+    }
+    return *stage;
 }
 
 static void print_top5(const char *image, const hm_model *m, const va_tensor *logits) {
@@ -295,11 +325,20 @@ static int write_overlay(const va_map *map, const va_image *img, const hm_opts *
     return 0;
 }
 
+/* A map to write, and what names it in the file name and the sheet ("stage2", "layer2.3.spatial",
+ * "cam"). */
+typedef struct hm_shown {
+    const va_map *map;
+    char tag[VA_MAP_NAME_LEN];
+} hm_shown;
+
 /* One model's forward pass on one image: what the files are made from. */
 typedef struct hm_result {
-    va_tensor x, y;                     /* the model input and the logits */
-    const va_map *stage[HM_MAX_STAGES]; /* the map of stage k + 1, NULL if not shown */
-    const va_map *cam;                  /* with --cam */
+    va_tensor x, y; /* the model input and the logits */
+    va_image view;  /* the part of the image the input covers (a centre crop), or empty: all */
+    hm_shown *shown; /* the maps to write, in order, the CAM last */
+    int nshown;
+    int top; /* the predicted class, with a CAM */
 } hm_result;
 
 #define HM_NOT_FINITE "the weights or the input are not finite"
@@ -318,53 +357,118 @@ static int require_finite(const char *image, const hm_model *m, const char *what
     return -1;
 }
 
+static int add_shown(hm_result *r, const va_map *map, const char *tag) {
+    hm_shown *sh = &r->shown[r->nshown++];
+    sh->map = map;
+    snprintf(sh->tag, sizeof sh->tag, "%s", tag);
+    return 0;
+}
+
+/* The maps to write: per stage (the staged models' rule, stage_map; a network's last drawable map
+ * of each stage) or, with --maps block, every drawable map; --stage K keeps stage K's. Then the
+ * CAM: with --cam, and always for a network (its maps may be channel gates only, as an SE's). */
+static int select_maps(const char *path, const hm_model *m, const hm_opts *o, hm_result *r) {
+    const int n = va_run_num_maps(m->run);
+    if (!(r->shown = calloc((size_t)n + 1, sizeof *r->shown))) {
+        va_cli_error("out of memory");
+        return -1;
+    }
+    int stage = 0, nstages = 0;
+    int64_t prev_hw[2] = {-1, -1};
+    const va_map *last = NULL;
+    int last_stage = 0;
+    char tag[VA_MAP_NAME_LEN];
+    for (int i = 0; i < n; i++) {
+        const va_map *map = va_run_map(m->run, i);
+        if (!map_drawable(map)) continue;
+        const int k = map_stage(m, map, &stage, prev_hw);
+        if (k > nstages) nstages = k;
+        if (o->per_block) {
+            if (!o->stage || o->stage == k) add_shown(r, map, map->name);
+        } else if (!m->staged) {
+            if (last && k != last_stage && (!o->stage || o->stage == last_stage)) {
+                snprintf(tag, sizeof tag, "stage%d", last_stage);
+                add_shown(r, last, tag);
+            }
+            last = map, last_stage = k;
+        }
+    }
+    if (!o->per_block && !m->staged && last && (!o->stage || o->stage == last_stage)) {
+        snprintf(tag, sizeof tag, "stage%d", last_stage);
+        add_shown(r, last, tag);
+    }
+    if (!o->per_block && m->staged)
+        for (int k = 1; k <= nstages; k++) {
+            const va_map *map = stage_map(m->run, k);
+            if (!map || (o->stage && o->stage != k)) continue;
+            snprintf(tag, sizeof tag, "stage%d", k);
+            add_shown(r, map, tag);
+        }
+    if (o->stage > nstages) {
+        va_cli_error("%s: --stage %d: the model has %d stage%s with maps to draw", m->path,
+                     o->stage, nstages, nstages == 1 ? "" : "s");
+        return -1;
+    }
+    if (o->cam || !m->staged) {
+        const va_map *cam = va_run_find_map(m->run, "cam");
+        if (!cam) {
+            va_cli_error("%s: the model records no 'cam' map", m->path);
+            return -1;
+        }
+        add_shown(r, cam, "cam");
+    }
+    (void)path;
+    return 0;
+}
+
 /* Run model m on img and check everything that will be shown; nothing is written here. */
 static int run_model(const char *path, const va_image *img, hm_model *m, const hm_opts *o,
                      hm_result *r) {
     va_error err = {0};
     int64_t out[4];
+    int box[4];
     if (va_image_to_input(img, &m->pp, &r->x, &err) != VA_OK ||
         va_block_out_shape(m->b, r->x.shape, out, &err) != VA_OK ||
         va_tensor_alloc(&r->y, 4, out, &err) != VA_OK ||
-        va_block_forward(m->b, m->run, &r->x, &r->y, &err) != VA_OK) {
+        va_block_forward(m->b, m->run, &r->x, &r->y, &err) != VA_OK ||
+        va_preprocess_region(&m->pp, img->w, img->h, box, &err) != VA_OK ||
+        ((box[2] != img->w || box[3] != img->h) &&
+         va_image_crop(img, box[0], box[1], box[2], box[3], &r->view, &err) != VA_OK)) {
         va_cli_error("%s: %s: %s", path, m->path, err.msg);
         return -1;
     }
     if (require_finite(path, m, "the preprocessed input", &r->x,
                        "check mean and std in the model's visattn.config"))
         return -1;
+    if (select_maps(path, m, o, r)) return -1;
     char what[VA_MAP_NAME_LEN + 8];
-    for (int k = 1; k <= HM_MAX_STAGES; k++) {
-        const va_map *map = stage_map(m->run, k);
-        if (!map) {
-            if (o->stage >= k) {
-                va_cli_error("%s: --stage %d: the model has %d stages", m->path, o->stage, k - 1);
-                return -1;
-            }
-            break;
-        }
-        if (o->stage && o->stage != k) continue;
-        snprintf(what, sizeof what, "map '%s'", map->name);
-        if (require_finite(path, m, what, &map->t, HM_NOT_FINITE)) return -1;
-        r->stage[k - 1] = map;
+    for (int i = 0; i < r->nshown; i++) {
+        snprintf(what, sizeof what, "map '%s'", r->shown[i].map->name);
+        if (require_finite(path, m, what, &r->shown[i].map->t, HM_NOT_FINITE)) return -1;
     }
-    if (o->cam) {
-        if (!(r->cam = va_run_find_map(m->run, "cam"))) {
-            va_cli_error("%s: the model records no 'cam' map", m->path);
-            return -1;
-        }
+    if (r->nshown && strcmp(r->shown[r->nshown - 1].tag, "cam") == 0) {
         /* The logits too: the top-5 line prints their softmax. */
-        if (require_finite(path, m, "map 'cam'", &r->cam->t, HM_NOT_FINITE) ||
-            require_finite(path, m, "the logit vector", &r->y, HM_NOT_FINITE))
-            return -1;
+        if (require_finite(path, m, "the logit vector", &r->y, HM_NOT_FINITE)) return -1;
+        r->top = 0;
+        for (int k = 1; k < (int)r->y.shape[1]; k++)
+            if (r->y.data[k] > r->y.data[r->top]) r->top = k;
     }
     return 0;
+}
+
+/* The size of an image fitted in a tile of HM_TILE_PX: its longer side HM_TILE_PX. */
+static void tile_size(const va_image *img, int *tw, int *th) {
+    const double s = (double)HM_TILE_PX / (img->w > img->h ? img->w : img->h);
+    *tw = (int)lround(img->w * s), *th = (int)lround(img->h * s);
+    if (*tw < 1) *tw = 1;
+    if (*th < 1) *th = 1;
 }
 
 /* Every model runs and every map is checked before the first file of an image is written, so an
  * image gets either all its files or none: never a partial set, never a picture of NaNs. A model's
  * maps stay valid until that model's next forward pass, and each model has its own run context.
- * The files are named after `stem` (va_cli_batch_stems); *written counts those written. */
+ * Each model's overlays are drawn on the part of the image its input covers (a network's centre
+ * crop). The files are named after `stem` (va_cli_batch_stems); *written counts those written. */
 static int process_image(const char *path, const char *stem, hm_model *models, int nmodels,
                          const hm_opts *o, int *written) {
     va_error err = {0};
@@ -375,33 +479,33 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
         return -1;
     }
     int rc = -1;
-    /* Contact sheet: rows = shown stages (+ cam), columns = original + one per model. */
+    /* Contact sheet: rows = shown maps (stages, + cam), columns = original + one per model. */
     int rows = 0, cols = nmodels + 1;
     hm_tile *tiles = NULL;
-    char(*labels)[64] = NULL;
-    double s = (double)HM_TILE_PX / (img.w > img.h ? img.w : img.h);
-    int tw = (int)lround(img.w * s), th = (int)lround(img.h * s);
-    if (tw < 1) tw = 1;
-    if (th < 1) th = 1;
-    int max_rows = HM_MAX_STAGES + 1;
+    char(*labels)[2 * VA_MAP_NAME_LEN] = NULL;
     hm_result *res = calloc((size_t)nmodels, sizeof *res);
     if (!res) {
         va_cli_error("out of memory");
         goto done;
     }
-    if (o->sheet) {
-        tiles = calloc((size_t)(max_rows * cols), sizeof *tiles);
-        labels = calloc((size_t)(max_rows * cols), sizeof *labels);
+    for (int mi = 0; mi < nmodels; mi++) {
+        if (run_model(path, &img, &models[mi], o, &res[mi])) goto done;
+        if (res[mi].nshown > rows) rows = res[mi].nshown;
+    }
+    if (o->sheet && rows > 0) {
+        tiles = calloc((size_t)(rows * cols), sizeof *tiles);
+        labels = calloc((size_t)(rows * cols), sizeof *labels);
         if (!tiles || !labels) {
             va_cli_error("out of memory");
             goto done;
         }
     }
-    for (int mi = 0; mi < nmodels; mi++)
-        if (run_model(path, &img, &models[mi], o, &res[mi])) goto done;
     for (int mi = 0; mi < nmodels; mi++) {
         const hm_model *m = &models[mi];
         const hm_result *r = &res[mi];
+        const va_image *view = r->view.px ? &r->view : &img;
+        int tw, th;
+        tile_size(view, &tw, &th);
         char file[HM_PATH_MAX];
         if (o->save_input) {
             if (path_fmt(file, sizeof file, "%s/%s_%s_input.npy", o->out_dir, stem, m->label))
@@ -414,31 +518,25 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
             printf("wrote %s\n", file);
             ++*written;
         }
-        int row = 0;
-        for (int k = 1; k <= HM_MAX_STAGES; k++) {
-            if (!r->stage[k - 1]) continue;
-            if (path_fmt(file, sizeof file, "%s/%s_%s_stage%d.png", o->out_dir, stem, m->label, k))
+        for (int row = 0; row < r->nshown; row++) {
+            const hm_shown *sh = &r->shown[row];
+            if (path_fmt(file, sizeof file, "%s/%s_%s_%s.png", o->out_dir, stem, m->label,
+                         sh->tag))
                 goto done;
-            hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(r->stage[k - 1], &img, o, file, tile, tw, th)) goto done;
+            hm_tile *tile = tiles ? &tiles[row * cols + mi + 1] : NULL;
+            if (write_overlay(sh->map, view, o, file, tile, tw, th)) goto done;
             ++*written;
-            if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s stage%d", m->label, k);
-            row++;
+            if (!tiles) continue;
+            const char *cls = strcmp(sh->tag, "cam") == 0 ? va_block_class_name(m->b, r->top) : 0;
+            snprintf(labels[row * cols + mi + 1], sizeof labels[0], "%.50s %s%s%.60s", m->label,
+                     sh->tag, cls ? ": " : "", cls ? cls : "");
         }
-        if (r->cam) {
-            if (path_fmt(file, sizeof file, "%s/%s_%s_cam.png", o->out_dir, stem, m->label))
-                goto done;
-            hm_tile *tile = o->sheet ? &tiles[row * cols + mi + 1] : NULL;
-            if (write_overlay(r->cam, &img, o, file, tile, tw, th)) goto done;
-            ++*written;
-            if (o->sheet) path_fmt(labels[row * cols + mi + 1], 64, "%.50s cam", m->label);
-            row++;
-            print_top5(path, m, &r->y);
-        }
-        if (row > rows) rows = row;
+        if (r->nshown && strcmp(r->shown[r->nshown - 1].tag, "cam") == 0) print_top5(path, m, &r->y);
     }
-    if (o->sheet && rows > 0) {
+    if (tiles) {
         va_image orig;
+        int tw, th;
+        tile_size(&img, &tw, &th);
         if (va_image_resize(&img, tw, th, &orig, &err) != VA_OK) {
             va_cli_error("%s", err.msg);
             goto done;
@@ -469,7 +567,7 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
             free(cells);
             goto done;
         }
-        st = va_contact_sheet(cells, rows, cols, tw > th ? tw : th, &sheet, &err);
+        st = va_contact_sheet(cells, rows, cols, HM_TILE_PX, &sheet, &err);
         if (st == VA_OK && check_not_input(file, o)) {
             va_image_free(&sheet);
             va_image_free(&orig);
@@ -485,18 +583,20 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
         va_image_free(&orig);
         free(cells);
         if (st != VA_OK) goto done;
+        ++*written; /* the contact sheet */
     }
-    if (o->sheet && rows > 0) ++*written; /* the contact sheet */
     rc = 0;
 done:
     if (res)
         for (int mi = 0; mi < nmodels; mi++) {
             va_tensor_free(&res[mi].x);
             va_tensor_free(&res[mi].y);
+            va_image_free(&res[mi].view);
+            free(res[mi].shown);
         }
     free(res);
     if (tiles)
-        for (int i = 0; i < max_rows * cols; i++)
+        for (int i = 0; i < rows * cols; i++)
             va_image_free(&tiles[i].img);
     free(tiles);
     free(labels);
@@ -721,7 +821,8 @@ int va_cmd_heatmap(int argc, char **argv) {
         return 1;
     }
     int nimages = 0, threads = 0, jobs = 1;
-    const char *model_arg = NULL, *block_arg = "all";
+    const char *model_args[HM_MAX_MODELS], *block_arg = "all";
+    int nmodel_args = 0;
     hm_opts o = {.out_dir = ".",
                  .stage = 0,
                  .cmap = VA_CMAP_TURBO,
@@ -741,12 +842,14 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_SAVE,
         O_SCALE,
         O_JOBS,
-        O_ALLFMT
+        O_ALLFMT,
+        O_MAPS
     };
     static const va_cli_opt opts[] = {
         {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},       {"out", 1},
         {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1},  {"cam", 0},
-        {"save-input", 0}, {"scale", 1},    {"jobs", 1},  {"all-formats", 0}, {NULL, 0}};
+        {"save-input", 0}, {"scale", 1},    {"jobs", 1},  {"all-formats", 0}, {"maps", 1},
+        {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;
@@ -761,14 +864,20 @@ int va_cmd_heatmap(int argc, char **argv) {
         case O_THREADS:
             if (va_cli_parse_threads(v, &threads)) goto out;
             break;
-        case O_MODEL: model_arg = v; break;
+        case O_MODEL:
+            if (nmodel_args == HM_MAX_MODELS) {
+                va_cli_error("heatmap: at most %d --model options", HM_MAX_MODELS);
+                goto out;
+            }
+            model_args[nmodel_args++] = v;
+            break;
         case O_BLOCK: block_arg = v, block_given = 1; break;
         case O_OUT: o.out_dir = v; break;
         case O_STAGE: {
             long long st;
             if (strcmp(v, "all") == 0)
                 o.stage = 0;
-            else if (parse_positive("--stage", v, HM_MAX_STAGES, &st))
+            else if (parse_positive("--stage", v, 1000, &st))
                 goto out;
             else
                 o.stage = (int)st;
@@ -801,6 +910,13 @@ int va_cmd_heatmap(int argc, char **argv) {
         case O_CAM: o.cam = 1; break;
         case O_SAVE: o.save_input = 1; break;
         case O_ALLFMT: o.all_formats = 1; break;
+        case O_MAPS:
+            if (strcmp(v, "stage") != 0 && strcmp(v, "block") != 0) {
+                va_cli_error("heatmap: --maps takes stage or block, got '%s'", v);
+                goto out;
+            }
+            o.per_block = strcmp(v, "block") == 0;
+            break;
         case O_SCALE:
             if (strcmp(v, "stretch") != 0 && strcmp(v, "fixed") != 0) {
                 va_cli_error("heatmap: --scale takes stretch or fixed, got '%s'", v);
@@ -816,7 +932,7 @@ int va_cmd_heatmap(int argc, char **argv) {
         }
         }
     }
-    if (model_arg && block_given) {
+    if (nmodel_args && block_given) {
         va_cli_error("heatmap: give --model or --block, not both (--model runs one model file; "
                      "--block picks the trained models of blocks)");
         goto out;
@@ -826,7 +942,8 @@ int va_cmd_heatmap(int argc, char **argv) {
         goto out;
     }
     if (va_cli_setup_threads(threads)) goto out;
-    o.sheet = !model_arg && (strcmp(block_arg, "all") == 0 || strchr(block_arg, ','));
+    o.sheet = nmodel_args > 1 ||
+              (!nmodel_args && (strcmp(block_arg, "all") == 0 || strchr(block_arg, ',')));
     o.images = images, o.nimages = nimages;
 
     rc = 1;
@@ -846,7 +963,12 @@ int va_cmd_heatmap(int argc, char **argv) {
     if (njobs > 1) batch.job_threads = threads ? va_get_num_threads() : 1;
     hm_model models[HM_MAX_MODELS];
     memset(models, 0, sizeof models);
-    int nmodels = resolve_models(model_arg, block_arg, models);
+    int nmodels = 0;
+    if (!nmodel_args) nmodels = resolve_models(NULL, block_arg, models);
+    for (int i = 0; i < nmodel_args && nmodels >= 0; i++) {
+        const int got = resolve_models(model_args[i], block_arg, models + nmodels);
+        nmodels = got < 0 ? got : nmodels + got;
+    }
     if (nmodels < 0) {
         rc = nmodels == -2 ? VA_EXIT_USAGE : VA_EXIT_FAIL;
         goto out;

@@ -1843,7 +1843,7 @@ static const char *g_png_path; /* the valid PNG, written in main */
 static va_image g_png_image;   /* what was written */
 
 /* What the backbone expects: 1 channel, 8 x 8, (p / 255 - 0.5) / 0.25 (its config above). */
-static const va_preprocess g_pp = {1, 8, 8, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}};
+static const va_preprocess g_pp = {1, 8, 8, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}, 0};
 
 enum {
     IMG_PNG = 1,  /* the valid PNG */

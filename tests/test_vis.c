@@ -43,7 +43,7 @@ START_TEST(test_null_arguments) {
     va_tensor map, x;
     ck_assert_int_eq(va_tensor_alloc4(&map, 1, 1, 2, 2, NULL), VA_OK);
     memset(map.data, 0, 4 * sizeof(float));
-    const va_preprocess pp = {1, 2, 2, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}};
+    const va_preprocess pp = {1, 2, 2, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}, 0};
     const unsigned char bytes[4] = {1, 2, 3, 4};
     va_colormap cm;
     unsigned char rgb[3];
@@ -294,7 +294,7 @@ START_TEST(test_image_to_input) {
 
     /* Grey at the same size (bilinear at scale 1 is the identity): luma 0.299 for pure red, then
      * (0.299 - 0.5) / 0.25 = -0.804. */
-    va_preprocess grey = {1, 2, 2, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}};
+    va_preprocess grey = {1, 2, 2, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}, 0};
     va_tensor x;
     ck_assert_int_eq(va_image_to_input(&img, &grey, &x, &err), VA_OK);
     ck_assert_int_eq(x.ndim, 4);
@@ -306,7 +306,7 @@ START_TEST(test_image_to_input) {
     va_tensor_free(&x);
 
     /* RGB, 3 x 4 x 5 (H x W differ from the image and from each other): planar channels. */
-    va_preprocess rgb = {3, 4, 5, {0.f, 0.5f, 1.f}, {1.f, 0.5f, 2.f}};
+    va_preprocess rgb = {3, 4, 5, {0.f, 0.5f, 1.f}, {1.f, 0.5f, 2.f}, 0};
     ck_assert_int_eq(va_image_to_input(&img, &rgb, &x, &err), VA_OK);
     ck_assert(x.shape[0] == 1 && x.shape[1] == 3 && x.shape[2] == 4 && x.shape[3] == 5);
     /* Top-left output pixel: its source point (0.5 * 2/5 - 0.5 < 0) clamps to pixel (0, 0). */
@@ -317,7 +317,7 @@ START_TEST(test_image_to_input) {
 
     /* Down to 1 x 1: the source point is the centre, (0.5, 0.5), the mean of the four pixels.
      * Red channel: (255 + 0 + 0 + 51) / 4 / 255 = 0.3. */
-    va_preprocess one = {3, 1, 1, {0.f, 0.f, 0.f}, {1.f, 1.f, 1.f}};
+    va_preprocess one = {3, 1, 1, {0.f, 0.f, 0.f}, {1.f, 1.f, 1.f}, 0};
     ck_assert_int_eq(va_image_to_input(&img, &one, &x, &err), VA_OK);
     ck_assert(x.shape[1] == 3 && x.shape[2] == 1 && x.shape[3] == 1);
     ck_assert_float_eq_tol(x.data[0], 0.3f, 1e-6f);

@@ -46,6 +46,39 @@ total_ops/total_params buffers ignored.
 """
 
 
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def network_meta(source, builder, config):
+    """What a network's file declares beside its weights (core/block.c reads it): the network,
+    torchvision's eval transform (resize the shorter side, centre crop, mean / std) and the class
+    names. torchvision builders: from their first published weights' transforms and categories
+    (the enum ships with torchvision: nothing is downloaded); the others: ImageNet's 256 / 224."""
+    meta = {"visattn.network": f"{source}:{builder}"}
+    crop, resize, mean, std, names = 224, 256, IMAGENET_MEAN, IMAGENET_STD, None
+    if source == "torchvision":
+        from torchvision.models import get_model_weights
+        try:
+            weights = list(get_model_weights(builder))[0]
+        except (ValueError, KeyError, IndexError):
+            weights = None
+        if weights is not None:
+            t = weights.transforms()
+            crop, resize = t.crop_size[0], t.resize_size[0]
+            mean, std = list(t.mean), list(t.std)
+            names = weights.meta["categories"]
+    if names is None:
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+        names = _IMAGENET_CATEGORIES
+    meta["visattn.input_size"] = json.dumps([crop, crop])
+    meta["visattn.resize"] = json.dumps(resize)
+    meta["visattn.mean"] = json.dumps(mean)
+    meta["visattn.std"] = json.dumps(std)
+    if config.get("num_classes", 1000) == len(names):
+        meta["visattn.class_names"] = json.dumps(list(names))
+    return meta
+
+
 def main(argv=None):
     import argparse
     import sys
@@ -85,7 +118,8 @@ def main(argv=None):
     else:
         print(f"export.py: random weights ({source}'s initialisation, seed {args.seed})",
               file=sys.stderr)
-    export(module.eval(), args.out, model=builder, config=config)
+    export(module.eval(), args.out, model=builder, config=config,
+           extra_meta=network_meta(source, builder, config))
     return 0
 
 

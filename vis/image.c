@@ -422,6 +422,158 @@ static va_status image_planes(const va_image *img, int channels, va_tensor *t, v
     return VA_OK;
 }
 
+/* ---- torchvision's eval transform: Resize(S) with antialiasing, CenterCrop ---------------------- */
+
+/* The size Resize(S) gives a w x h image: the shorter side S, the longer int(S * longer / shorter)
+ * in double precision, as torchvision computes it. 0 if it would exceed 65536 (refused). */
+static void resized_size(int w, int h, int s, int *nw, int *nh) {
+    const int w_short = w <= h;
+    const double lng = (double)s * (w_short ? h : w) / (w_short ? w : h);
+    const int l = lng > 65536.0 ? 0 : (int)lng;
+    *nw = w_short ? s : l;
+    *nh = w_short ? l : s;
+}
+
+/* int(round((size - crop) / 2.0)) with Python's ties-to-even. */
+static int crop_offset(int size, int crop) {
+    const int d = size - crop;
+    if (d % 2 == 0) return d / 2;
+    const int lo = (d - 1) / 2; /* d / 2 = lo + 0.5: round to the even one of lo, lo + 1 */
+    return lo % 2 == 0 ? lo : lo + 1;
+}
+
+/* One axis of PyTorch's antialiased bilinear resize (aten upsample_bilinear2d_aa, PIL's scheme):
+ * output i covers the input around centre (i + 0.5) * scale with a triangle filter of support
+ * max(scale, 1), weights normalised. For each output index: the first input index and the number
+ * of weights, then the weights (at most `taps` of them). */
+typedef struct aa_axis {
+    int taps;
+    int *first, *count;
+    float *w;
+} aa_axis;
+
+static void aa_axis_free(aa_axis *a) {
+    free(a->first);
+    free(a->count);
+    free(a->w);
+}
+
+static va_status aa_axis_init(aa_axis *a, int in, int out, va_error *err) {
+    const double scale = (double)in / out, support = scale >= 1.0 ? scale : 1.0;
+    const double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+    a->taps = (int)ceil(support) * 2 + 1;
+    a->first = malloc((size_t)out * sizeof *a->first);
+    a->count = malloc((size_t)out * sizeof *a->count);
+    a->w = malloc((size_t)out * (size_t)a->taps * sizeof *a->w);
+    if (!a->first || !a->count || !a->w) {
+        aa_axis_free(a);
+        return va_fail(err, VA_ERR_NOMEM, "va_image_to_input: out of memory");
+    }
+    for (int i = 0; i < out; i++) {
+        const double centre = scale * (i + 0.5);
+        int lo = (int)(centre - support + 0.5), hi = (int)(centre + support + 0.5);
+        if (lo < 0) lo = 0;
+        if (hi > in) hi = in;
+        int n = hi - lo;
+        if (n > a->taps) n = a->taps;
+        float *wt = a->w + (size_t)i * (size_t)a->taps;
+        double total = 0;
+        for (int j = 0; j < n; j++) {
+            const double t = fabs((j + lo - centre + 0.5) * inv);
+            total += t < 1.0 ? 1.0 - t : 0.0;
+        }
+        for (int j = 0; j < n; j++) {
+            const double t = fabs((j + lo - centre + 0.5) * inv);
+            wt[j] = (float)(total > 0 ? (t < 1.0 ? 1.0 - t : 0.0) / total : 0.0);
+        }
+        a->first[i] = lo;
+        a->count[i] = n;
+    }
+    return VA_OK;
+}
+
+/* dst (C x nh x nw, the crop of the resized image at rows top.., columns left..) from src
+ * (C x h x w): columns first, then rows, as PyTorch does. */
+static va_status resize_crop_aa(const va_tensor *src, int nh, int nw, int top, int left,
+                                va_tensor *dst, va_error *err) {
+    const int c = (int)src->shape[1], h = (int)src->shape[2], w = (int)src->shape[3];
+    const int oh = (int)dst->shape[2], ow = (int)dst->shape[3];
+    aa_axis ax = {0}, ay = {0};
+    va_tensor tmp = {0};
+    va_status s = aa_axis_init(&ax, w, nw, err);
+    if (s == VA_OK) s = aa_axis_init(&ay, h, nh, err);
+    if (s == VA_OK) s = va_tensor_alloc4(&tmp, 1, c, h, ow, err);
+    for (int k = 0; s == VA_OK && k < c; k++) {
+        const float *in = src->data + (size_t)k * (size_t)h * (size_t)w;
+        float *t = tmp.data + (size_t)k * (size_t)h * (size_t)ow;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < ow; x++) {
+                const int i = x + left;
+                const float *wt = ax.w + (size_t)i * (size_t)ax.taps;
+                const float *row = in + (size_t)y * (size_t)w + ax.first[i];
+                float acc = 0.f;
+                for (int j = 0; j < ax.count[i]; j++)
+                    acc += wt[j] * row[j];
+                t[(size_t)y * (size_t)ow + (size_t)x] = acc;
+            }
+        float *o = dst->data + (size_t)k * (size_t)oh * (size_t)ow;
+        for (int y = 0; y < oh; y++) {
+            const int i = y + top;
+            const float *wt = ay.w + (size_t)i * (size_t)ay.taps;
+            for (int x = 0; x < ow; x++) {
+                float acc = 0.f;
+                for (int j = 0; j < ay.count[i]; j++)
+                    acc += wt[j] * t[(size_t)(ay.first[i] + j) * (size_t)ow + (size_t)x];
+                o[(size_t)y * (size_t)ow + (size_t)x] = acc;
+            }
+        }
+    }
+    aa_axis_free(&ax);
+    aa_axis_free(&ay);
+    va_tensor_free(&tmp);
+    return s;
+}
+
+va_status va_image_crop(const va_image *src, int x, int y, int w, int h, va_image *dst,
+                        va_error *err) {
+    if (!dst) return va_fail(err, VA_ERR_ARG, "va_image_crop: dst is NULL");
+    if (dst == src) return va_fail(err, VA_ERR_ARG, "va_image_crop: dst is src");
+    memset(dst, 0, sizeof *dst);
+    VA_TRY(vis_check_image(src, "va_image_crop", "src", err));
+    if (x < 0 || y < 0 || w < 1 || h < 1 || x > src->w - w || y > src->h - h)
+        return va_fail(err, VA_ERR_ARG,
+                       "va_image_crop: region %d x %d at (%d, %d) is not inside the %d x %d image",
+                       w, h, x, y, src->w, src->h);
+    VA_TRY(va_image_alloc(dst, w, h, err));
+    for (int r = 0; r < h; r++)
+        memcpy(dst->px + (size_t)r * (size_t)w * 3,
+               src->px + ((size_t)(y + r) * (size_t)src->w + (size_t)x) * 3, (size_t)w * 3);
+    return VA_OK;
+}
+
+va_status va_preprocess_region(const va_preprocess *pp, int w, int h, int box[4], va_error *err) {
+    if (!pp || !box)
+        return va_fail(err, VA_ERR_ARG, "va_preprocess_region: %s is NULL", pp ? "box" : "pp");
+    if (w < 1 || h < 1)
+        return va_fail(err, VA_ERR_ARG, "va_preprocess_region: image %d x %d", w, h);
+    box[0] = box[1] = 0, box[2] = w, box[3] = h;
+    if (pp->resize_shorter <= 0) return VA_OK;
+    int nw, nh;
+    resized_size(w, h, pp->resize_shorter, &nw, &nh);
+    if (!nw || !nh || nw < pp->width || nh < pp->height)
+        return va_fail(err, VA_ERR_CONFIG, "va_preprocess_region: a %d x %d image resized to %d "
+                       "on its shorter side does not fit the %d x %d crop", w, h,
+                       pp->resize_shorter, pp->width, pp->height);
+    const int left = crop_offset(nw, pp->width), top = crop_offset(nh, pp->height);
+    const double sx = (double)w / nw, sy = (double)h / nh;
+    const int x0 = (int)lround(left * sx), y0 = (int)lround(top * sy);
+    int x1 = (int)lround((left + pp->width) * sx), y1 = (int)lround((top + pp->height) * sy);
+    if (x1 <= x0) x1 = x0 + 1;
+    if (y1 <= y0) y1 = y0 + 1;
+    box[0] = x0, box[1] = y0, box[2] = (x1 < w ? x1 : w) - x0, box[3] = (y1 < h ? y1 : h) - y0;
+    return VA_OK;
+}
+
 va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_tensor *x,
                             va_error *err) {
     if (!x) return va_fail(err, VA_ERR_ARG, "va_image_to_input: x is NULL");
@@ -441,10 +593,23 @@ va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_ten
                            "bad normalisation for channel %d: mean %g, std %g (std must be "
                            "positive, both finite)",
                            c, (double)pp->mean[c], (double)pp->std[c]);
+    int nw = 0, nh = 0;
+    if (pp->resize_shorter > 0) {
+        resized_size(img->w, img->h, pp->resize_shorter, &nw, &nh);
+        if (!nw || !nh || nw < pp->width || nh < pp->height)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "a %d x %d image resized to %d on its shorter side does not fit the "
+                           "model's %d x %d crop",
+                           img->w, img->h, pp->resize_shorter, pp->width, pp->height);
+    }
     va_tensor full = {0};
     VA_TRY(image_planes(img, pp->channels, &full, err));
     va_status st = va_tensor_alloc4(x, 1, pp->channels, pp->height, pp->width, err);
-    if (st == VA_OK) st = va_resize_bilinear(&full, x, err);
+    if (st == VA_OK && pp->resize_shorter > 0)
+        st = resize_crop_aa(&full, nh, nw, crop_offset(nh, pp->height),
+                            crop_offset(nw, pp->width), x, err);
+    else if (st == VA_OK)
+        st = va_resize_bilinear(&full, x, err);
     va_tensor_free(&full);
     if (st != VA_OK) {
         va_tensor_free(x);
@@ -541,6 +706,7 @@ va_status va_preprocess_for_model(const va_block *model, va_preprocess *pp, va_e
     pp->channels = info->in_channels;
     pp->height = info->input_h;
     pp->width = info->input_w;
+    pp->resize_shorter = info->resize_shorter;
     for (int c = 0; c < 3; c++) {
         const int k = c < info->num_norm ? c : 0; /* a grey model: the same value for R, G, B */
         pp->mean[c] = info->mean[k];

@@ -101,6 +101,9 @@ typedef struct va_block_ops {
 typedef struct va_model_info {
     int in_channels;         /* channels the input must have; 0: not declared */
     int input_h, input_w;    /* the input size the model was trained at; 0: not declared */
+    int resize_shorter;      /* > 0: an image's shorter side is resized to this, then its centre
+                                cropped to input_h x input_w (torchvision's eval transform); 0:
+                                the image is resized to input_h x input_w */
     int num_norm;            /* entries of mean and std: 0 (not declared) or in_channels */
     const float *mean, *std; /* per channel: input = (pixel / 255 - mean) / std */
     int num_classes;         /* outputs of a classifier; 0: not a classifier */

@@ -105,6 +105,11 @@ va_status va_image_write_png(const char *path, const va_image *img, va_error *er
  * src's pixels), and src is only read. */
 va_status va_image_resize(const va_image *src, int w, int h, va_image *dst, va_error *err);
 
+/* A copy of the w x h region of src at (x, y), which must lie inside src. dst is allocated; it
+ * must not be src, which is only read. */
+va_status va_image_crop(const va_image *src, int x, int y, int w, int h, va_image *dst,
+                        va_error *err);
+
 /* ---- Model input ----------------------------------------------------------------------------- */
 
 /* How a model wants its input (for the backbone models: from the model file's visattn.config). */
@@ -112,17 +117,28 @@ typedef struct va_preprocess {
     int channels;          /* 1: grey (ITU-R BT.601 luma), 3: RGB */
     int height, width;     /* the model's input_size */
     float mean[3], std[3]; /* per channel, applied to pixel / 255; std > 0 */
+    int resize_shorter;    /* > 0: torchvision's eval transform, below; 0: resize to the input */
 } va_preprocess;
 
 /* x = 1 x channels x height x width: pixels / 255 (grey = 0.299 R + 0.587 G + 0.114 B, exactly R
- * where R = G = B; a grey image gives the same value on every channel), resized with
- * va_resize_bilinear (PyTorch's F.interpolate(mode="bilinear", align_corners=False), no
- * antialiasing), then (v - mean) / std. x is allocated (free with va_tensor_free) and never shares
- * memory with img, which is only read.
+ * where R = G = B; a grey image gives the same value on every channel), resized, then
+ * (v - mean) / std. Resizing: with resize_shorter 0, to height x width with va_resize_bilinear
+ * (PyTorch's F.interpolate(mode="bilinear", align_corners=False), no antialiasing); with
+ * resize_shorter S, as torchvision's eval transform Resize(S) + CenterCrop((height, width)): the
+ * shorter side to S and the longer to int(S * longer / shorter), bilinear with antialiasing
+ * (F.interpolate(..., antialias=True), which PIL's BILINEAR resize matches up to its 8-bit
+ * rounding), then the centre height x width (offsets int(round((size - crop) / 2)), ties to even
+ * as Python rounds). x is allocated (free with va_tensor_free) and never shares memory with img,
+ * which is only read.
  */
 va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_tensor *x,
                             va_error *err);
-/* The preprocessing a model declares (va_block_info: in_channels 1 or 3, input size, mean, std).
+/* The part of a w x h image that va_image_to_input puts in the input, in image pixels: the whole
+ * image, or with resize_shorter the centre crop mapped back to the image (rounded to whole
+ * pixels). box = {x, y, width, height}. */
+va_status va_preprocess_region(const va_preprocess *pp, int w, int h, int box[4], va_error *err);
+/* The preprocessing a model declares (va_block_info: in_channels 1 or 3, input size, mean, std,
+ * resize_shorter).
  * VA_ERR_CONFIG if it declares no input size or normalisation (a block, not a model), or an
  * input of other than 1 or 3 channels; VA_ERR_ARG for NULL. */
 va_status va_preprocess_for_model(const va_block *model, va_preprocess *pp, va_error *err);
