@@ -1,10 +1,10 @@
-/* visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME] [--stage K|all] [--out DIR]
- *                 [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam] [--threads N]
- *                 [--max-pixels N] [--save-input] [--scale stretch|fixed] [--jobs N]
- *                 [--all-formats]
- * Show where each attention block of the project's backbone models looks: run the model on the
- * image, take each stage's spatial attention map, upsample it to the image's full resolution,
- * colour-map it and blend it over the image. */
+/* visattn heatmap IMAGE... [--model NAME|FILE]... [--block all|NAME] [--stage K|all]
+ *                 [--maps stage|block] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]
+ *                 [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]
+ *                 [--scale stretch|fixed] [--jobs N] [--all-formats]
+ * Show where each attention block of a classifier looks (the project's backbone models, an EMO, a
+ * network): run the model on the image, take each stage's (or block's) spatial attention map,
+ * upsample it to the image's full resolution, colour-map it and blend it over the image. */
 /* strtok_r() is POSIX, which glibc hides in strict C11 without this. */
 #define _XOPEN_SOURCE 700
 
@@ -32,31 +32,44 @@
 #define HM_TILE_PX 224
 
 static void heatmap_usage(FILE *f) {
-    fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE] [--block all|NAME]\n"
-          "         [--stage K|all] [--out DIR] [--colormap turbo|jet|viridis|inferno|gray]\n"
-          "         [--alpha A] [--cam] [--threads N] [--max-pixels N] [--save-input]\n"
-          "         [--scale stretch|fixed] [--jobs N] [--all-formats]\n"
+    fputs("usage: visattn heatmap IMAGE... [--model NAME|FILE]... [--block all|NAME]\n"
+          "         [--stage K|all] [--maps stage|block] [--out DIR]\n"
+          "         [--colormap turbo|jet|viridis|inferno|gray] [--alpha A] [--cam]\n"
+          "         [--threads N] [--max-pixels N] [--save-input] [--scale stretch|fixed]\n"
+          "         [--jobs N] [--all-formats]\n"
           "\n"
-          "Runs the project's trained backbone models on each image and writes, for each\n"
-          "stage, the attention map upsampled to the image's full size and blended over it:\n"
-          "  DIR/<image>_<block>_stage<k>.png, and with --block all DIR/<image>_contact.png\n"
-          "  (the original and every block's overlays side by side, labelled). Every overlay\n"
-          "  and every sheet tile has a colour bar under it with the values at its two ends.\n"
+          "Runs classifier models on each image and writes each attention map upsampled to\n"
+          "the image and blended over it: DIR/<image>_<model>_stage<k>.png per stage (or\n"
+          "DIR/<image>_<model>_<map>.png per block with --maps block), and with two or more\n"
+          "models DIR/<image>_contact.png (the original and every model's overlays side by\n"
+          "side, labelled). Every overlay and every sheet tile has a colour bar under it with\n"
+          "the values at its two ends.\n"
           "\n"
-          "The map a stage shows is the block's spatial map if it has one: 'spatial' for\n"
+          "Models: by default the project's trained backbone models, one per block. The map a\n"
+          "backbone stage shows is the block's spatial map if it has one: 'spatial' for\n"
           "spatial, cbam, triplet, shuffle and double_attention (its gathering maps averaged),\n"
           "'attention' for irmb; else (se, and the model without attention, 'none') 'energy',\n"
           "the channel mean of the stage's output after attention. --model also takes an EMO\n"
-          "network file (tools/convert_emo.py): a stage shows its last attention iRMB's map,\n"
-          "else its energy.\n"
+          "file (tools/convert_emo.py): a stage shows its last attention iRMB's map, else its\n"
+          "energy. And a network file (written by tools/export.py: ResNets, MobileNetV3,\n"
+          "EfficientNet, ...): its input is the image as torchvision's eval transform makes it\n"
+          "(shorter side resized, e.g. to 256, antialiased bilinear; centre crop, e.g. 224;\n"
+          "mean/std: as the file says), its overlays cover that centre crop, a stage is its\n"
+          "blocks at one resolution and shows its last block's spatial map (or energy), and\n"
+          "the CAM of the predicted class is always drawn, its name printed and on the sheet.\n"
+          "Channel gates (an SE's) have no positions to draw.\n"
           "\n"
           "  --block all|LIST  all (default): one model per block, for every registered block\n"
           "                    with a file assets/models/<block>.safetensors, plus 'none' (the\n"
           "                    model without attention); LIST: those blocks' models, e.g.\n"
           "                    cbam or cbam,triplet,none (a list of two or more gets a sheet)\n"
-          "  --model NAME|FILE one model: assets/models/NAME.safetensors, or a model file\n"
-          "                    (not together with --block)\n"
+          "  --model NAME|FILE a model: assets/models/NAME.safetensors, or a model file; give\n"
+          "                    it again for more models (a sheet); not together with --block\n"
           "  --stage K|all     the stages to show (default all; stages count from 1)\n"
+          "  --maps stage|block\n"
+          "                    stage (default): one map per stage; block: every block's map\n"
+          "                    (the backbone's spatial and energy maps, each iRMB's, each\n"
+          "                    network block's), named by the map, e.g. layer2.3.spatial\n"
           "  --out DIR         output directory, created if needed (default: current directory)\n"
           "  --colormap CMAP   turbo (default), jet, viridis, inferno or gray\n"
           "  --alpha A         weight of the heatmap in the blend, 0..1 (default 0.5)\n"
@@ -70,18 +83,21 @@ static void heatmap_usage(FILE *f) {
           "                    look almost flat. Maps with no natural range (energy, the CAM)\n"
           "                    stay stretched, and their bar says 'min-max'.\n"
           "  --cam             also the class activation map of the predicted class\n"
-          "                    (<image>_<block>_cam.png), and print the top-5 classes\n"
+          "                    (<image>_<model>_cam.png), and print the top-5 classes (always\n"
+          "                    on for networks)\n"
           "  --max-pixels N    refuse larger images (default 100000000 = 100 megapixels)\n"
           "  --all-formats     also read TGA, PSD, HDR and PIC images (stb_image's decoders\n"
           "                    for them are little fuzzed: off by default; PNG, JPEG, BMP,\n"
           "                    GIF and PNM are always read)\n"
-          "  --save-input      also write the preprocessed input, <image>_<block>_input.npy\n"
+          "  --save-input      also write the preprocessed input, <image>_<model>_input.npy\n"
           "  --threads N       threads for OpenMP and OpenBLAS (of each job with --jobs)\n"
           "  --jobs N          images processed at once (default 1; at most one job per\n"
           "                    image); with two or more, each job runs --threads threads,\n"
           "                    1 without it (the environment's thread count is for one job)\n"
           "\n"
-          "<image> is the image's file name without its extension. No file of a run replaces\n"
+          "<image> is the image's file name without its extension; <model> the backbone's\n"
+          "block, the EMO variant, or the network with its attention slot's block (e.g.\n"
+          "resnet50_cbam). No file of a run replaces\n"
           "another: when an earlier image on the command line has the same name (a/x.png and\n"
           "b/x.png, x.png and x.jpg, one file given twice), the later one is <image>-2, then\n"
           "-3, ... (the first that no earlier image got and that no image is named). Each\n"
@@ -92,10 +108,10 @@ static void heatmap_usage(FILE *f) {
           "Assets (models/, images/): the first directory of $VISATTN_ASSETS,\n"
           "<directory of visattn>/../assets (a build tree), <directory of visattn>/../share/\n"
           "visattn and the install prefix's share/visattn (an install), ./assets.\n"
-          "Images: whatever stb_image reads (PNG, JPEG, BMP, GIF, TGA, PSD, PNM, HDR); grey,\n"
-          "RGB or RGBA (alpha composited over black); 16-bit PNGs are reduced to 8 bits. Each\n"
-          "image is converted as the model expects (grey or RGB), resized to its input size\n"
-          "(bilinear) and normalised with its mean and std.\n",
+          "Images: PNG, JPEG, BMP, GIF, PNM (and with --all-formats TGA, PSD, HDR, PIC);\n"
+          "grey, RGB or RGBA (alpha composited over black); 16-bit PNGs are reduced to 8 bits.\n"
+          "Each image is converted as the model expects (grey or RGB), resized to its input\n"
+          "size (bilinear; a network: as above) and normalised with its mean and std.\n",
           f);
 }
 
