@@ -45,6 +45,8 @@ typedef struct bench_opts {
     double min_time;
     const char *json, *csv, *svg;
     int no_yardstick; /* leave the yardstick out unless --blocks names it */
+    const char *network; /* --network: one row per --attention entry instead of blocks */
+    char attention[512]; /* --attention LIST ("" = none and every registered block) */
 } bench_opts;
 
 /* What a row times: a registry name with random weights, or a loaded --model file. */
@@ -55,6 +57,7 @@ typedef struct bench_item {
     va_block *file; /* the --model file's block, loaded once */
     int skipped;    /* it cannot run at the current shape */
     int yardstick;  /* added as the yardstick, not asked for by --blocks */
+    char attention[64]; /* --network: the slot's block, or "none" */
 } bench_item;
 
 typedef struct bench_row {
@@ -93,6 +96,8 @@ static void bench_usage(FILE *f) {
         "                     [--shape N,C,H,W ...] [--threads 1,2,...] [--warmup K]\n"
         "                     [--iters I | --min-time S] [--json FILE|-] [--csv FILE|-]\n"
         "                     [--svg FILE|-] [--no-yardstick]\n"
+        "       visattn bench --network NAME [--attention none,se,cbam,...] [--config JSON]\n"
+        "                     [--shape ...] [--threads ...] [--json|--csv|--svg FILE|-] ...\n"
         "\n"
         "Cost and latency of every block at its bench config (docs/bench.md), next to the\n"
         "yardstick '" YARDSTICK "' (3x3 conv, C->C, + BN + ReLU), with random weights.\n"
@@ -108,6 +113,14 @@ static void bench_usage(FILE *f) {
         "  --json, --csv, --svg  write the rows there; '-' is standard output, and the table\n"
         "                  then goes to standard error (only one of them may be '-')\n"
         "  --no-yardstick  leave the yardstick out (unless --blocks names it); 'vs conv' empty\n"
+        "  --network NAME  a network model (resnet50, mobilenet_v3_large, ...: visattn list)\n"
+        "                  with random weights, once per --attention entry, the block put in\n"
+        "                  its attention slot the way its authors did (docs/networks/): the\n"
+        "                  comparison papers print; 'vs none' is each row's median over the\n"
+        "                  network's without attention; --config sets the network's other\n"
+        "                  arguments; default shape 1,3,224,224\n"
+        "  --attention LIST  none and block names (default: none and every registered block;\n"
+        "                  a block the slot cannot take is skipped with a note)\n"
         "Defaults: shapes 1,64,56,56 and 1,256,14,14; threads from VISATTN_NUM_THREADS or all\n"
         "cores; --warmup 3; at least --iters 10 and --min-time 1.\n"
         "A block that cannot run at a shape (its config or the shape breaks its rules) is skipped\n"
@@ -177,6 +190,23 @@ static char *block_config(const char *block, int64_t c, const cJSON *user) {
     return text;
 }
 
+/* A --network row's config: --config's keys with "attention" set to the block (null for "none").
+ * NULL on no memory. */
+static char *network_config(const cJSON *user, const char *attention) {
+    cJSON *c = user ? cJSON_Duplicate(user, 1) : cJSON_CreateObject();
+    cJSON *a = strcmp(attention, "none") == 0 ? cJSON_CreateNull() : cJSON_CreateString(attention);
+    char *text = NULL;
+    if (c && a) {
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "attention");
+        cJSON_AddItemToObject(c, "attention", a);
+        a = NULL;
+        text = cJSON_PrintUnformatted(c);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(c);
+    return text;
+}
+
 /* Build a block (or the yardstick: conv_bn_relu) with random weights. */
 static va_status make_block(const char *name, const char *config, va_block **out, va_error *err) {
     const char *real = strcmp(name, YARDSTICK) == 0 ? "conv_bn_relu" : name;
@@ -206,8 +236,14 @@ static va_status measure(const bench_opts *o, const bench_item *it, const int64_
     row->weights = it->path;
     va_block *b = it->file;
     snprintf(row->block, sizeof row->block, "%s", b ? va_block_name(b) : it->name);
-    row->config = b ? strdup(va_block_config(b))
-                    : block_config(it->name, shape[1], it->user_config ? o->config : NULL);
+    if (it->attention[0]) {
+        if (strcmp(it->attention, "none") != 0)
+            snprintf(row->block, sizeof row->block, "%.30s+%.30s", it->name, it->attention);
+        row->config = network_config(o->config, it->attention);
+    } else {
+        row->config = b ? strdup(va_block_config(b))
+                        : block_config(it->name, shape[1], it->user_config ? o->config : NULL);
+    }
     if (!row->config) return va_fail(err, VA_ERR_NOMEM, "out of memory");
     if (!b) VA_TRY(make_block(it->name, row->config, &b, err));
     const va_bench_opts bo = {o->warmup, o->iters, o->min_time};
@@ -420,14 +456,17 @@ static void print_table(FILE *f, const bench_opts *o, const bench_env *e, const 
     fprintf(f, "%s, %d core%s; load average %.2f at the start; %s\n",
             e->cpu[0] ? e->cpu : "unknown CPU", e->cores, e->cores == 1 ? "" : "s", e->load_start,
             e->date);
-    fprintf(f, "%-17s %-13s %3s %8s %8s %8s %9s %9s %9s %9s %10s %8s  %s\n", "block", "shape",
+    int bw = 17; /* the block column: as wide as its longest name ("resnet50+double_attention") */
+    for (int i = 0; i < n; i++)
+        if ((int)strlen(rows[i].block) > bw) bw = (int)strlen(rows[i].block);
+    fprintf(f, "%-*s %-13s %3s %8s %8s %8s %9s %9s %9s %9s %10s %8s  %s\n", bw, "block", "shape",
             "thr", "params", "MACs", "FLOPs", "median ms", "p10 ms", "p90 ms", "img/s", "workspace",
-            "vs conv", "noise");
+            o->network ? "vs none" : "vs conv", "noise");
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
         char shape[64], p[24], m[24], fl[24], w[24], over[24] = "-";
         if (!isnan(r->overhead)) snprintf(over, sizeof over, "%.1f%%", 100.0 * r->overhead);
-        fprintf(f, "%-17s %-13s %3d %8s %8s %8s %9.3f %9.3f %9.3f %9.1f %10s %8s  %s\n", r->block,
+        fprintf(f, "%-*s %-13s %3d %8s %8s %8s %9.3f %9.3f %9.3f %9.1f %10s %8s  %s\n", bw, r->block,
                 shape_str(r->shape, shape, sizeof shape), r->threads,
                 si_str(r->cost.params, p, sizeof p), si_str(r->cost.macs, m, sizeof m),
                 si_str(r->cost.flops, fl, sizeof fl), r->median_ms, r->p10_ms, r->p90_ms,
@@ -480,7 +519,8 @@ static int close_output(FILE *f) {
 /* JSON and CSV carry the same fields, in the same order (tests/py_bench.py checks it):
  * block, config (JSON text), weights (the --model file or null), n, c, h, w, threads, params,
  * macs, flops, median_ms, p10_ms, p90_ms, images_per_s, workspace_bytes (arena peak), iters,
- * overhead_vs_conv (median / yardstick's), noise (null, "spread", "load" or "spread+load"). */
+ * overhead_vs_conv (median / yardstick's; with --network overhead_vs_none, median / the plain
+ * network's), noise (null, "spread", "load" or "spread+load"). */
 static int write_json(const char *path, const bench_opts *o, const bench_env *e,
                       const bench_row *rows, int n, const bench_skip *skips, int nskips) {
     FILE *f = open_output(path);
@@ -501,8 +541,8 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *e,
     put_json_number(f, e->load_end);
     fprintf(f,
             ", \"noise_spread\": %g, \"warmup\": %d, \"min_iters\": %d, \"min_time_s\": %g, "
-            "\"yardstick\": \"" YARDSTICK "\", \"rows\": [\n",
-            NOISE_SPREAD, o->warmup, o->iters, o->min_time);
+            "\"yardstick\": \"%s\", \"rows\": [\n",
+            NOISE_SPREAD, o->warmup, o->iters, o->min_time, o->network ? o->network : YARDSTICK);
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
         char over[32];
@@ -514,11 +554,11 @@ static int write_json(const char *path, const bench_opts *o, const bench_env *e,
                 ", \"n\": %lld, \"c\": %lld, \"h\": %lld, \"w\": %lld, \"threads\": %d, "
                 "\"params\": %lld, \"macs\": %lld, \"flops\": %lld, \"median_ms\": %.6f, "
                 "\"p10_ms\": %.6f, \"p90_ms\": %.6f, \"images_per_s\": %.3f, "
-                "\"workspace_bytes\": %zu, \"iters\": %d, \"overhead_vs_conv\": %s, \"noise\": ",
+                "\"workspace_bytes\": %zu, \"iters\": %d, \"overhead_vs_%s\": %s, \"noise\": ",
                 (long long)r->shape[0], (long long)r->shape[1], (long long)r->shape[2],
                 (long long)r->shape[3], r->threads, (long long)r->cost.params,
                 (long long)r->cost.macs, (long long)r->cost.flops, r->median_ms, r->p10_ms,
-                r->p90_ms, r->images_per_s, r->workspace, r->iters,
+                r->p90_ms, r->images_per_s, r->workspace, r->iters, o->network ? "none" : "conv",
                 overhead_str(r->overhead, "null", over, sizeof over));
         put_json_string(f, r->noise ? noise_str(r->noise) : NULL);
         fprintf(f, "}%s\n", i + 1 < n ? "," : "");
@@ -552,11 +592,13 @@ static void put_csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static int write_csv(const char *path, const bench_row *rows, int n) {
+static int write_csv(const char *path, const bench_opts *o, const bench_row *rows, int n) {
     FILE *f = open_output(path);
     if (!f) return -1;
-    fprintf(f, "block,config,weights,n,c,h,w,threads,params,macs,flops,median_ms,p10_ms,p90_ms,"
-               "images_per_s,workspace_bytes,iters,overhead_vs_conv,noise\n");
+    fprintf(f,
+            "block,config,weights,n,c,h,w,threads,params,macs,flops,median_ms,p10_ms,p90_ms,"
+            "images_per_s,workspace_bytes,iters,overhead_vs_%s,noise\n",
+            o->network ? "none" : "conv");
     for (int i = 0; i < n; i++) {
         const bench_row *r = &rows[i];
         char over[32];
@@ -676,6 +718,49 @@ static int write_svg(const char *path, const bench_row *rows, int n) {
  * then the selected blocks and named models in registry order, then the --model files. */
 static int select_items(const bench_opts *o, bench_item *items, int *nitems) {
     int n = 0, configured = 0;
+    if (o->network) {
+        /* none first: the other rows are compared with it */
+        char list[512];
+        snprintf(list, sizeof list, "%s", o->attention[0] ? o->attention : "none,all");
+        for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            const va_block_ops *op = NULL;
+            for (int i = 0; strcmp(tok, "all") == 0 && (op = va_ops_at(i)) != NULL; i++)
+                if (op->kind == VA_KIND_BLOCK && n < MAX_ITEMS) {
+                    items[n] = (bench_item){.name = o->network};
+                    snprintf(items[n++].attention, sizeof items[0].attention, "%s", op->name);
+                }
+            if (strcmp(tok, "all") == 0) continue;
+            op = strcmp(tok, "none") == 0 ? NULL : va_find_ops(tok);
+            if (strcmp(tok, "none") != 0 && (!op || op->kind != VA_KIND_BLOCK)) {
+                va_cli_error("bench: --attention: '%s' is not a registered block (see visattn "
+                             "list), 'none' or 'all'",
+                             tok);
+                return -1;
+            }
+            if (n == MAX_ITEMS) {
+                va_cli_error("bench: --attention: at most %d entries", MAX_ITEMS);
+                return -1;
+            }
+            items[n] = (bench_item){.name = o->network};
+            snprintf(items[n++].attention, sizeof items[0].attention, "%s", op ? op->name : tok);
+        }
+        for (int i = 1; i < n; i++) /* "none" first, wherever the list has it */
+            if (strcmp(items[i].attention, "none") == 0) {
+                const bench_item none = items[i];
+                memmove(&items[1], &items[0], (size_t)i * sizeof *items);
+                items[0] = none;
+                break;
+            }
+        for (int i = 0; i < n; i++) /* a block named twice (or by its alias) is timed once */
+            for (int j = 0; j < i; j++)
+                if (strcmp(items[i].attention, items[j].attention) == 0) {
+                    memmove(&items[i], &items[i + 1], (size_t)(n - i - 1) * sizeof *items);
+                    n--, i--;
+                    break;
+                }
+        *nitems = n;
+        return 0;
+    }
     if (!o->no_yardstick || name_in_list(o->blocks, YARDSTICK))
         items[n++] =
             (bench_item){.name = YARDSTICK, .yardstick = !name_in_list(o->blocks, YARDSTICK)};
@@ -701,6 +786,12 @@ static void default_shapes(bench_opts *o, const bench_item *items, int nitems) {
     const int64_t d[2][4] = {{1, 64, 56, 56}, {1, 256, 14, 14}};
     memcpy(o->shapes, d, sizeof d);
     o->nshapes = 2;
+    if (o->network) {
+        const int64_t net[4] = {1, 3, 224, 224};
+        memcpy(o->shapes[0], net, sizeof net);
+        o->nshapes = 1;
+        return;
+    }
     if (o->nmodels != 1 || o->blocks[0]) return;
     const va_model_info *info = va_block_info(items[nitems - 1].file);
     if (!info || info->in_channels <= 0) return;
@@ -737,12 +828,15 @@ int va_cmd_bench(int argc, char **argv) {
         O_JSON,
         O_CSV,
         O_SVG,
-        O_NOYARD
+        O_NOYARD,
+        O_NETWORK,
+        O_ATTENTION
     };
     static const va_cli_opt opts[] = {
         {"help", 0},    {"blocks", 1}, {"config", 1},       {"model", 1},    {"shape", 1},
         {"threads", 1}, {"warmup", 1}, {"iters", 1},        {"min-time", 1}, {"json", 1},
-        {"csv", 1},     {"svg", 1},    {"no-yardstick", 0}, {NULL, 0}};
+        {"csv", 1},     {"svg", 1},    {"no-yardstick", 0}, {"network", 1}, {"attention", 1},
+        {NULL, 0}};
     va_cli_args args = {.cmd = "bench", .argc = argc, .argv = argv};
     const char *v;
     bench_item items[MAX_ITEMS] = {{0}};
@@ -820,11 +914,40 @@ int va_cmd_bench(int argc, char **argv) {
         case O_CSV: o.csv = v; break;
         case O_SVG: o.svg = v; break;
         case O_NOYARD: o.no_yardstick = 1; break;
+        case O_NETWORK: {
+            const va_block_ops *op = va_find_ops(v);
+            if (!op || op->kind != VA_KIND_MODEL) {
+                va_cli_error("bench: --network: '%s' is not a registered network (see visattn "
+                             "list)",
+                             v);
+                USAGE_ERROR;
+            }
+            o.network = op->name;
+            break;
+        }
+        case O_ATTENTION: {
+            const size_t used = strlen(o.attention);
+            if (snprintf(o.attention + used, sizeof o.attention - used, "%s%s", used ? "," : "",
+                         v) >= (int)(sizeof o.attention - used)) {
+                va_cli_error("bench: --attention lists too long");
+                USAGE_ERROR;
+            }
+            break;
+        }
         }
     }
     if (iters_given && !time_given) o.min_time = 0; /* --iters I alone means exactly I passes */
     if (time_given && !iters_given) o.iters = 1;
-    if (!o.blocks[0] && !o.nmodels) strcpy(o.blocks, "all");
+    if (o.network && (o.blocks[0] || o.nmodels)) {
+        va_cli_error("bench: --network times one network with several attention blocks; give "
+                     "--blocks and --model in another run");
+        USAGE_ERROR;
+    }
+    if (o.attention[0] && !o.network) {
+        va_cli_error("bench: --attention needs --network");
+        USAGE_ERROR;
+    }
+    if (!o.blocks[0] && !o.nmodels && !o.network) strcpy(o.blocks, "all");
     const char *outs[3] = {o.json, o.csv, o.svg};
     int to_stdout = 0;
     for (int i = 0; i < 3; i++)
@@ -907,7 +1030,9 @@ int va_cmd_bench(int argc, char **argv) {
                     items[b].skipped = 1;
                     continue;
                 }
-                if (yard < 0 && !items[b].file && strcmp(items[b].name, YARDSTICK) == 0)
+                if (yard < 0 && !items[b].file &&
+                    (o.network ? strcmp(items[b].attention, "none") == 0
+                               : strcmp(items[b].name, YARDSTICK) == 0))
                     yard = nrows;
                 r->overhead = yard >= 0 ? r->median_ms / rows[yard].median_ms : NAN;
                 if (r->p90_ms > NOISE_SPREAD * r->median_ms) r->noise |= NOISE_FROM_SPREAD;
@@ -928,7 +1053,7 @@ int va_cmd_bench(int argc, char **argv) {
     print_table(to_stdout ? stderr : stdout, &o, &env, rows, nrows);
     if (o.json && write_json(o.json, &o, &env, rows, nrows, skips, nskips))
         va_cli_error("bench: cannot write %s", o.json), rc = VA_EXIT_FAIL;
-    if (o.csv && write_csv(o.csv, rows, nrows))
+    if (o.csv && write_csv(o.csv, &o, rows, nrows))
         va_cli_error("bench: cannot write %s", o.csv), rc = VA_EXIT_FAIL;
     if (o.svg && write_svg(o.svg, rows, nrows))
         va_cli_error("bench: cannot write %s", o.svg), rc = VA_EXIT_FAIL;

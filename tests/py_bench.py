@@ -8,6 +8,10 @@
 (b) For every row, params, MACs and FLOPs equal `visattn info` on a file exported from our PyTorch
     version of that block and config (tools/export.py), and params and MACs equal the closed-form
     counts of tools/analytic_cost.py (and params equal sum(p.numel()) of the PyTorch module).
+(e) `visattn bench --network resnet18 --attention ...` and mobilenet_v3_small: one row per block in
+    the slot, the plain network first, params and MACs equal PyTorch's (tools/networks.py, the
+    parameters' sum and the convs' and Linears' MACs), 'vs none' 1 for the plain row; misuse is a
+    usage error.
 (c) For each block, at several shapes (odd sizes, N = 2, H != W, 1 x 1, irmb windows that do not
     divide the map), with the bench config and with every PARITY_CASES config: `visattn info`'s MACs
     and params equal analytic_cost's.
@@ -526,6 +530,43 @@ def check_shapes(args, blocks, exported):
           f"analytic_cost's")
 
 
+def check_network(args):
+    import networks
+    from py_networks import count_macs
+    cases = [("resnet18", "cbam,none,se,channel,triplet,shuffle,spatial",
+              ["none", "cbam", "se", "triplet", "shuffle", "spatial"]),
+             ("mobilenet_v3_small", "se,none", ["none", "se"])]
+    for net, arg, want in cases:
+        r, doc = bench_json(args, ["--network", net, "--attention", arg, "--threads", "1",
+                                   "--warmup", "0", "--iters", "1"], name=f"net_{net}.json")
+        names = [x["block"] for x in doc["rows"]] if doc else None
+        want_names = [net if a == "none" else f"{net}+{a}" for a in want]
+        if r.returncode != 0 or names != want_names:
+            fail(f"bench --network {net} --attention {arg}: rows {names}, wanted {want_names}; "
+                 f"{r.stderr.strip()}")
+            continue
+        if doc["rows"][0].get("overhead_vs_none") != 1.0 or doc.get("yardstick") != net:
+            fail(f"bench --network {net}: the plain row is not the baseline: {doc['rows'][0]}")
+        for row, a in zip(doc["rows"], want):
+            model = networks.build("torchvision", net, {"attention": None if a == "none" else a})
+            macs, hooks = count_macs(model)
+            with torch.no_grad():
+                model(torch.zeros(1, 3, 224, 224))
+            for h in hooks:
+                h.remove()
+            params = sum(p.numel() for p in model.parameters())
+            if (row["params"], row["macs"]) != (params, macs[0]):
+                fail(f"bench --network {net} {a}: params {row['params']}, MACs {row['macs']}; "
+                     f"PyTorch {params}, {macs[0]}")
+    for extra, needle in ((["--network", "resnet18", "--attention", "nonesuch"], "nonesuch"),
+                          (["--network", "se"], "not a registered network"),
+                          (["--network", "resnet18", "--blocks", "cbam"], "--network"),
+                          (["--attention", "cbam"], "needs --network")):
+        r = run([args.visattn, "bench"] + extra)
+        if r.returncode != 2 or needle not in r.stderr or len(r.stderr.strip().splitlines()) != 1:
+            fail(f"bench {' '.join(extra)}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--visattn", required=True)
@@ -547,6 +588,8 @@ def main():
     check_compare_torch(args)
     print("(d) SVG labels, noise flags, run record, --blocks, --config, --model, '-', skipped "
           "rows, --threads, usage errors, compare_torch.py")
+    check_network(args)
+    print("(e) bench --network: rows, params and MACs against PyTorch, usage errors")
     check_counts(args, rows, exported)
     check_shapes(args, blocks, exported)
     print(f"{len(failures)} failures")
