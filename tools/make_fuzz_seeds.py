@@ -4,7 +4,7 @@ makes: every block's smallest parity config with random weights, tiny backbones 
 attention, conv/conv_bn models, .npy arrays of each supported layout, small images in every
 format stb_image reads, and the JPEG and PNG seeds of tools/make_image_seeds.py. Deterministic (fixed seeds); the output is committed.
 
-    /usr/bin/python3 tools/make_fuzz_seeds.py [--out tests/fuzz/corpus]
+    /usr/bin/python3 tools/make_fuzz_seeds.py [--out tests/fuzz/corpus] [--targets model,...]
 """
 import argparse
 import io
@@ -67,6 +67,33 @@ def model_seeds(out):
         m, cfg = backbone.random_model(att, seed=1, **extra)
         path = os.path.join(out, f"backbone_{att or 'none'}.safetensors")
         export(m, path, model="backbone", config=cfg)
+        n += 1
+    # Networks (docs/networks/): their weights are far over the size cap, so these seeds hold a
+    # config and the metadata a network file carries beside one tiny tensor; mutations explore
+    # the stage tables (depths, widths, slots) and the metadata, and end at the first key.
+    three = {"visattn.input_size": "[32, 24]", "visattn.resize": "40",
+             "visattn.mean": "[0.5, 0.4, 0.3]", "visattn.std": "[0.2, 0.3, 0.4]",
+             "visattn.class_names": json.dumps(["a", "b", "c"])}
+    networks = [
+        ("resnet18", {"num_classes": 3}),
+        ("resnet50", {"num_classes": 3, "attention": "cbam"}),
+        ("resnet", {"block": "Bottleneck", "layers": [1, 2, 1, 1], "num_classes": 3,
+                    "groups": 2, "width_per_group": 8, "attention": "shuffle",
+                    "attention_args": {"groups": 4}, "attention_key": "sa",
+                    "replace_stride_with_dilation": [False, True, True]}),
+        ("resnet", {"block": "BasicBlock", "layers": [1, 1, 1, 1], "num_classes": 3,
+                    "attention": "triplet"}),
+        ("resnext50_32x4d", {"num_classes": 3, "attention": "se", "attention_reduction": 8}),
+        ("mobilenet_v3_small", {"num_classes": 3, "width_mult": 0.25, "reduced_tail": True,
+                                "dilated": True}),
+        ("mobilenet_v3_large", {"num_classes": 3, "attention": None}),
+        ("efficientnet_b0", {"num_classes": 3, "attention": "spatial"}),
+        ("efficientnet_b7", {"num_classes": 3, "stochastic_depth_prob": 0.5}),
+    ]
+    for i, (name, cfg) in enumerate(networks):
+        meta = {"visattn.model": name, "visattn.config": json.dumps(cfg), **three}
+        save_file({"conv1.weight": np.zeros((1, 3, 1, 1), np.float32)},
+                  os.path.join(out, f"net_{i}_{name}.safetensors"), metadata=meta)
         n += 1
     for with_bn in (False, True):
         cfg = {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 1}
@@ -163,10 +190,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fuzz", "corpus"))
+    ap.add_argument("--targets", default="model,safetensors,npy,image",
+                    help="which corpora to rewrite (comma list; default all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    targets = args.targets.split(",")
     for target, make in [("model", model_seeds), ("safetensors", safetensors_seeds),
                          ("npy", npy_seeds), ("image", image_seeds)]:
+        if target not in targets:
+            continue
         d = os.path.join(args.out, target)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
