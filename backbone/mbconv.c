@@ -1,4 +1,4 @@
-/* MobileNetV3 and EfficientNet (B0-B7) as torchvision 0.14 builds them
+/* MobileNetV3 and EfficientNet (B0-B7, V2-S/M/L) as torchvision 0.14 builds them
  * (torchvision/models/mobilenetv3.py, efficientnet.py), with the SE as an attention slot: the
  * builders' stage tables turned into units for the network engine (net.h).
  *
@@ -13,12 +13,16 @@
  *                       (indices one less without the expansion); + input when stride 1 and the
  *                       channels stay (NET_RESIDUAL, identity or no shortcut). Stochastic depth:
  *                       identity in eval.
- *   last conv           1x1 conv-BN-act to 6x (MobileNetV3) / 4x (EfficientNet) channels
+ *   fused (V2 stages 1-3) FusedMBConv: block.0 kxk conv-BN-SiLU with the stride to the expanded
+ *                       channels, block.1 1x1 projection conv-BN; expand_ratio 1: block.0 alone,
+ *                       kxk straight to the output. No SE, so no slot; the same shortcut rule.
+ *   last conv           1x1 conv-BN-act to 6x (MobileNetV3) / 4x (EfficientNet B) channels,
+ *                       1280 (V2)
  *   head                avgpool; MobileNetV3: classifier.0 Linear, Hardswish, Dropout,
  *                       classifier.3 Linear; EfficientNet: Dropout, classifier.1 Linear (NET_HEAD)
  *
- * BN eps: MobileNetV3 1e-3; EfficientNet B0-B4 1e-5 (nn.BatchNorm2d), B5-B7 1e-3. SE squeeze:
- * MobileNetV3 _make_divisible(expanded // 4, 8), ReLU, Hardsigmoid; EfficientNet
+ * BN eps: MobileNetV3 1e-3; EfficientNet B0-B4 1e-5 (nn.BatchNorm2d), B5-B7 and V2 1e-3. SE
+ * squeeze: MobileNetV3 _make_divisible(expanded // 4, 8), ReLU, Hardsigmoid; EfficientNet
  * max(1, input_channels // 4), SiLU, Sigmoid. The slot's config: attention (a registered block,
  * "se" by default, null for none), attention_args, attention_reduction (blocks other than se,
  * default 4); its weights under "<block prefix>block.<k>.", its maps under the block's prefix
