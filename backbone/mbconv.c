@@ -1,4 +1,4 @@
-/* MobileNetV3 and EfficientNet (B0-B7) as torchvision 0.14 builds them
+/* MobileNetV3 and EfficientNet (B0-B7, V2-S/M/L) as torchvision 0.14 builds them
  * (torchvision/models/mobilenetv3.py, efficientnet.py), with the SE as an attention slot: the
  * builders' stage tables turned into units for the network engine (net.h).
  *
@@ -13,12 +13,16 @@
  *                       (indices one less without the expansion); + input when stride 1 and the
  *                       channels stay (NET_RESIDUAL, identity or no shortcut). Stochastic depth:
  *                       identity in eval.
- *   last conv           1x1 conv-BN-act to 6x (MobileNetV3) / 4x (EfficientNet) channels
+ *   fused (V2 stages 1-3) FusedMBConv: block.0 kxk conv-BN-SiLU with the stride to the expanded
+ *                       channels, block.1 1x1 projection conv-BN; expand_ratio 1: block.0 alone,
+ *                       kxk straight to the output. No SE, so no slot; the same shortcut rule.
+ *   last conv           1x1 conv-BN-act to 6x (MobileNetV3) / 4x (EfficientNet B) channels,
+ *                       1280 (V2)
  *   head                avgpool; MobileNetV3: classifier.0 Linear, Hardswish, Dropout,
  *                       classifier.3 Linear; EfficientNet: Dropout, classifier.1 Linear (NET_HEAD)
  *
- * BN eps: MobileNetV3 1e-3; EfficientNet B0-B4 1e-5 (nn.BatchNorm2d), B5-B7 1e-3. SE squeeze:
- * MobileNetV3 _make_divisible(expanded // 4, 8), ReLU, Hardsigmoid; EfficientNet
+ * BN eps: MobileNetV3 1e-3; EfficientNet B0-B4 1e-5 (nn.BatchNorm2d), B5-B7 and V2 1e-3. SE
+ * squeeze: MobileNetV3 _make_divisible(expanded // 4, 8), ReLU, Hardsigmoid; EfficientNet
  * max(1, input_channels // 4), SiLU, Sigmoid. The slot's config: attention (a registered block,
  * "se" by default, null for none), attention_args, attention_reduction (blocks other than se,
  * default 4); its weights under "<block prefix>block.<k>.", its maps under the block's prefix
@@ -32,11 +36,12 @@
 
 #include "net.h"
 
-#define MB_MAX_BLOCKS 64 /* efficientnet_b7 has 55 */
+#define MB_MAX_BLOCKS 80 /* efficientnet_v2_l has 79 */
 
-/* One inverted residual of the stage table, channels already adjusted. */
+/* One inverted residual of the stage table, channels already adjusted. fused: EfficientNetV2's
+ * FusedMBConv (a full kxk conv instead of expand + depthwise, no SE). */
 typedef struct mb_block {
-    int cin, kernel, expanded, cout, stride, dilation, use_se, squeeze;
+    int cin, kernel, expanded, cout, stride, dilation, use_se, squeeze, fused;
     va_act act;
     char prefix[NET_KEY_LEN];
 } mb_block;
@@ -44,8 +49,10 @@ typedef struct mb_block {
 typedef struct mb_net {
     const char *what;
     int stem, last, hidden, num_classes, nblocks, efficientnet;
+    int nstages; /* EfficientNet: features.1 .. features.<nstages>, then the last conv */
     float eps;
-    va_act act; /* stem and last conv */
+    const float *mean, *std; /* the input normalisation declared; NULL: ImageNet's */
+    va_act act;              /* stem and last conv */
     mb_block b[MB_MAX_BLOCKS];
 } mb_net;
 
@@ -122,6 +129,19 @@ static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const 
         int k = 0; /* index in torchvision's block Sequential */
         d->kind = NET_RESIDUAL;
         snprintf(d->prefix, sizeof d->prefix, "%s", blk->prefix);
+        d->no_shortcut = !(blk->stride == 1 && blk->cin == blk->cout);
+        d->out_act = VA_ACT_NONE;
+        if (blk->fused) {
+            /* FusedMBConv: kxk conv-BN-SiLU with the stride, to the expanded channels and then a
+             * 1x1 projection without activation, or (expansion 1) straight to the output. */
+            const int expand = blk->expanded != blk->cin;
+            mb_conv(&d->conv[d->nconv++], blk->cin, expand ? blk->expanded : blk->cout, blk->kernel,
+                    blk->stride, 1, 1, blk->act, m->eps, "block.0.0", "block.0.1");
+            if (expand)
+                mb_conv(&d->conv[d->nconv++], blk->expanded, blk->cout, 1, 1, 1, 1, VA_ACT_NONE,
+                        m->eps, "block.1.0", "block.1.1");
+            continue;
+        }
         if (blk->expanded != blk->cin) {
             mb_conv(&d->conv[d->nconv++], blk->cin, blk->expanded, 1, 1, 1, 1, blk->act, m->eps,
                     "block.0.0", "block.0.1");
@@ -147,12 +167,11 @@ static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const 
         snprintf(bn, sizeof bn, "block.%d.1", k);
         mb_conv(&d->conv[d->nconv++], blk->expanded, blk->cout, 1, 1, 1, 1, VA_ACT_NONE, m->eps,
                 conv, bn);
-        d->no_shortcut = !(blk->stride == 1 && blk->cin == blk->cout);
-        d->out_act = VA_ACT_NONE;
     }
     const int cin = m->b[m->nblocks - 1].cout;
     u[n].kind = NET_CONV_BN_ACT;
-    snprintf(u[n].prefix, sizeof u[n].prefix, "features.%d.", m->efficientnet ? 8 : m->nblocks + 1);
+    snprintf(u[n].prefix, sizeof u[n].prefix, "features.%d.",
+             m->efficientnet ? m->nstages + 1 : m->nblocks + 1);
     mb_conv(&u[n++].conv[0], cin, m->last, 1, 1, 1, 1, m->act, m->eps, "0", "1");
     u[n].kind = NET_HEAD;
     u[n].in_features = m->last;
@@ -246,8 +265,8 @@ static va_status mb_finish(va_block *b, const mb_net *m, const char *attn, const
                           .input_h = input,
                           .input_w = input,
                           .num_norm = 3,
-                          .mean = mean,
-                          .std = std,
+                          .mean = m->mean ? m->mean : mean,
+                          .std = m->std ? m->std : std,
                           .num_classes = m->num_classes};
     return va_block_set_info(b, &info, err);
 }
@@ -316,41 +335,78 @@ static va_status mb3_create(va_block *b, const va_config *cfg, va_error *err) {
 /* ---- EfficientNet -----------------------------------------------------------------------------
  */
 
-/* _efficientnet_conf's bneck_conf rows: expand_ratio, kernel, stride, input, out, num_layers. */
-static const int effnet_rows[7][6] = {
-    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
-    {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
+/* A row of _efficientnet_conf: FusedMBConvConfig (fused) or MBConvConfig, then expand_ratio,
+ * kernel, stride, input, out, num_layers. */
+typedef struct effnet_row {
+    int fused, expand, kernel, stride, cin, cout, layers;
+} effnet_row;
+
+static const effnet_row effnet_b_rows[] = {
+    {0, 1, 3, 1, 32, 16, 1},   {0, 6, 3, 2, 16, 24, 2},  {0, 6, 5, 2, 24, 40, 2},
+    {0, 6, 3, 2, 40, 80, 3},   {0, 6, 5, 1, 80, 112, 3}, {0, 6, 5, 2, 112, 192, 4},
+    {0, 6, 3, 1, 192, 320, 1},
+};
+static const effnet_row effnet_v2_s_rows[] = {
+    {1, 1, 3, 1, 24, 24, 2},  {1, 4, 3, 2, 24, 48, 4},   {1, 4, 3, 2, 48, 64, 4},
+    {0, 4, 3, 2, 64, 128, 6}, {0, 6, 3, 1, 128, 160, 9}, {0, 6, 3, 2, 160, 256, 15},
+};
+static const effnet_row effnet_v2_m_rows[] = {
+    {1, 1, 3, 1, 24, 24, 3},   {1, 4, 3, 2, 24, 48, 5},    {1, 4, 3, 2, 48, 80, 5},
+    {0, 4, 3, 2, 80, 160, 7},  {0, 6, 3, 1, 160, 176, 14}, {0, 6, 3, 2, 176, 304, 18},
+    {0, 6, 3, 1, 304, 512, 5},
+};
+static const effnet_row effnet_v2_l_rows[] = {
+    {1, 1, 3, 1, 32, 32, 4},   {1, 4, 3, 2, 32, 64, 7},    {1, 4, 3, 2, 64, 96, 7},
+    {0, 4, 3, 2, 96, 192, 10}, {0, 6, 3, 1, 192, 224, 19}, {0, 6, 3, 2, 224, 384, 25},
+    {0, 6, 3, 1, 384, 640, 7},
 };
 
+/* EfficientNetV2-L's weights were trained on inputs scaled to [-1, 1]. */
+static const float half[3] = {0.5f, 0.5f, 0.5f};
+
+#define EFFNET_ROWS(r) r, (int)(sizeof r / sizeof *r)
 static const struct {
     const char *name;
     double width, depth;
     float eps;
-    int input; /* the IMAGENET1K_V1 weights' crop */
+    int input; /* the crop of the builder's IMAGENET1K_V1 weights (their eval transforms) */
+    const effnet_row *rows;
+    int nrows;
+    int last_channel;        /* 0: 4x the last stage's channels */
+    const float *mean, *std; /* NULL: ImageNet's */
 } effnet_variants[] = {
-    {"efficientnet_b0", 1.0, 1.0, 1e-5f, 224}, {"efficientnet_b1", 1.0, 1.1, 1e-5f, 240},
-    {"efficientnet_b2", 1.1, 1.2, 1e-5f, 288}, {"efficientnet_b3", 1.2, 1.4, 1e-5f, 300},
-    {"efficientnet_b4", 1.4, 1.8, 1e-5f, 380}, {"efficientnet_b5", 1.6, 2.2, 1e-3f, 456},
-    {"efficientnet_b6", 1.8, 2.6, 1e-3f, 528}, {"efficientnet_b7", 2.0, 3.1, 1e-3f, 600},
+    {"efficientnet_b0", 1.0, 1.0, 1e-5f, 224, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b1", 1.0, 1.1, 1e-5f, 240, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b2", 1.1, 1.2, 1e-5f, 288, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b3", 1.2, 1.4, 1e-5f, 300, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b4", 1.4, 1.8, 1e-5f, 380, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b5", 1.6, 2.2, 1e-3f, 456, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b6", 1.8, 2.6, 1e-3f, 528, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    {"efficientnet_b7", 2.0, 3.1, 1e-3f, 600, EFFNET_ROWS(effnet_b_rows), 0, NULL, NULL},
+    /* V2: no multipliers, last_channel 1280, partial(nn.BatchNorm2d, eps=1e-03) everywhere. */
+    {"efficientnet_v2_s", 1.0, 1.0, 1e-3f, 384, EFFNET_ROWS(effnet_v2_s_rows), 1280, NULL, NULL},
+    {"efficientnet_v2_m", 1.0, 1.0, 1e-3f, 480, EFFNET_ROWS(effnet_v2_m_rows), 1280, NULL, NULL},
+    {"efficientnet_v2_l", 1.0, 1.0, 1e-3f, 480, EFFNET_ROWS(effnet_v2_l_rows), 1280, half, half},
 };
 
 static va_status effnet_create(va_block *b, const va_config *cfg, va_error *err) {
     const char *what = b->ops->name;
-    /* torchvision's efficientnet_bN fix these; it would silently swallow width_mult and
-     * depth_mult and fail on dropout (given twice) and, for B5-B7, norm_layer. */
+    int v = 0;
+    for (size_t i = 0; i < sizeof effnet_variants / sizeof *effnet_variants; i++)
+        if (strcmp(effnet_variants[i].name, what) == 0) v = (int)i;
+    const int v2 = effnet_variants[v].last_channel != 0;
+    /* torchvision's efficientnet_* fix these; it would silently swallow width_mult and
+     * depth_mult and fail on dropout (given twice) and, for B5-B7 and V2, norm_layer. */
     static const char *const fixed[] = {"width_mult", "depth_mult", "dropout", "norm_layer",
                                         "last_channel"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         if (va_cfg_has(cfg, fixed[i]))
             return va_fail(err, VA_ERR_CONFIG,
                            "%s config: '%s' is fixed by the builder (torchvision's %s does not "
-                           "take it); pick another efficientnet_b* instead",
-                           what, fixed[i], what);
+                           "take it); pick another %s instead",
+                           what, fixed[i], what, v2 ? "efficientnet_v2_*" : "efficientnet_b*");
     static const char *const keys[] = {"num_classes", "stochastic_depth_prob", MB_SLOT_KEYS, NULL};
     VA_TRY(va_cfg_check_keys(cfg, keys, err));
-    int v = 0;
-    for (size_t i = 0; i < sizeof effnet_variants / sizeof *effnet_variants; i++)
-        if (strcmp(effnet_variants[i].name, what) == 0) v = (int)i;
     mb_net *m = calloc(1, sizeof *m);
     if (!m) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
     m->what = what;
@@ -370,28 +426,32 @@ static va_status effnet_create(va_block *b, const va_config *cfg, va_error *err)
     if (!s) {
         const double w = effnet_variants[v].width, d = effnet_variants[v].depth;
         m->efficientnet = 1;
+        m->nstages = effnet_variants[v].nrows;
         m->eps = effnet_variants[v].eps;
+        m->mean = effnet_variants[v].mean;
+        m->std = effnet_variants[v].std;
         m->act = VA_ACT_SILU;
-        for (int st = 0; st < 7; st++) {
-            const int *r = effnet_rows[st];
-            const int layers = (int)ceil(r[5] * d);
-            const int cin = make_divisible(r[3] * w), cout = make_divisible(r[4] * w);
+        for (int st = 0; st < m->nstages; st++) {
+            const effnet_row *r = &effnet_variants[v].rows[st];
+            const int layers = (int)ceil(r->layers * d);
+            const int cin = make_divisible(r->cin * w), cout = make_divisible(r->cout * w);
             for (int j = 0; j < layers; j++) {
                 mb_block *blk = &m->b[m->nblocks++];
                 blk->cin = j ? cout : cin;
                 blk->cout = cout;
-                blk->kernel = r[1];
-                blk->stride = j ? 1 : r[2];
+                blk->kernel = r->kernel;
+                blk->stride = j ? 1 : r->stride;
                 blk->dilation = 1;
-                blk->expanded = make_divisible((double)blk->cin * r[0]);
-                blk->use_se = 1;
+                blk->expanded = make_divisible((double)blk->cin * r->expand);
+                blk->fused = r->fused;
+                blk->use_se = !r->fused;
                 blk->squeeze = blk->cin / 4 > 1 ? blk->cin / 4 : 1;
                 blk->act = VA_ACT_SILU;
                 snprintf(blk->prefix, sizeof blk->prefix, "features.%d.%d.", st + 1, j);
             }
         }
         m->stem = m->b[0].cin;
-        m->last = 4 * m->b[m->nblocks - 1].cout;
+        m->last = v2 ? effnet_variants[v].last_channel : 4 * m->b[m->nblocks - 1].cout;
         s = mb_finish(b, m, attn, args, reduction, effnet_variants[v].input, err);
     }
     cJSON_Delete(root);
@@ -419,3 +479,9 @@ VA_NET_OPS(va_efficientnet_b6_ops, "efficientnet_b6", effnet_create,
            "EfficientNet-B6 (torchvision efficientnet_b6), SE slot");
 VA_NET_OPS(va_efficientnet_b7_ops, "efficientnet_b7", effnet_create,
            "EfficientNet-B7 (torchvision efficientnet_b7), SE slot");
+VA_NET_OPS(va_efficientnet_v2_s_ops, "efficientnet_v2_s", effnet_create,
+           "EfficientNetV2-S (torchvision efficientnet_v2_s), SE slot in the MBConvs");
+VA_NET_OPS(va_efficientnet_v2_m_ops, "efficientnet_v2_m", effnet_create,
+           "EfficientNetV2-M (torchvision efficientnet_v2_m), SE slot in the MBConvs");
+VA_NET_OPS(va_efficientnet_v2_l_ops, "efficientnet_v2_l", effnet_create,
+           "EfficientNetV2-L (torchvision efficientnet_v2_l), SE slot in the MBConvs");

@@ -1,6 +1,6 @@
 """Whole networks in PyTorch as visattn's network models read them (backbone/resnet.c,
 docs/networks/resnet.md; backbone/mbconv.c, docs/networks/mobilenet_efficientnet.md: MobileNetV3
-and EfficientNet B0-B7, the SE as the slot, replaced or removed by the config's attention): torchvision's own models, with an attention slot filled by our reference
+and EfficientNet B0-B7 and V2-S/M/L, the SE as the slot, replaced or removed by the config's attention): torchvision's own models, with an attention slot filled by our reference
 blocks (tools/visattn_ref) when the config names one. For tools and tests only.
 
     build("torchvision", "resnet50", config)  -> nn.Module in eval mode
@@ -25,7 +25,8 @@ import visattn_ref
 RESNETS = ["resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnext50_32x4d", "wide_resnet50_2"]
 MOBILENETS = ["mobilenet_v3_small", "mobilenet_v3_large"]
-EFFICIENTNETS = [f"efficientnet_b{i}" for i in range(8)]
+EFFICIENTNETS = [f"efficientnet_b{i}" for i in range(8)] + \
+    [f"efficientnet_v2_{v}" for v in "sml"]
 SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS}
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
@@ -81,7 +82,8 @@ def _resnet(builder, config):
 
 def _se_blocks(model):
     """(scope, block Sequential, index of the SE in it) of every inverted residual with an SE,
-    in order: MobileNetV3's use_se blocks, every EfficientNet MBConv (backbone/mbconv.c)."""
+    in order: MobileNetV3's use_se blocks, every EfficientNet MBConv (backbone/mbconv.c); never
+    a FusedMBConv (EfficientNetV2), whose block holds convs only."""
     out = []
     for name, mod in model.features.named_modules():
         if not name or not hasattr(mod, "block"):
