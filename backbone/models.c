@@ -17,6 +17,9 @@ extern const va_block_ops va_resnet_ops, va_resnet18_ops, va_resnet34_ops, va_re
 extern const va_block_ops va_mobilenet_v3_small_ops, va_mobilenet_v3_large_ops,
     va_efficientnet_b0_ops, va_efficientnet_b1_ops, va_efficientnet_b2_ops, va_efficientnet_b3_ops,
     va_efficientnet_b4_ops, va_efficientnet_b5_ops, va_efficientnet_b6_ops, va_efficientnet_b7_ops;
+extern const va_block_ops va_regnet_ops, va_regnet_y_400mf_ops, va_regnet_y_800mf_ops,
+    va_regnet_y_1_6gf_ops, va_regnet_y_3_2gf_ops, va_regnet_y_8gf_ops, va_regnet_y_16gf_ops,
+    va_regnet_y_32gf_ops, va_regnet_y_128gf_ops;
 
 static const va_block_ops *const model_registry[] = {
     &va_conv2d_ops,
@@ -46,6 +49,15 @@ static const va_block_ops *const model_registry[] = {
     &va_efficientnet_b5_ops,
     &va_efficientnet_b6_ops,
     &va_efficientnet_b7_ops,
+    &va_regnet_ops,
+    &va_regnet_y_400mf_ops,
+    &va_regnet_y_800mf_ops,
+    &va_regnet_y_1_6gf_ops,
+    &va_regnet_y_3_2gf_ops,
+    &va_regnet_y_8gf_ops,
+    &va_regnet_y_16gf_ops,
+    &va_regnet_y_32gf_ops,
+    &va_regnet_y_128gf_ops,
     NULL,
 };
 
