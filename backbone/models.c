@@ -19,6 +19,9 @@ extern const va_block_ops va_mobilenet_v3_small_ops, va_mobilenet_v3_large_ops,
     va_efficientnet_b4_ops, va_efficientnet_b5_ops, va_efficientnet_b6_ops, va_efficientnet_b7_ops;
 extern const va_block_ops va_efficientnet_v2_s_ops, va_efficientnet_v2_m_ops,
     va_efficientnet_v2_l_ops;
+extern const va_block_ops va_regnet_ops, va_regnet_y_400mf_ops, va_regnet_y_800mf_ops,
+    va_regnet_y_1_6gf_ops, va_regnet_y_3_2gf_ops, va_regnet_y_8gf_ops, va_regnet_y_16gf_ops,
+    va_regnet_y_32gf_ops, va_regnet_y_128gf_ops;
 
 static const va_block_ops *const model_registry[] = {
     &va_conv2d_ops,
@@ -51,6 +54,15 @@ static const va_block_ops *const model_registry[] = {
     &va_efficientnet_v2_s_ops,
     &va_efficientnet_v2_m_ops,
     &va_efficientnet_v2_l_ops,
+    &va_regnet_ops,
+    &va_regnet_y_400mf_ops,
+    &va_regnet_y_800mf_ops,
+    &va_regnet_y_1_6gf_ops,
+    &va_regnet_y_3_2gf_ops,
+    &va_regnet_y_8gf_ops,
+    &va_regnet_y_16gf_ops,
+    &va_regnet_y_32gf_ops,
+    &va_regnet_y_128gf_ops,
     NULL,
 };
 

@@ -37,7 +37,10 @@ USAGE = """Build a network and write it as a visattn model file.
 SOURCE:BUILDER: torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
 torchvision:resnet (block and layers in --config); torchvision:mobilenet_v3_small,
 mobilenet_v3_large, efficientnet_b0 ... efficientnet_b7, efficientnet_v2_s, efficientnet_v2_m,
-efficientnet_v2_l. --config: the builder's keyword
+efficientnet_v2_l; torchvision:regnet_y_400mf,
+regnet_y_800mf, regnet_y_1_6gf, regnet_y_3_2gf, regnet_y_8gf, regnet_y_16gf, regnet_y_32gf,
+regnet_y_128gf, or torchvision:regnet (depth, w_0, w_a, w_m, group_width, bottleneck_multiplier,
+se_ratio in --config; docs/networks/regnet.md). --config: the builder's keyword
 arguments (num_classes, groups, ...; width_mult, reduced_tail, dilated, dropout;
 stochastic_depth_prob) and the attention slot's (attention, attention_args, attention_reduction,
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own

@@ -1,6 +1,7 @@
 """Whole networks in PyTorch as visattn's network models read them (backbone/resnet.c,
 docs/networks/resnet.md; backbone/mbconv.c, docs/networks/mobilenet_efficientnet.md: MobileNetV3
-and EfficientNet B0-B7 and V2-S/M/L, the SE as the slot, replaced or removed by the config's attention): torchvision's own models, with an attention slot filled by our reference
+and EfficientNet B0-B7 and V2-S/M/L, the SE as the slot, replaced or removed by the config's
+attention; backbone/regnet.c, docs/networks/regnet.md: RegNetY, likewise): torchvision's own models, with an attention slot filled by our reference
 blocks (tools/visattn_ref) when the config names one. For tools and tests only.
 
     build("torchvision", "resnet50", config)  -> nn.Module in eval mode
@@ -27,7 +28,9 @@ RESNETS = ["resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152
 MOBILENETS = ["mobilenet_v3_small", "mobilenet_v3_large"]
 EFFICIENTNETS = [f"efficientnet_b{i}" for i in range(8)] + \
     [f"efficientnet_v2_{v}" for v in "sml"]
-SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS}
+REGNETS = ["regnet"] + [f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf",
+                                                   "16gf", "32gf", "128gf")]
+SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS + REGNETS}
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
 
@@ -142,12 +145,99 @@ def _mbconv(builder, config):
     return model
 
 
+REGNET_INIT = ("depth", "w_0", "w_a", "w_m", "group_width", "bottleneck_multiplier", "se_ratio")
+
+
+def _regnet(builder, config):
+    """torchvision's RegNet (backbone/regnet.c): a regnet_y_* builder, or "regnet" from
+    BlockParams.from_init_params' arguments; the SE at f.se replaced by our reference block when
+    the config names another (or gives it other activations), removed when it is None, added
+    where torchvision has none (se_ratio None) when the config names a block."""
+    from functools import partial
+    from torchvision.models import regnet as tv_regnet
+    kwargs = {k: v for k, v in config.items() if k not in SLOT_KEYS}
+    if builder == "regnet":
+        params = tv_regnet.BlockParams.from_init_params(
+            **{k: kwargs.pop(k) for k in REGNET_INIT if k in kwargs})
+        model = tv_regnet.RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-5), **kwargs)
+        se_ratio = params.se_ratio
+    else:
+        model = getattr(torchvision.models, builder)(**kwargs)
+        se_ratio = 0.25
+    name = config.get("attention", "se" if se_ratio else None)
+    name = backbone.ALIASES.get(name, name) if name else None
+    args = dict(config.get("attention_args") or {})
+    for stage in model.trunk_output:
+        for blk in stage:
+            f = blk.f
+            w_b = f.b[0].out_channels
+            if name is None:
+                if hasattr(f, "se"):
+                    f.se = nn.Identity()
+                continue
+            if name == "se" and not args and hasattr(f, "se"):
+                # torchvision's own SE: record the scale as our reference block does.
+                def keep(mod, inp, out, se=f.se):
+                    se.last_scale = out.detach()
+                f.se.scale_activation.register_forward_hook(keep)
+                continue
+            if name == "se":
+                a = {"activation": "relu", "scale_activation": "sigmoid", **args,
+                     "input_channels": w_b, "squeeze_channels": f.se.fc1.out_channels}
+                ref_name = "se"
+            else:
+                ref_name, a = backbone.attention_config(
+                    {"attention": name, "attention_args": args,
+                     "attention_reduction": config.get("attention_reduction", 4)}, w_b)
+            blk_ref = visattn_ref.load(ref_name).build(a)
+            if hasattr(f, "se"):
+                f.se = blk_ref
+            else:  # the slot's place in the Sequential: after f.b
+                mods = list(f._modules.items())
+                f._modules.clear()
+                for k, m in mods:
+                    f._modules[k] = m
+                    if k == "b":
+                        f._modules["se"] = blk_ref
+    model.visattn_attention = name
+
+    # What the C model records: each stage's channel mean (without a slot) and the CAM.
+    def stage_hook(mod, inp, out):
+        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
+
+    def head_hook(mod, inp, out):
+        model.visattn_features = inp[0].detach()
+
+    for stage in model.trunk_output:
+        stage.register_forward_hook(stage_hook)
+    model.avgpool.register_forward_hook(head_hook)
+    return model
+
+
+def _regnet_maps(model, logits):
+    out = {}
+    for s, stage in enumerate(model.trunk_output, 1):
+        if model.visattn_attention is None:
+            out[f"trunk_output.block{s}.energy"] = stage.visattn_energy
+            continue
+        ref = visattn_ref.load(model.visattn_attention)
+        for j, blk in enumerate(stage):
+            for k, v in ref.maps(blk.f.se).items():
+                out[f"trunk_output.block{s}.block{s}-{j}.{k}"] = v.detach()
+    top = logits.argmax(dim=1)
+    out["cam"] = torch.einsum("nc,nchw->nhw", model.fc.weight[top],
+                              model.visattn_features)[:, None].detach()
+    return out
+
+
 def build(source, builder, config=None):
     if source not in SOURCES or builder not in SOURCES[source]:
         raise ValueError(f"unknown network {source}:{builder} (known: " + ", ".join(
             f"{s}:{b}" for s in SOURCES for b in SOURCES[s]) + ")")
     if builder in RESNETS:
         return _resnet(builder, dict(config or {})).eval()
+    if builder in REGNETS:
+        return _regnet(builder, dict(config or {})).eval()
     return _mbconv(builder, dict(config or {})).eval()
 
 
@@ -175,6 +265,8 @@ def _mbconv_maps(model, logits):
 
 def maps(model, logits):
     """The C model's maps after model(x) gave `logits` (N x classes)."""
+    if hasattr(model, "trunk_output"):
+        return _regnet_maps(model, logits)
     if not hasattr(model, "layer1"):
         return _mbconv_maps(model, logits)
     out = {}
