@@ -36,7 +36,10 @@ USAGE = """Build a network and write it as a visattn model file.
 
 SOURCE:BUILDER: torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
 torchvision:resnet (block and layers in --config); torchvision:mobilenet_v3_small,
-mobilenet_v3_large, efficientnet_b0 ... efficientnet_b7. --config: the builder's keyword
+mobilenet_v3_large, efficientnet_b0 ... efficientnet_b7; the ResNets the attention blocks'
+authors published: attention-module:ResidualNet, triplet-attention:ResidualNet (--config
+network_type, depth, num_classes, att_type, all required), SA-Net:sa_resnet50, sa_resnet101,
+sa_resnet152 (num_classes), docs/networks/attention_resnets.md. --config: the builder's keyword
 arguments (num_classes, groups, ...; width_mult, reduced_tail, dilated, dropout;
 stochastic_depth_prob) and the attention slot's (attention, attention_args, attention_reduction,
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own
