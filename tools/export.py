@@ -86,7 +86,9 @@ def main(argv=None):
             return fail(str(e))
         print(f"export.py: {args.weights}: {form}", file=sys.stderr)
     else:
-        print(f"export.py: random weights ({source}'s initialisation, seed {args.seed})",
+        # The twins of the attention ResNets keep PyTorch's default init, not their repository's.
+        init = f"{source}'s" if source == "torchvision" else "PyTorch's default"
+        print(f"export.py: random weights ({init} initialisation, seed {args.seed})",
               file=sys.stderr)
     export(module.eval(), args.out, model=builder, config=config)
     return 0
