@@ -23,7 +23,7 @@ typedef struct net_unit {
     va_block *attn;
     char attn_key[NET_KEY_LEN];
     va_pool2d_desc pool;
-    int in_features, num_classes;
+    int in_features, num_classes, pool_window;
     char fc[NET_KEY_LEN], fc_hidden[NET_KEY_LEN];
     float *fc_w, *fc_b;
     int hidden;
@@ -120,10 +120,13 @@ va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units
             u->num_classes = ud->num_classes;
             u->hidden = ud->hidden;
             u->hidden_act = ud->hidden_act;
+            u->pool_window = ud->pool_window;
             snprintf(u->fc, sizeof u->fc, "%s", ud->fc);
             snprintf(u->fc_hidden, sizeof u->fc_hidden, "%s", ud->fc_hidden);
             if (ud->in_features < 1 || ud->num_classes < 1 || ud->hidden < 0)
                 return va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1", what);
+            if (ud->pool_window < 0)
+                return va_fail(err, VA_ERR_CONFIG, "%s: the head's pool window must be >= 0", what);
             if (ud->hidden_act != VA_ACT_NONE && ud->hidden_act != VA_ACT_RELU &&
                 ud->hidden_act != VA_ACT_HARDSWISH)
                 return va_fail(err, VA_ERR_CONFIG,
@@ -261,7 +264,20 @@ static va_status unit_shape(const net_unit *u, const int64_t in[4], int64_t out[
         }
         memcpy(out, s, sizeof s);
         return VA_OK;
-    case NET_HEAD: out[0] = in[0], out[1] = u->num_classes, out[2] = out[3] = 1; return VA_OK;
+    case NET_HEAD: {
+        /* nn.AvgPool2d(k) then a flatten into Linear(in_features): only a 1 x 1 pool output
+         * fits; PyTorch fails on anything else (too small a map, or a Linear size mismatch). */
+        const int64_t k = u->pool_window;
+        if (k && (in[2] < k || in[2] >= 2 * k || in[3] < k || in[3] >= 2 * k))
+            return va_fail(err, VA_ERR_SHAPE,
+                           "the head's AvgPool2d(%lld) needs a final feature map of %lld..%lld x "
+                           "%lld..%lld (a single window into the fc, as in the official model), "
+                           "got %lldx%lld",
+                           (long long)k, (long long)k, (long long)(2 * k - 1), (long long)k,
+                           (long long)(2 * k - 1), (long long)in[2], (long long)in[3]);
+        out[0] = in[0], out[1] = u->num_classes, out[2] = out[3] = 1;
+        return VA_OK;
+    }
     }
     return VA_OK;
 }
@@ -281,8 +297,20 @@ va_status va_net_out_shape(const va_block *b, const int64_t in[4], int64_t out[4
         return va_fail(err, VA_ERR_SHAPE, "%s: input has %lld channels, expected %d", net->what,
                        (long long)in[1], first_channels(net));
     int64_t s[4] = {in[0], in[1], in[2], in[3]};
-    for (int i = 0; i < net->num_units; i++)
-        VA_TRY(unit_shape(&net->units[i], s, s, err));
+    for (int i = 0; i < net->num_units; i++) {
+        const net_unit *u = &net->units[i];
+        if (unit_shape(u, s, s, err) == VA_OK) continue;
+        if (u->kind != NET_HEAD) return err ? err->status : VA_ERR_SHAPE;
+        /* Name the input that led there, and the size the model declares. */
+        char where[128];
+        const va_model_info *mi = &b->info;
+        snprintf(where, sizeof where, "%s: a %lldx%lld input", net->what, (long long)in[2],
+                 (long long)in[3]);
+        if (mi->input_h > 0)
+            snprintf(where + strlen(where), sizeof where - strlen(where),
+                     " (the model declares %dx%d)", mi->input_h, mi->input_w);
+        return va_error_prefix(err, where);
+    }
     memcpy(out, s, sizeof s);
     return VA_OK;
 }
@@ -340,7 +368,13 @@ static va_status head_run(const net_unit *u, va_run *r, const va_tensor *x, va_t
     const int64_t n = x->shape[0], c = x->shape[1], nc = u->num_classes, nh = u->hidden;
     va_tensor pooled;
     VA_TRY(va_arena_tensor4(ws, &pooled, n, c, 1, 1, err));
-    VA_TRY(va_global_avgpool(x, &pooled, err));
+    if (u->pool_window) { /* unit_shape has checked that the one window is all the output */
+        const int k = u->pool_window;
+        const va_pool2d_desc window = {k, k, k, k, 0, 0};
+        VA_TRY(va_avgpool2d(&window, x, &pooled, err));
+    } else {
+        VA_TRY(va_global_avgpool(x, &pooled, err));
+    }
     if (!nh) {
         VA_TRY(va_linear(pooled.data, n, c, u->fc_w, u->fc_b, nc, y->data, err));
         if (!va_run_want_maps(r)) return VA_OK;
@@ -474,14 +508,18 @@ va_status va_net_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_
             break;
         }
         case NET_HEAD:
-            va_cost_elementwise(cost, s[0] * s[1] * s[2] * s[3], VA_FLOPS_POOL);
+            VA_TRY(unit_shape(u, s, o, err)); /* refuses a map the pool window cannot take */
+            va_cost_elementwise(
+                cost,
+                s[0] * s[1] *
+                    (u->pool_window ? (int64_t)u->pool_window * u->pool_window : s[2] * s[3]),
+                VA_FLOPS_POOL);
             if (u->hidden) {
                 va_cost_linear(cost, s[0], u->in_features, u->hidden, 1);
                 va_cost_elementwise(cost, s[0] * u->hidden,
                                     u->hidden_act != VA_ACT_NONE ? VA_FLOPS_ACT : 0);
             }
             va_cost_linear(cost, s[0], u->hidden ? u->hidden : u->in_features, u->num_classes, 1);
-            VA_TRY(unit_shape(u, s, o, err));
             break;
         }
         memcpy(s, o, sizeof o);

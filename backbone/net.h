@@ -14,8 +14,10 @@
  *                    and EfficientNet's MBConv (optional 1x1 expand, kxk depthwise, the SE slot
  *                    after it, 1x1 projection without activation; identity shortcut only at
  *                    stride 1 with equal channels, else none; no out_act)
- *   NET_HEAD         global average pool, an optional hidden Linear + activation (MobileNetV3's
- *                    classifier), the last Linear; the class activation map ("cam")
+ *   NET_HEAD         global average pool (or nn.AvgPool2d(k): one fixed k x k window, the head
+ *                    of the CBAM / triplet attention ResNets), an optional hidden Linear +
+ *                    activation (MobileNetV3's classifier), the last Linear; the class
+ *                    activation map ("cam")
  *
  * Keys: each conv's weights are "<prefix><conv>.weight" and its BN "<prefix><bn>.{weight, bias,
  * running_mean, running_var}"; the slot's block loads under "<prefix><attn_key>."; the head's
@@ -65,6 +67,11 @@ typedef struct net_unit_desc {
     va_pool2d_desc pool;
     /* NET_HEAD: avgpool, [Linear(in_features, hidden), hidden_act,] Linear(-> num_classes) */
     int in_features, num_classes;
+    /* 0: global average pool. k: nn.AvgPool2d(k) (window k, stride k, no padding) followed by
+     * a flatten into the Linear, as Jongchan/attention-module's ResNet does; that only works when
+     * the pool gives 1 x 1, i.e. k <= H, W < 2k, and it then averages the top-left k x k alone.
+     * Any other final map is refused (net.c unit_shape), as PyTorch fails on it. */
+    int pool_window;
     char fc[NET_KEY_LEN];
     int hidden;                  /* 0: one Linear */
     va_act hidden_act;           /* VA_ACT_NONE, VA_ACT_RELU or VA_ACT_HARDSWISH */

@@ -17,7 +17,17 @@
  * "layer<i>.<j>.<attention_key>." (timm's "se" by default). Maps: "layer<i>.<j>.<map>" of every
  * slot; without attention "layer<i>.energy", the channel mean of each stage's output; "cam".
  * "resnet" takes torchvision's ResNet arguments; resnet18 ... wide_resnet50_2 are the builders,
- * whose arguments are defaults the config may override. docs/networks/resnet.md. */
+ * whose arguments are defaults the config may override. docs/networks/resnet.md.
+ *
+ * The same table also builds the ResNets the attention blocks' authors published, with their own
+ * keys and heads (docs/networks/attention_resnets.md):
+ *   ResidualNet   Jongchan/attention-module MODELS/model_resnet.py (att_type "CBAM": "cbam") and
+ *                 landskape-ai/triplet-attention MODELS/resnet.py ("TripletAttention":
+ *                 "triplet_attention"); the slot where torchvision's takes it; ImageNet: the
+ *                 torchvision stem and nn.AvgPool2d(7) as the head; CIFAR10/100: a 3x3 stride-1
+ *                 stem, no max-pool, F.avg_pool2d(x, 4)
+ *   sa_resnet50/101/152  wofmanaf/SA-Net models/sa_resnet.py: sa_layer(planes * 4) (groups 64)
+ *                 as the slot under "sa", otherwise torchvision's ResNet */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +41,12 @@
 typedef struct rn_args {
     int bottleneck, layers[RN_STAGES], num_classes, groups, width_per_group, dilate[RN_STAGES - 1];
 } rn_args;
+
+/* Where a family departs from torchvision's stem and head; zeros: torchvision's. */
+typedef struct rn_ends {
+    int cifar_stem;  /* conv1 3x3 stride 1 padding 1 and no max-pool (the CIFAR ResidualNet) */
+    int pool_window; /* the head: 0 global average pool, k nn.AvgPool2d(k) (net.h) */
+} rn_ends;
 
 static const struct {
     const char *name;
@@ -117,11 +133,12 @@ static void rn_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int 
     snprintf(c->bn, sizeof c->bn, "%s", bn);
 }
 
-/* The stage table of torchvision's ResNet.__init__ and _make_layer. */
-static va_status rn_build(va_block *b, const rn_args *a, const char *attn, const cJSON *attn_args,
-                          int reduction, const char *attn_key, va_error *err) {
+/* The stage table of torchvision's ResNet.__init__ and _make_layer. `what` starts messages. */
+static va_status rn_build(va_block *b, const char *what, const rn_args *a, rn_ends ends,
+                          const char *attn, const cJSON *attn_args, int reduction,
+                          const char *attn_key, va_error *err) {
     const int expansion = a->bottleneck ? 4 : 1;
-    int total = 3;
+    int total = ends.cifar_stem ? 2 : 3;
     for (int i = 0; i < RN_STAGES; i++)
         total += a->layers[i];
     net_unit_desc *u = calloc((size_t)total, sizeof *u);
@@ -129,15 +146,19 @@ static va_status rn_build(va_block *b, const rn_args *a, const char *attn, const
     if (!u || !json) {
         free(u);
         free(json);
-        return va_fail(err, VA_ERR_NOMEM, "resnet: out of memory");
+        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
     }
     int n = 0, inplanes = 64, dilation = 1;
     va_status s = VA_OK;
     u[n].kind = NET_CONV_BN_ACT;
-    rn_conv(&u[n++].conv[0], 3, 64, 7, 2, 1, 1, VA_ACT_RELU, "conv1", "bn1");
-    u[0].conv[0].pad = 3;
-    u[n].kind = NET_MAXPOOL;
-    u[n++].pool = (va_pool2d_desc){3, 3, 2, 2, 1, 1};
+    if (ends.cifar_stem) {
+        rn_conv(&u[n++].conv[0], 3, 64, 3, 1, 1, 1, VA_ACT_RELU, "conv1", "bn1");
+    } else {
+        rn_conv(&u[n++].conv[0], 3, 64, 7, 2, 1, 1, VA_ACT_RELU, "conv1", "bn1");
+        u[0].conv[0].pad = 3;
+        u[n].kind = NET_MAXPOOL;
+        u[n++].pool = (va_pool2d_desc){3, 3, 2, 2, 1, 1};
+    }
     for (int i = 0; i < RN_STAGES && !s; i++) {
         const int planes = 64 << i, out = planes * expansion, prev_dilation = dilation;
         int stride = i ? 2 : 1;
@@ -169,7 +190,7 @@ static va_status rn_build(va_block *b, const rn_args *a, const char *attn, const
                 snprintf(d->attn, sizeof d->attn, "%s", attn);
                 snprintf(d->attn_key, sizeof d->attn_key, "%s", attn_key);
                 d->slot_after = d->nconv - 1;
-                s = va_net_attn_json("resnet", attn, attn_args, reduction, out, &json[n], err);
+                s = va_net_attn_json(what, attn, attn_args, reduction, out, &json[n], err);
                 d->attn_json = json[n];
             } else if (j + 1 == a->layers[i]) {
                 snprintf(d->energy, sizeof d->energy, "layer%d.energy", i + 1);
@@ -180,8 +201,9 @@ static va_status rn_build(va_block *b, const rn_args *a, const char *attn, const
     u[n].kind = NET_HEAD;
     u[n].in_features = 512 * expansion;
     u[n].num_classes = a->num_classes;
+    u[n].pool_window = ends.pool_window;
     snprintf(u[n].fc, sizeof u[n].fc, "fc");
-    if (!s) s = va_net_build(b, "resnet", u, total, err);
+    if (!s) s = va_net_build(b, what, u, total, err);
     for (int i = 0; i < total; i++)
         free(json[i]);
     free(json);
@@ -236,7 +258,7 @@ static va_status rn_create(va_block *b, const va_config *cfg, va_error *err) {
         s = va_fail(err, VA_ERR_CONFIG, "resnet config: dilation > 1 not supported in BasicBlock");
     if (!s && (int64_t)a.width_per_group * a.groups * 8 > 1 << 20)
         s = va_fail(err, VA_ERR_CONFIG, "resnet config: groups x width_per_group too large");
-    if (!s) s = rn_build(b, &a, attn, args, reduction, key, err);
+    if (!s) s = rn_build(b, "resnet", &a, (rn_ends){0, 0}, attn, args, reduction, key, err);
     cJSON_Delete(root);
     VA_TRY(s);
     /* What the model declares: torchvision's ImageNet input (224 x 224, its mean and std). */
@@ -249,6 +271,110 @@ static va_status rn_create(va_block *b, const va_config *cfg, va_error *err) {
                           .std = std,
                           .num_classes = a.num_classes};
     return va_block_set_info(b, &info, err);
+}
+
+/* ---- The ResNets of the attention blocks' own repositories ----------------------------------- */
+
+/* What the ImageNet models declare: 224 x 224 and ImageNet's mean and std, as the three
+ * repositories' train_imagenet.py / main.py evaluate. */
+static va_status rn_set_info(va_block *b, int num_classes, int size, int normalised,
+                             va_error *err) {
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    va_model_info info = {.in_channels = 3,
+                          .input_h = size,
+                          .input_w = size,
+                          .num_norm = normalised ? 3 : 0,
+                          .mean = normalised ? mean : NULL,
+                          .std = normalised ? std : NULL,
+                          .num_classes = num_classes};
+    return va_block_set_info(b, &info, err);
+}
+
+/* ResidualNet(network_type, depth, num_classes, att_type): four positional arguments, all
+ * required. The official function asserts network_type and depth; an att_type other than its
+ * repository's gives a plain ResNet there, silently: visattn refuses any att_type it does not
+ * place (tools/networks.py refuses the other repository's one, docs/networks/attention_resnets.md).
+ */
+static va_status ra_create(va_block *b, const va_config *cfg, va_error *err) {
+    static const char *const keys[] = {"network_type", "depth", "num_classes", "att_type", NULL};
+    VA_TRY(va_cfg_check_keys(cfg, keys, err));
+    for (int i = 0; keys[i]; i++)
+        if (!va_cfg_has(cfg, keys[i]))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "ResidualNet config: '%s' is required (ResidualNet(network_type, "
+                           "depth, num_classes, att_type) has no defaults)",
+                           keys[i]);
+    char type[16], att[32] = "";
+    int depth, num_classes;
+    VA_TRY(va_cfg_str(cfg, "network_type", "", type, sizeof type, err));
+    VA_TRY(va_cfg_int(cfg, "depth", 0, &depth, err));
+    VA_TRY(va_cfg_int(cfg, "num_classes", 0, &num_classes, err));
+    if (!va_cfg_is_null(cfg, "att_type"))
+        VA_TRY(va_cfg_str(cfg, "att_type", "", att, sizeof att, err));
+    const int imagenet = strcmp(type, "ImageNet") == 0;
+    if (!imagenet && strcmp(type, "CIFAR10") != 0 && strcmp(type, "CIFAR100") != 0)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "ResidualNet config: network_type must be \"ImageNet\", \"CIFAR10\" or "
+                       "\"CIFAR100\", got \"%s\"",
+                       type);
+    rn_args a = {.num_classes = num_classes, .groups = 1, .width_per_group = 64};
+    static const int depths[4] = {18, 34, 50, 101};
+    static const int layers[4][RN_STAGES] = {
+        {2, 2, 2, 2}, {3, 4, 6, 3}, {3, 4, 6, 3}, {3, 4, 23, 3}};
+    int d = 0;
+    while (d < 4 && depths[d] != depth)
+        d++;
+    if (d == 4)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "ResidualNet config: depth must be 18, 34, 50 or 101, got %d", depth);
+    memcpy(a.layers, layers[d], sizeof a.layers);
+    a.bottleneck = depth >= 50;
+    if (num_classes < 1)
+        return va_fail(err, VA_ERR_CONFIG, "ResidualNet config: num_classes must be >= 1, got %d",
+                       num_classes);
+    /* ImageNet: nn.AvgPool2d(7); CIFAR: F.avg_pool2d(x, 4) (the same window semantics). */
+    const rn_ends ends = {.cifar_stem = !imagenet, .pool_window = imagenet ? 7 : 4};
+    const char *attn = "", *key = "";
+    if (strcmp(att, "CBAM") == 0) {
+        attn = "cbam", key = "cbam"; /* CBAM(C, 16): pool_types avg, max */
+    } else if (strcmp(att, "TripletAttention") == 0) {
+        attn = "triplet", key = "triplet_attention"; /* TripletAttention(C, 16) */
+    } else if (strcmp(att, "BAM") == 0) {
+        return va_fail(err, VA_ERR_UNSUPPORTED,
+                       "ResidualNet config: att_type \"BAM\" needs the bam block, which visattn "
+                       "does not have yet");
+    } else if (!va_cfg_is_null(cfg, "att_type")) {
+        return va_fail(err, VA_ERR_CONFIG,
+                       "ResidualNet config: att_type must be \"CBAM\", \"TripletAttention\" or "
+                       "null, got \"%s\"",
+                       att);
+    }
+    VA_TRY(rn_build(b, "ResidualNet", &a, ends, attn, NULL, 16, key, err));
+    return rn_set_info(b, num_classes, imagenet ? 224 : 32, imagenet, err);
+}
+
+/* sa_resnet50/101/152(pretrained=False): torchvision's ResNet with SABottleneck, whose sa_layer
+ * (groups 64: every stage's channels divide by 128) follows bn3. The builders take no
+ * num_classes; a checkpoint whose fc was replaced (ResNet(..., num_classes=k)) sets it. */
+static va_status sa_create(va_block *b, const va_config *cfg, va_error *err) {
+    static const char *const keys[] = {"num_classes", NULL};
+    static const struct {
+        const char *name;
+        int layers[RN_STAGES];
+    } variants[] = {{"sa_resnet50", {3, 4, 6, 3}},
+                    {"sa_resnet101", {3, 4, 23, 3}},
+                    {"sa_resnet152", {3, 8, 36, 3}}};
+    VA_TRY(va_cfg_check_keys(cfg, keys, err));
+    rn_args a = {.bottleneck = 1, .groups = 1, .width_per_group = 64};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        if (strcmp(variants[i].name, b->ops->name) == 0)
+            memcpy(a.layers, variants[i].layers, sizeof a.layers);
+    VA_TRY(va_cfg_int(cfg, "num_classes", 1000, &a.num_classes, err));
+    if (a.num_classes < 1)
+        return va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1, got %d",
+                       b->ops->name, a.num_classes);
+    VA_TRY(rn_build(b, b->ops->name, &a, (rn_ends){0, 0}, "shuffle", NULL, 16, "sa", err));
+    return rn_set_info(b, a.num_classes, 224, 1, err);
 }
 
 VA_NET_OPS(va_resnet_ops, "resnet", rn_create,
@@ -267,3 +393,12 @@ VA_NET_OPS(va_resnext50_32x4d_ops, "resnext50_32x4d", rn_create,
            "ResNeXt-50 32x4d (torchvision resnext50_32x4d), attention slot");
 VA_NET_OPS(va_wide_resnet50_2_ops, "wide_resnet50_2", rn_create,
            "Wide ResNet-50-2 (torchvision wide_resnet50_2), attention slot");
+VA_NET_OPS(va_residualnet_ops, "ResidualNet", ra_create,
+           "ResidualNet (attention-module / triplet-attention): ResNet-18..101 with CBAM or "
+           "TripletAttention");
+VA_NET_OPS(va_sa_resnet50_ops, "sa_resnet50", sa_create,
+           "SA-ResNet-50 (wofmanaf/SA-Net sa_resnet50): shuffle attention in every Bottleneck");
+VA_NET_OPS(va_sa_resnet101_ops, "sa_resnet101", sa_create,
+           "SA-ResNet-101 (wofmanaf/SA-Net sa_resnet101): shuffle attention in every Bottleneck");
+VA_NET_OPS(va_sa_resnet152_ops, "sa_resnet152", sa_create,
+           "SA-ResNet-152 (wofmanaf/SA-Net sa_resnet152): shuffle attention in every Bottleneck");

@@ -69,8 +69,8 @@ def count_macs(model):
                    if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
 
 
-def run_case(args, i, builder, config, shape):
-    model = randomize_(networks.build("torchvision", builder, config), 200 + i)
+def run_case(args, i, builder, config, shape, source="torchvision"):
+    model = randomize_(networks.build(source, builder, config), 200 + i)
     base = os.path.join(args.workdir, f"case{i}")
     mdir = base + "_maps"
     os.makedirs(mdir, exist_ok=True)

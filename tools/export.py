@@ -40,7 +40,10 @@ mobilenet_v3_large, efficientnet_b0 ... efficientnet_b7, efficientnet_v2_s, effi
 efficientnet_v2_l; torchvision:regnet_y_400mf,
 regnet_y_800mf, regnet_y_1_6gf, regnet_y_3_2gf, regnet_y_8gf, regnet_y_16gf, regnet_y_32gf,
 regnet_y_128gf, or torchvision:regnet (depth, w_0, w_a, w_m, group_width, bottleneck_multiplier,
-se_ratio in --config; docs/networks/regnet.md). --config: the builder's keyword
+se_ratio in --config; docs/networks/regnet.md); the ResNets the attention blocks'
+authors published: attention-module:ResidualNet, triplet-attention:ResidualNet (--config
+network_type, depth, num_classes, att_type, all required), SA-Net:sa_resnet50, sa_resnet101,
+sa_resnet152 (num_classes), docs/networks/attention_resnets.md. --config: the builder's keyword
 arguments (num_classes, groups, ...; width_mult, reduced_tail, dilated, dropout;
 stochastic_depth_prob) and the attention slot's (attention, attention_args, attention_reduction,
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own
@@ -120,7 +123,9 @@ def main(argv=None):
             return fail(str(e))
         print(f"export.py: {args.weights}: {form}", file=sys.stderr)
     else:
-        print(f"export.py: random weights ({source}'s initialisation, seed {args.seed})",
+        # The twins of the attention ResNets keep PyTorch's default init, not their repository's.
+        init = f"{source}'s" if source == "torchvision" else "PyTorch's default"
+        print(f"export.py: random weights ({init} initialisation, seed {args.seed})",
               file=sys.stderr)
     export(module.eval(), args.out, model=builder, config=config,
            extra_meta=network_meta(source, builder, config))

@@ -12,10 +12,17 @@ The config holds the torchvision builder's keyword arguments (num_classes, group
 width_per_group, replace_stride_with_dilation, zero_init_residual; for the generic "resnet" also
 block ("BasicBlock" / "Bottleneck") and layers) and the slot's: attention (a block name or None),
 attention_args, attention_reduction (16), attention_key ("se", timm's attribute name).
+
+The ResNets the attention blocks' authors published (docs/networks/attention_resnets.md;
+backbone/resnet.c's ResidualNet and sa_resnet*): sources "attention-module" and
+"triplet-attention" (builder ResidualNet; config network_type, depth, num_classes, att_type) and
+"SA-Net" (sa_resnet50, sa_resnet101, sa_resnet152; config num_classes). Our own modules with the
+official state_dict keys in the official order, our reference blocks in the slot.
 """
 import types
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.models import resnet as tv_resnet
@@ -30,7 +37,9 @@ EFFICIENTNETS = [f"efficientnet_b{i}" for i in range(8)] + \
     [f"efficientnet_v2_{v}" for v in "sml"]
 REGNETS = ["regnet"] + [f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf",
                                                    "16gf", "32gf", "128gf")]
-SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS + REGNETS}
+SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS + REGNETS,
+           "attention-module": ["ResidualNet"], "triplet-attention": ["ResidualNet"],
+           "SA-Net": ["sa_resnet50", "sa_resnet101", "sa_resnet152"]}
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
 
@@ -71,6 +80,156 @@ def _resnet(builder, config):
         model.visattn_attention = backbone.ALIASES.get(name, name)
 
     # What the C model records: each stage's channel mean (without attention) and the CAM.
+    def stage_hook(mod, inp, out):
+        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
+
+    def head_hook(mod, inp, out):
+        model.visattn_features = inp[0].detach()
+
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        layer.register_forward_hook(stage_hook)
+    model.avgpool.register_forward_hook(head_hook)
+    return model
+
+
+class _PublishedBlock(nn.Module):
+    """BasicBlock (two 3x3 convs, the stride on the first) or Bottleneck (1x1, 3x3 with the
+    stride, 1x1 to 4 x planes), an attention module after the last BN under the attribute `slot`,
+    the shortcut, ReLU of the sum. The attributes are registered in the official order: the
+    slot after `downsample` (attention-module, triplet-attention) or before it (SA-Net's `sa`)."""
+
+    def __init__(self, cin, planes, stride, bottleneck, slot, attention, slot_first):
+        super().__init__()
+        cout = planes * (4 if bottleneck else 1)
+        if bottleneck:
+            shapes = [(cin, planes, 1, 1), (planes, planes, 3, stride), (planes, cout, 1, 1)]
+        else:
+            shapes = [(cin, planes, 3, stride), (planes, planes, 3, 1)]
+        self.nconv = len(shapes)
+        for i, (a, b, k, st) in enumerate(shapes, 1):
+            self.add_module(f"conv{i}", nn.Conv2d(a, b, k, stride=st, padding=k // 2, bias=False))
+            self.add_module(f"bn{i}", nn.BatchNorm2d(b))
+        down = None
+        if stride != 1 or cin != cout:
+            down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
+                                 nn.BatchNorm2d(cout))
+        self.visattn_slot = slot if attention is not None else None
+        if slot_first and attention is not None:
+            self.add_module(slot, attention)
+        self.downsample = down
+        if not slot_first and attention is not None:
+            self.add_module(slot, attention)
+
+    def forward(self, x):
+        out = x
+        for i in range(1, self.nconv + 1):
+            out = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(out))
+            if i < self.nconv:
+                out = torch.relu(out)
+        if self.visattn_slot:
+            out = getattr(self, self.visattn_slot)(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(out + identity)
+
+
+class _PublishedResNet(nn.Module):
+    """conv1/bn1 (7x7 stride 2 + max-pool, or the CIFAR 3x3 stride 1 without), layer1..4 of
+    _PublishedBlock, `avgpool`, fc. pool_window k: nn.AvgPool2d(k) then a flatten, which (as in
+    the official code) only fits the fc when the final map gives one window; 0: global mean."""
+
+    def __init__(self, bottleneck, layers, num_classes, cifar, pool_window, slot, make_attention,
+                 slot_first):
+        super().__init__()
+        self.cifar = cifar
+        if cifar:
+            self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        cin = 64
+        for i, n in enumerate(layers):
+            planes = 64 << i
+            blocks = []
+            for j in range(n):
+                cout = planes * (4 if bottleneck else 1)
+                att = make_attention(cout) if make_attention else None
+                blocks.append(_PublishedBlock(cin, planes, 2 if i and not j else 1, bottleneck,
+                                              slot, att, slot_first))
+                cin = cout
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+        self.avgpool = nn.AvgPool2d(pool_window) if pool_window else nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        if not self.cifar:
+            x = F.max_pool2d(x, 3, stride=2, padding=1)
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = layer(x)
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+# att_type -> (our block, its attribute in the official block) for each ResidualNet repository.
+RESIDUALNET_ATT = {"attention-module": {"CBAM": ("cbam", "cbam")},
+                   "triplet-attention": {"TripletAttention": ("triplet", "triplet_attention")}}
+RESIDUALNET_DEPTHS = {18: (False, [2, 2, 2, 2]), 34: (False, [3, 4, 6, 3]),
+                      50: (True, [3, 4, 6, 3]), 101: (True, [3, 4, 23, 3])}
+SA_LAYERS = {"sa_resnet50": [3, 4, 6, 3], "sa_resnet101": [3, 4, 23, 3],
+             "sa_resnet152": [3, 8, 36, 3]}
+
+
+def _published(source, builder, config):
+    """The twins of ResidualNet (attention-module, triplet-attention) and sa_resnet* (SA-Net),
+    refusing what the C models refuse (ValueError / TypeError / NotImplementedError)."""
+    if source == "SA-Net":
+        unknown = sorted(set(config) - {"num_classes"})
+        if unknown:
+            raise TypeError(f"{builder} takes num_classes only, not {unknown[0]!r}")
+        num_classes = config.get("num_classes", 1000)
+
+        def make(c):  # sa_layer(planes * 4), groups 64
+            return visattn_ref.load("shuffle").build({"channel": c, "groups": 64})
+
+        model = _PublishedResNet(True, SA_LAYERS[builder], num_classes, False, 0, "sa", make,
+                                 slot_first=True)
+        name = "shuffle"
+    else:
+        args = ("network_type", "depth", "num_classes", "att_type")
+        unknown = sorted(set(config) - set(args))
+        if unknown:
+            raise TypeError(f"ResidualNet got an unexpected argument {unknown[0]!r}")
+        missing = [a for a in args if a not in config]
+        if missing:
+            raise TypeError(f"ResidualNet missing the argument {missing[0]!r} (network_type, "
+                            "depth, num_classes, att_type have no defaults)")
+        net, depth, att = config["network_type"], config["depth"], config["att_type"]
+        if net not in ("ImageNet", "CIFAR10", "CIFAR100"):
+            raise ValueError("network_type must be 'ImageNet', 'CIFAR10' or 'CIFAR100', got "
+                             f"{net!r}")
+        if depth not in RESIDUALNET_DEPTHS:
+            raise ValueError(f"depth must be 18, 34, 50 or 101, got {depth!r}")
+        if att == "BAM" and source == "attention-module":
+            raise NotImplementedError("att_type 'BAM' needs the bam block, which visattn does "
+                                      "not have yet")
+        known = RESIDUALNET_ATT[source]
+        if att is not None and att not in known:
+            # The official ResidualNet builds a plain ResNet for an att_type it does not know.
+            raise ValueError(f"{source}'s ResidualNet places att_type " +
+                             " or ".join(repr(k) for k in known) +
+                             f"; {att!r} would build no attention there (give null for that)")
+        name, slot = known[att] if att else (None, None)
+
+        def make(c):  # CBAM(planes * 4, 16), TripletAttention(planes * 4, 16)
+            return visattn_ref.load(name).build({"gate_channels": c})
+
+        bottleneck, layers = RESIDUALNET_DEPTHS[depth]
+        cifar = net != "ImageNet"
+        model = _PublishedResNet(bottleneck, layers, config["num_classes"], cifar,
+                                 4 if cifar else 7, slot, make if att else None, slot_first=False)
+    # What maps() reads, as for torchvision's ResNets: stage energies without attention, the CAM
+    # over the whole final map (the head's input).
+    model.visattn_attention = name
+
     def stage_hook(mod, inp, out):
         mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
 
@@ -234,6 +393,8 @@ def build(source, builder, config=None):
     if source not in SOURCES or builder not in SOURCES[source]:
         raise ValueError(f"unknown network {source}:{builder} (known: " + ", ".join(
             f"{s}:{b}" for s in SOURCES for b in SOURCES[s]) + ")")
+    if source != "torchvision":
+        return _published(source, builder, dict(config or {})).eval()
     if builder in RESNETS:
         return _resnet(builder, dict(config or {})).eval()
     if builder in REGNETS:
