@@ -32,7 +32,8 @@ def export(module: torch.nn.Module, path: str, *, block: str = None, model: str 
 USAGE = """Build a network and write it as a visattn model file.
 
     /usr/bin/python3 tools/export.py --network SOURCE:BUILDER [--config JSON]
-        [--weights CHECKPOINT] [--seed S] --out MODEL.safetensors
+        [--weights CHECKPOINT] [--seed S] [--input-size H,W] [--resize S]
+        [--mean R,G,B --std R,G,B] --out MODEL.safetensors
 
 SOURCE:BUILDER: torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
 torchvision:resnet (block and layers in --config); torchvision:mobilenet_v3_small,
@@ -49,20 +50,30 @@ stochastic_depth_prob) and the attention slot's (attention, attention_args, atte
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own
 random initialisation after torch.manual_seed(S) (default 0). --weights: a checkpoint holding a
 state_dict, or one under 'state_dict' or 'model', keys possibly prefixed 'module.', thop's
-total_ops/total_params buffers ignored.
+total_ops/total_params buffers ignored. The file also records how images are prepared for it
+(visattn heatmap and eval read it): torchvision's eval transform of the builder's first published
+weights (ImageNet networks otherwise: resize 256, crop 224, ImageNet mean/std), the class names;
+--input-size, --resize, --mean and --std replace those (e.g. for weights trained another way).
 """
 
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
-def network_meta(source, builder, config):
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+
+def network_meta(source, builder, config, overrides=None):
     """What a network's file declares beside its weights (core/block.c reads it): the network,
     torchvision's eval transform (resize the shorter side, centre crop, mean / std) and the class
     names. torchvision builders: from their first published weights' transforms and categories
-    (the enum ships with torchvision: nothing is downloaded); the others: ImageNet's 256 / 224."""
+    (the enum ships with torchvision: nothing is downloaded); the other ImageNet networks:
+    256 / 224 and ImageNet's mean, std and names; CIFAR networks: 32 x 32 resized as a whole, no
+    normalisation (their repositories publish none: give --mean and --std), CIFAR-10's names.
+    overrides: the command line's input_size / resize / mean / std, put over these."""
     meta = {"visattn.network": f"{source}:{builder}"}
-    crop, resize, mean, std, names = 224, 256, IMAGENET_MEAN, IMAGENET_STD, None
+    size, resize, mean, std, names = [224, 224], 256, IMAGENET_MEAN, IMAGENET_STD, None
     if source == "torchvision":
         from torchvision.models import get_model_weights
         try:
@@ -71,16 +82,23 @@ def network_meta(source, builder, config):
             weights = None
         if weights is not None:
             t = weights.transforms()
-            crop, resize = t.crop_size[0], t.resize_size[0]
+            size, resize = [t.crop_size[0]] * 2, t.resize_size[0]
             mean, std = list(t.mean), list(t.std)
             names = weights.meta["categories"]
-    if names is None:
+    if str(config.get("network_type", "ImageNet")).startswith("CIFAR"):
+        size, resize, mean, std = [32, 32], 0, None, None
+        names = CIFAR10_CLASSES
+    elif names is None:
         from torchvision.models._meta import _IMAGENET_CATEGORIES
         names = _IMAGENET_CATEGORIES
-    meta["visattn.input_size"] = json.dumps([crop, crop])
+    o = overrides or {}
+    size, resize = o.get("input_size") or size, o.get("resize", resize)
+    mean, std = o.get("mean") or mean, o.get("std") or std
+    meta["visattn.input_size"] = json.dumps(size)
     meta["visattn.resize"] = json.dumps(resize)
-    meta["visattn.mean"] = json.dumps(mean)
-    meta["visattn.std"] = json.dumps(std)
+    if mean and std:
+        meta["visattn.mean"] = json.dumps(mean)
+        meta["visattn.std"] = json.dumps(std)
     if config.get("num_classes", 1000) == len(names):
         meta["visattn.class_names"] = json.dumps(list(names))
     return meta
@@ -96,6 +114,12 @@ def main(argv=None):
     ap.add_argument("--weights", metavar="CHECKPOINT")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True, metavar="MODEL.safetensors")
+    ap.add_argument("--input-size", metavar="H,W", help="the input the network was trained at")
+    ap.add_argument("--resize", type=int, metavar="S",
+                    help="resize the shorter side to S, then centre-crop the input size; 0: "
+                         "resize the image to the input size")
+    ap.add_argument("--mean", metavar="R,G,B", help="normalisation mean (of pixel / 255)")
+    ap.add_argument("--std", metavar="R,G,B", help="normalisation std")
     args = ap.parse_args(argv)
 
     def fail(msg):
@@ -103,6 +127,19 @@ def main(argv=None):
         return 1
 
     source, _, builder = args.network.partition(":")
+    overrides = {}
+    try:
+        if args.input_size:
+            overrides["input_size"] = [int(v) for v in args.input_size.split(",")]
+            if len(overrides["input_size"]) != 2:
+                raise ValueError("--input-size needs H,W")
+        if args.resize is not None:
+            overrides["resize"] = args.resize
+        for k in ("mean", "std"):
+            if getattr(args, k):
+                overrides[k] = [float(v) for v in getattr(args, k).split(",")]
+    except ValueError as e:
+        return fail(f"{e}")
     try:
         config = json.loads(args.config)
     except json.JSONDecodeError as e:
@@ -128,7 +165,7 @@ def main(argv=None):
         print(f"export.py: random weights ({init} initialisation, seed {args.seed})",
               file=sys.stderr)
     export(module.eval(), args.out, model=builder, config=config,
-           extra_meta=network_meta(source, builder, config))
+           extra_meta=network_meta(source, builder, config, overrides))
     return 0
 
 
