@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/compare_engines.py [--blocks cbam,se,...] [--shape N,C,H,W ...]
         [--conv SPEC,SPEC ...] [--networks resnet50,resnet50+cbam,...] [--net-shape N,C,H,W]
-        [--threads 1,2] [--rounds R] [--warmup W] [--iters K] [--tol T] [--keep-going]
+        [--threads 1,2] [--rounds 6] [--warmup 5] [--iters 20] [--tol 1e-3] [--keep-going]
         [--visattn build/visattn] [--ort-dir tools/ort] [--node node] [--workdir DIR]
         [--json FILE]
     /usr/bin/python3 tools/compare_engines.py --from-json FILE
@@ -35,7 +35,7 @@ falls on all of them alike. visattn is `visattn bench --model FILE --no-yardstic
 session per round: intra-op threads T, inter-op 1, sequential, all graph optimisations),
 PyTorch this process (torch.set_num_threads(T), torch.no_grad()). An engine's time is the median
 over rounds of each round's median pass; p10 and p90 are taken over the round medians (linear
-interpolation; with 3 rounds they sit close to the fastest and slowest round); ratios are an
+interpolation between ranks: with 3 rounds p10 = 0.8 fastest + 0.2 middle); the ratios are an
 engine's median over visattn's (> 1: visattn is faster).
 
 ONNX Runtime is installed outside the tracked files, once:
@@ -70,11 +70,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import compare_torch  # noqa: E402
+import emo  # noqa: E402
 from export import export  # noqa: E402
 from visattn_ref.common import randomize_  # noqa: E402
 
 ENGINES = ("visattn", "ort", "torch")
 TITLES = {"visattn": "visattn", "ort": "ONNX Runtime", "torch": "PyTorch"}
+CHECKED = {"visattn": "visattn", "ort": "ONNX Runtime", "torch": "PyTorch float32"}
 ORT_VERSION = "1.30.0"
 INSTALL = ("ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix {dir} --no-save --no-package-lock "
            "onnxruntime-node@" + ORT_VERSION)
@@ -150,10 +152,7 @@ def parse_conv(spec):
 def bench_json(visattn, args):
     """`visattn bench ARGS --json -`: the document, or Failure naming the command."""
     cmd = [visattn, "bench", *args, "--json", "-"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise Failure(f"{' '.join(cmd)} failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}")
-    return json.loads(r.stdout), r.stderr
+    return json.loads(run_checked(cmd, " ".join(cmd)))
 
 
 def block_cases(visattn, blocks, shapes):
@@ -162,7 +161,7 @@ def block_cases(visattn, blocks, shapes):
            "--min-time", "0", "--threads", "1"]
     for s in shapes:
         cmd += ["--shape", ",".join(map(str, s))]
-    doc, _ = bench_json(visattn, cmd)
+    doc = bench_json(visattn, cmd)
     notes = [f"{s['block']} at {s['n']}x{s['c']}x{s['h']}x{s['w']} skipped by visattn bench: "
              f"{s['reason']}" for s in doc.get("skipped", [])]
     cases = []
@@ -207,10 +206,9 @@ def build_module(case, seed):
         module = randomize_(networks.build("torchvision", case["builder"], case["config"]), seed)
         return module, {"model": case["builder"]}
     x = torch.rand(*case["shape"]) * 2 - 1
-    # compare_torch's module: our reference block minus the map bookkeeping official modules
-    # lack (or an EMO model); it exits with a message when a block has no PyTorch version here.
+    # compare_torch's module: our reference block minus the map bookkeeping the official
+    # modules lack, or an EMO model (ImportError for a block without a tools/visattn_ref version).
     module = compare_torch.torch_module(case["name"], case["config"], x)
-    import emo
     return module, ({"model": case["name"]} if case["name"] in emo.VARIANTS else
                     {"block": case["name"]})
 
@@ -240,20 +238,22 @@ def ort_command(args):
 
 
 def ort_version(args):
+    install = INSTALL.format(dir=os.path.abspath(args.ort_dir))
     if not shutil.which(args.node):
         raise Failure(f"Node.js ('{args.node}') not found: ONNX Runtime runs in Node.js here; "
-                      "install nodejs and npm, then " + INSTALL.format(dir=os.path.abspath(args.ort_dir)))
+                      f"install nodejs and npm (or give --node), then: {install}")
     r = subprocess.run(ort_command(args) + ["--version"], capture_output=True, text=True)
+    if r.returncode == 3:  # ort_time.js: onnxruntime-node not found
+        raise Failure(f"ONNX Runtime (onnxruntime-node) is missing: install it once with\n"
+                      f"    {install}\n(or give --ort-dir, the directory whose node_modules "
+                      "holds onnxruntime-node)")
     if r.returncode != 0:
-        raise Failure("ONNX Runtime (onnxruntime-node) is missing: install it once with\n    " +
-                      INSTALL.format(dir=os.path.abspath(args.ort_dir)) +
-                      "\n(or point --ort-dir at the directory holding node_modules/onnxruntime-node)"
-                      if r.returncode == 3 else f"ort_time.js --version: {r.stderr.strip()}")
+        raise Failure(f"ort_time.js --version: {r.stderr.strip()}")
     return json.loads(r.stdout)["ort_version"]
 
 
 def time_visattn(args, case, threads):
-    doc, _ = bench_json(args.visattn, [
+    doc = bench_json(args.visattn, [
         "--model", case["file"], "--no-yardstick", "--shape", ",".join(map(str, case["shape"])),
         "--threads", str(threads), "--warmup", str(args.warmup), "--iters", str(args.iters),
         "--min-time", "0"])
@@ -304,7 +304,11 @@ def prepare(args, cases, check_threads):
     for i, case in enumerate(cases):
         base = os.path.join(args.workdir, f"case{i}")
         case["label"] = label(case)
-        module, meta = build_module(case, 100 + i)
+        try:
+            module, meta = build_module(case, 100 + i)
+        except (ValueError, TypeError, KeyError, NotImplementedError, ImportError) as e:
+            raise Failure(f"{case['label']} with config {json.dumps(case['config'])}: no PyTorch "
+                          f"module ({type(e).__name__}: {e})") from None
         case["file"], case["onnx"] = base + ".safetensors", base + ".onnx"
         case["input_npy"], case["input_f32"] = base + "_in.npy", base + "_in.f32"
         export(module, case["file"], config=case["config"], **meta)
@@ -315,8 +319,14 @@ def prepare(args, cases, check_threads):
         with torch.no_grad(), warnings.catch_warnings(), \
                 contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, x, case["onnx"], opset_version=13, input_names=["input"],
-                              output_names=["output"], do_constant_folding=True)
+            try:
+                torch.onnx.export(module, x, case["onnx"], opset_version=13,
+                                  input_names=["input"], output_names=["output"],
+                                  do_constant_folding=True)
+            except Exception as e:  # an op without an opset-13 export, ...: torch's reason
+                reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise Failure(f"{case['label']}: torch.onnx.export (opset 13) failed: "
+                              f"{reason}") from None
             want32 = module(x).numpy()
             want = module.double()(x.double()).numpy()
             module.float()
@@ -357,14 +367,14 @@ def prepare(args, cases, check_threads):
             err = float(np.abs(g.reshape(want.shape).astype(np.float64) - want).max()) / scale
             check[eng] = err
             if not err <= args.tol:  # NaN fails too
-                problems.append(f"{case['label']} {shape_str(case['shape'])}: {TITLES[eng]} "
+                problems.append(f"{case['label']} {shape_str(case['shape'])}: {CHECKED[eng]} "
                                 f"differs from PyTorch float64 by {err:.2e} of the largest "
                                 f"output (tolerance {args.tol:g})")
                 case["ok"] = False
         case["check"] = check
         print(f"checked {case['label']} {shape_str(case['shape'])}: max |err| / max |ref| "
               f"against PyTorch float64: " + ", ".join(
-                  f"{TITLES[e]} {check[e]:.1e}" if check[e] is not None else f"{TITLES[e]} -"
+                  f"{CHECKED[e]} {check[e]:.1e}" if check[e] is not None else f"{CHECKED[e]} -"
                   for e in ENGINES), file=sys.stderr)
     return problems
 
@@ -416,8 +426,8 @@ def header_lines(doc):
     la = doc["load_avg"]
     return [
         f"{doc['date']}; {doc['cpu_model']}, {doc['cores']} cores; visattn {doc['visattn']} "
-        f"(OpenBLAS kernel {doc['blas_kernel']}); ONNX Runtime {doc['ort_version']} (onnxruntime-node, "
-        f"Node.js {doc['node_version']}); PyTorch {doc['torch_version']}",
+        f"(OpenBLAS kernel {doc['blas_kernel']}); ONNX Runtime {doc['ort_version']} "
+        f"(onnxruntime-node, Node.js {doc['node_version']}); PyTorch {doc['torch_version']}",
         "environment: " + ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in
                                     env.items()) +
         f"; load average {la['before'][0]:.2f} before, {la['after'][0]:.2f} after",
@@ -426,6 +436,12 @@ def header_lines(doc):
         "each round's median pass (p10-p90 over the round medians); ORT/visattn and "
         "PyTorch/visattn = ratio of medians (> 1: visattn faster)",
     ]
+
+
+def ratio_str(x):
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
 
 
 def table(doc):
@@ -438,7 +454,7 @@ def table(doc):
         for eng in ENGINES:
             e = r["engines"][eng]
             cells.append(f"{e['median_ms']:.3f} ({e['p10_ms']:.3f}–{e['p90_ms']:.3f})")
-        cells += [f"{r['ort_over_visattn']:.2f}", f"{r['torch_over_visattn']:.2f}"]
+        cells += [ratio_str(r["ort_over_visattn"]), ratio_str(r["torch_over_visattn"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -449,7 +465,7 @@ def check_lines(doc):
     for c in doc["cases"]:
         ch = c["check"]
         out.append(f"- {c['label']} {shape_str(c['shape'])}: " + ", ".join(
-            f"{TITLES[e]} {ch[e]:.1e}" if ch[e] is not None else f"{TITLES[e]} failed"
+            f"{CHECKED[e]} {ch[e]:.1e}" if ch[e] is not None else f"{CHECKED[e]} failed"
             for e in ENGINES))
     return out
 
@@ -476,9 +492,12 @@ def main():
     ap.add_argument("--net-shape", action="append", help="N,C,H,W for --networks (repeat); "
                     "default 1,3,224,224")
     ap.add_argument("--threads", default="1,2", help="comma list (default 1,2)")
-    ap.add_argument("--rounds", type=int, default=5, help="rotated rounds (default 5)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed passes per round and engine")
-    ap.add_argument("--iters", type=int, default=20, help="timed passes per round and engine")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="rotated rounds (default 6: each engine twice in each position)")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="untimed passes per round and engine (default 5)")
+    ap.add_argument("--iters", type=int, default=20,
+                    help="timed passes per round and engine (default 20)")
     ap.add_argument("--tol", type=float, default=1e-3,
                     help="max |error| / max |output| against PyTorch float64 (default 1e-3)")
     ap.add_argument("--keep-going", action="store_true",

@@ -88,7 +88,7 @@ async function main() {
     if (a.input) {
         const buf = fs.readFileSync(a.input);
         if (buf.length !== 4 * count)
-            fail(`${a.input}: ${buf.length} bytes, the shape ${a.shape.join('x')} needs ${4 * count}`);
+            fail(`${a.input}: ${buf.length} bytes, shape ${a.shape.join('x')} needs ${4 * count}`);
         data = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
     } else {
         data = new Float32Array(count);
