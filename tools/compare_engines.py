@@ -52,7 +52,6 @@ import datetime
 import io
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -410,17 +409,6 @@ def measure(args, case, threads, info):
 
 # ---- report --------------------------------------------------------------------------------------
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def header_lines(doc):
     env = doc["environment"]
     la = doc["load_avg"]
@@ -593,7 +581,7 @@ def run(args):
     doc = {
         "tool": "tools/compare_engines.py",
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "cpu_model": bench.get("cpu_model") or cpu_model(),
+        "cpu_model": bench.get("cpu_model") or compare_torch.cpu_model(),
         "cores": os.cpu_count(), "cores_usable": cores,
         "visattn": bench["visattn"], "blas_kernel": bench["blas_kernel"],
         "openblas_coretype": bench["openblas_coretype"],
