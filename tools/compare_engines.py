@@ -32,7 +32,8 @@ runs W warm-up passes and K timed passes, the engines in an order rotated by one
 (visattn, ORT, PyTorch; then ORT, PyTorch, visattn; ...), so that load from other processes
 falls on all of them alike. visattn is `visattn bench --model FILE --no-yardstick --min-time 0`
 (a fresh process per round), ONNX Runtime tools/ort_time.js in Node.js (a fresh process and
-session per round: intra-op threads T, inter-op 1, sequential, all graph optimisations),
+session per round: intra-op threads T, inter-op 1, sequential, all graph optimisations; a minor
+garbage collection after each pass, untimed, so that output buffers are reused: see there),
 PyTorch this process (torch.set_num_threads(T), torch.no_grad()). An engine's time is the median
 over rounds of each round's median pass; p10 and p90 are taken over the round medians (linear
 interpolation between ranks: with 3 rounds p10 = 0.8 fastest + 0.2 middle); the ratios are an
@@ -380,14 +381,15 @@ def prepare(args, cases, check_threads):
 
 # ---- timing --------------------------------------------------------------------------------------
 
-def measure(args, case, threads, info):
+def measure(args, case, threads):
+    """One row: every engine's rounds; also the last `visattn bench` document (its header)."""
+    load = os.getloadavg()[0]
     rounds = {e: [] for e in ENGINES}
     for r in range(args.rounds):
         order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
         for eng in order:
             if eng == "visattn":
                 t, doc = time_visattn(args, case, threads)
-                info.setdefault("bench", doc)
             elif eng == "ort":
                 t = time_ort(args, case, threads)
             else:
@@ -396,7 +398,7 @@ def measure(args, case, threads, info):
             rounds[eng].append(t)
     row = {"case": case["label"], "kind": case["kind"], "config": case["config"],
            "shape": list(case["shape"]), "threads": threads, "checked": case["ok"],
-           "load_avg_start": info.pop("row_load"), "engines": {}}
+           "load_avg_start": load, "engines": {}}
     for eng in ENGINES:
         med = sorted(t["median_ms"] for t in rounds[eng])
         row["engines"][eng] = {"median_ms": statistics.median(med), "p10_ms": quantile(med, 0.1),
@@ -404,7 +406,7 @@ def measure(args, case, threads, info):
     v = row["engines"]["visattn"]["median_ms"]
     row["ort_over_visattn"] = row["engines"]["ort"]["median_ms"] / v
     row["torch_over_visattn"] = row["engines"]["torch"]["median_ms"] / v
-    return row
+    return row, doc
 
 
 # ---- report --------------------------------------------------------------------------------------
@@ -566,17 +568,16 @@ def run(args):
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     load_before = os.getloadavg()
-    rows, info = [], {}
+    rows = []
     for case in cases:
         for t in threads:
-            info["row_load"] = os.getloadavg()[0]
-            rows.append(measure(args, case, t, info))
+            row, bench = measure(args, case, t)
+            rows.append(row)
             r = rows[-1]
             print(f"timed {r['case']} {shape_str(r['shape'])} t{t}: " + ", ".join(
                 f"{TITLES[e]} {r['engines'][e]['median_ms']:.3f} ms" for e in ENGINES),
                 file=sys.stderr)
     load_after = os.getloadavg()
-    bench = info["bench"]
     node = subprocess.run([args.node, "--version"], capture_output=True, text=True).stdout.strip()
     doc = {
         "tool": "tools/compare_engines.py",
@@ -592,7 +593,8 @@ def run(args):
         "tol": args.tol, "engine_order": "rotated by one each round, starting "
                                          + ", ".join(ENGINES),
         "ort_session": {"intraOpNumThreads": "threads", "interOpNumThreads": 1,
-                        "executionMode": "sequential", "graphOptimizationLevel": "all"},
+                        "executionMode": "sequential", "graphOptimizationLevel": "all",
+                        "between_passes": "minor V8 garbage collection, untimed"},
         "cases": [{k: c[k] for k in ("label", "kind", "config", "shape", "check")}
                   for c in cases],
         "notes": notes + [f"problem before timing: {p}" for p in problems],
