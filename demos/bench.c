@@ -93,11 +93,10 @@ static void bench_usage(FILE *f) {
     fprintf(
         f,
         "usage: visattn bench [--blocks all|a,b,c ...] [--config JSON] [--model FILE ...]\n"
+        "                     [--network NAME [--attention none,se,cbam,...]]\n"
         "                     [--shape N,C,H,W ...] [--threads 1,2,...] [--warmup K]\n"
         "                     [--iters I | --min-time S] [--json FILE|-] [--csv FILE|-]\n"
         "                     [--svg FILE|-] [--no-yardstick]\n"
-        "       visattn bench --network NAME [--attention none,se,cbam,...] [--config JSON]\n"
-        "                     [--shape ...] [--threads ...] [--json|--csv|--svg FILE|-] ...\n"
         "\n"
         "Cost and latency of every block at its bench config (docs/bench.md), next to the\n"
         "yardstick '" YARDSTICK "' (3x3 conv, C->C, + BN + ReLU), with random weights.\n"
