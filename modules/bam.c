@@ -57,14 +57,14 @@ static va_status bam_create(va_block *b, const va_config *cfg, va_error *err) {
     VA_TRY(va_check_weight_count("bam config: gate_channel x gate_channel / 16",
                                  (int64_t)m->c * m->cr, err));
     const size_t c = (size_t)m->c, cr = (size_t)m->cr;
-    const size_t sizes[] = {cr * c, cr, c * cr, c, cr * c, cr, cr * cr * 9, cr, cr * cr * 9, cr,
-                            cr,     1};
+    const size_t sizes[] = {cr * c,      cr, c * cr,      c,  cr * c, cr,
+                            cr * cr * 9, cr, cr * cr * 9, cr, cr,     1};
     size_t count = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         count += sizes[i]; /* at most 3 * 2^26 + 18 * 2^22 + ...: no overflow */
     float *p = malloc(count * sizeof *p);
     if (!p) return va_fail(err, VA_ERR_NOMEM, "bam: out of memory for %zu weights", count);
-    float **dst[] = {&m->fc0_w,   &m->fc0_b,   &m->fcf_w, &m->fcf_b, &m->red_w, &m->red_b,
+    float **dst[] = {&m->fc0_w,   &m->fc0_b,   &m->fcf_w,   &m->fcf_b,   &m->red_w, &m->red_b,
                      &m->di_w[0], &m->di_b[0], &m->di_w[1], &m->di_b[1], &m->fin_w, &m->fin_b};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *dst[i] = p;
@@ -113,8 +113,8 @@ static va_status bam_load(va_block *b, va_weights *w, const char *prefix, va_err
     VA_TRY(load_folded(w, p, "gate_c_fc_final", NULL, 2, fcf, m->fcf_w, m->fcf_b, err));
     snprintf(p, sizeof p, "%sspatial_att.gate_s.", prefix);
     const int64_t red[4] = {cr, c, 1, 1}, di[4] = {cr, cr, 3, 3}, fin[4] = {1, cr, 1, 1};
-    VA_TRY(load_folded(w, p, "gate_s_conv_reduce0", "gate_s_bn_reduce0", 4, red, m->red_w,
-                       m->red_b, err));
+    VA_TRY(load_folded(w, p, "gate_s_conv_reduce0", "gate_s_bn_reduce0", 4, red, m->red_w, m->red_b,
+                       err));
     VA_TRY(load_folded(w, p, "gate_s_conv_di_0", "gate_s_bn_di_0", 4, di, m->di_w[0], m->di_b[0],
                        err));
     VA_TRY(load_folded(w, p, "gate_s_conv_di_1", "gate_s_bn_di_1", 4, di, m->di_w[1], m->di_b[1],

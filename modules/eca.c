@@ -25,7 +25,8 @@ static va_status eca_create(va_block *b, const va_config *cfg, va_error *err) {
     if (!m) return va_fail(err, VA_ERR_NOMEM, "eca: out of memory");
     b->self = m;
     if (!va_cfg_has(cfg, "channel"))
-        return va_fail(err, VA_ERR_CONFIG, "eca config: 'channel' is required (as in the reference)");
+        return va_fail(err, VA_ERR_CONFIG,
+                       "eca config: 'channel' is required (as in the reference)");
     int channel;
     VA_TRY(va_cfg_int(cfg, "channel", 0, &channel, err));
     VA_TRY(va_cfg_int(cfg, "k_size", 3, &m->k, err));

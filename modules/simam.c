@@ -40,8 +40,8 @@ static va_status simam_create(va_block *b, const va_config *cfg, va_error *err) 
     VA_TRY(va_cfg_float(cfg, "e_lambda", 1e-4, &lambda, err));
     /* A negative lambda can make 4 * (v + e_lambda) zero or negative. */
     if (!(lambda >= 0.0) || !isfinite(lambda) || lambda > 3.0e38)
-        return va_fail(err, VA_ERR_CONFIG, "simam config: 'e_lambda' must be finite and >= 0, got %g",
-                       lambda);
+        return va_fail(err, VA_ERR_CONFIG,
+                       "simam config: 'e_lambda' must be finite and >= 0, got %g", lambda);
     m->lambda = (float)lambda;
     return VA_OK;
 }
@@ -113,8 +113,8 @@ static va_status simam_forward(const va_block *b, va_run *r, const va_tensor *x,
     float *yd = y->data, *st = stats.data, *ed = element ? element->data : NULL;
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < n * c; p++)
-        simam_plane(xd + p * hw, hw, m->lambda, yd + p * hw, ed ? ed + p * hw : NULL,
-                    &st[2 * p], &st[2 * p + 1]);
+        simam_plane(xd + p * hw, hw, m->lambda, yd + p * hw, ed ? ed + p * hw : NULL, &st[2 * p],
+                    &st[2 * p + 1]);
     if (!spatial) return VA_OK;
     /* The map: e_inv = (x - mean)^2 * scale + 0.5 summed over the channels, then / C. */
     const int64_t tiles = (hw + MAP_TILE - 1) / MAP_TILE;
@@ -144,8 +144,9 @@ static va_status simam_cost(const va_block *b, const int64_t in[4], va_cost *cos
     (void)b, (void)err;
     const int64_t planes = in[0] * in[1], count = planes * in[2] * in[3];
     /* mean; subtract, square; sum; divide, + 0.5; sigmoid; x * weight */
-    va_cost_elementwise(cost, count, VA_FLOPS_POOL + 2 * VA_FLOPS_ADDMUL + VA_FLOPS_POOL +
-                                         2 * VA_FLOPS_ADDMUL + VA_FLOPS_ACT + VA_FLOPS_ADDMUL);
+    va_cost_elementwise(cost, count,
+                        VA_FLOPS_POOL + 2 * VA_FLOPS_ADDMUL + VA_FLOPS_POOL + 2 * VA_FLOPS_ADDMUL +
+                            VA_FLOPS_ACT + VA_FLOPS_ADDMUL);
     va_cost_elementwise(cost, planes, 3 * VA_FLOPS_ADDMUL); /* / (M - 1), + e_lambda, * 4 */
     return VA_OK;
 }
