@@ -539,6 +539,9 @@ va_status va_net_attn_json(const char *what, const char *name, const cJSON *args
         {"double_attention", "in_channels", "c_m"},
         {"double_attention", "c_n", NULL},
         {"irmb", "dim_in", "dim_out"},
+        {"eca", "channel", NULL},
+        {"simam", "channels", NULL},
+        {"bam", "gate_channel", NULL},
     };
     *out = NULL;
     /* A block registered by the program names its channel key in its ops. */
@@ -587,6 +590,12 @@ va_status va_net_attn_json(const char *what, const char *name, const cJSON *args
              cJSON_AddNumberToObject(o, "c_n", r);
     } else if (strcmp(name, "irmb") == 0) {
         ok = cJSON_AddNumberToObject(o, "dim_in", c) && cJSON_AddNumberToObject(o, "dim_out", c);
+    } else if (strcmp(name, "eca") == 0) {
+        ok = cJSON_AddNumberToObject(o, "channel", c) != NULL;
+    } else if (strcmp(name, "simam") == 0) {
+        ok = cJSON_AddNumberToObject(o, "channels", c) != NULL;
+    } else if (strcmp(name, "bam") == 0) {
+        ok = cJSON_AddNumberToObject(o, "gate_channel", c) != NULL;
     } else if (ckey) {
         ok = cJSON_AddNumberToObject(o, ckey, c) != NULL;
     }

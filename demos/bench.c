@@ -161,6 +161,10 @@ static int default_config(const char *block, int64_t c, char *buf, size_t len) {
         return snprintf(buf, len, "{\"dim_in\": %lld, \"dim_out\": %lld, \"dim_head\": %lld}", C, C,
                         dh);
     }
+    /* eca: k_size 3, the reference's default (its ResNets pick 3 or 5 by C); channel is unused */
+    if (strcmp(block, "eca") == 0) return snprintf(buf, len, "{\"channel\": %lld}", C);
+    if (strcmp(block, "simam") == 0) return snprintf(buf, len, "{}");
+    if (strcmp(block, "bam") == 0) return snprintf(buf, len, "{\"gate_channel\": %lld}", C);
     if (strcmp(block, YARDSTICK) == 0)
         return snprintf(buf, len,
                         "{\"in_channels\": %lld, \"out_channels\": %lld, \"kernel_size\": 3, "

@@ -47,17 +47,18 @@ static void heatmap_usage(FILE *f) {
           "\n"
           "Models: by default the project's trained backbone models, one per block. The map a\n"
           "backbone stage shows is the block's spatial map if it has one: 'spatial' for\n"
-          "spatial, cbam, triplet, shuffle and double_attention (its gathering maps averaged),\n"
-          "'attention' for irmb; else (se, and the model without attention, 'none') 'energy',\n"
-          "the channel mean of the stage's output after attention. --model also takes an EMO\n"
-          "file (tools/convert_emo.py): a stage shows its last attention iRMB's map, else its\n"
-          "energy. And a network file (written by tools/export.py: ResNets, MobileNetV3,\n"
-          "EfficientNet, ...): its input is the image as torchvision's eval transform makes it\n"
-          "(shorter side resized, e.g. to 256, antialiased bilinear; centre crop, e.g. 224;\n"
-          "mean/std: as the file says), its overlays cover that centre crop, a stage is its\n"
-          "blocks at one resolution and shows its last block's spatial map (or energy), and\n"
-          "the CAM of the predicted class is always drawn, its name printed and on the sheet.\n"
-          "Channel gates (an SE's) have no positions to draw.\n"
+          "spatial, cbam, triplet, shuffle, double_attention (its gathering maps averaged),\n"
+          "simam (its inverse energy averaged over channels) and bam (its spatial part),\n"
+          "'attention' for irmb; else (se, eca, and the model without attention, 'none')\n"
+          "'energy', the channel mean of the stage's output after attention. --model also\n"
+          "takes an EMO file (tools/convert_emo.py): a stage shows its last attention iRMB's\n"
+          "map, else its energy. And a network file (written by tools/export.py: ResNets,\n"
+          "MobileNetV3, EfficientNet, ...): its input is the image as torchvision's eval\n"
+          "transform makes it (shorter side resized, e.g. to 256, antialiased bilinear; centre\n"
+          "crop, e.g. 224; mean/std: as the file says), its overlays cover that centre crop, a\n"
+          "stage is its blocks at one resolution and shows its last block's spatial map (or\n"
+          "energy), and the CAM of the predicted class is always drawn, its name printed and\n"
+          "on the sheet. Channel gates (an SE's, an ECA's) have no positions to draw.\n"
           "\n"
           "  --block all|LIST  all (default): one model per block, for every registered block\n"
           "                    with a file assets/models/<block>.safetensors, plus 'none' (the\n"
@@ -80,7 +81,8 @@ static void heatmap_usage(FILE *f) {
           "                    fixed: the gates (spatial and attention maps: sigmoid or softmax\n"
           "                    outputs) on one scale, 0..1, so their strengths compare across\n"
           "                    blocks; softmax-over-positions maps (double_attention, irmb) then\n"
-          "                    look almost flat. Maps with no natural range (energy, the CAM)\n"
+          "                    look almost flat. Maps with no natural range (energy, the CAM,\n"
+          "                    any map with a value outside 0..1, e.g. bam's and simam's)\n"
           "                    stay stretched, and their bar says 'min-max'.\n"
           "  --cam             also the class activation map of the predicted class\n"
           "                    (<image>_<model>_cam.png), and print the top-5 classes (always\n"
@@ -302,15 +304,22 @@ typedef struct hm_tile {
 
 /* A gate: a map whose values are sigmoid or softmax outputs, so in [0, 1] by construction (the
  * blocks' spatial gates, double_attention's gathering maps, iRMB's attention). The energy maps and
- * the CAM have no such range. */
-static int map_is_gate(const char *name) {
+ * the CAM have no such range, nor have the spatial maps of bam (its spatial part before the
+ * sigmoid) and simam (its mean inverse energy, >= 0.5): a spatial map with a value outside [0, 1]
+ * is not drawn as a gate. */
+static int map_is_gate(const va_map *map) {
     static const char *const gates[] = {".spatial", ".attention"};
-    const size_t n = strlen(name);
+    const size_t n = strlen(map->name);
+    int named = 0;
     for (size_t i = 0; i < sizeof gates / sizeof gates[0]; i++) {
         const size_t g = strlen(gates[i]);
-        if (n > g && strcmp(name + n - g, gates[i]) == 0) return 1;
+        named |= n > g && strcmp(map->name + n - g, gates[i]) == 0;
     }
-    return 0;
+    if (!named) return 0;
+    const int64_t count = va_numel(&map->t);
+    for (int64_t i = 0; i < count; i++)
+        if (map->t.data[i] < 0.0f || map->t.data[i] > 1.0f) return 0;
+    return 1;
 }
 
 /* Write one overlay with its colour bar; keep a tile-sized copy (without the bar, which the
@@ -319,7 +328,7 @@ static int write_overlay(const va_map *map, const va_image *img, const hm_opts *
                          hm_tile *tile, int tw, int th) {
     va_error err = {0};
     va_image ov = {0}, barred = {0};
-    const int fixed = o->scale_fixed && map_is_gate(map->name);
+    const int fixed = o->scale_fixed && map_is_gate(map);
     const va_map_scale scale = {fixed ? VA_SCALE_FIXED : VA_SCALE_STRETCH, 0.f, 1.f};
     float range[2];
     if (check_not_input(path, o)) return -1;

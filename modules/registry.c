@@ -9,8 +9,20 @@ extern const va_block_ops va_triplet_ops;
 extern const va_block_ops va_shuffle_ops;
 extern const va_block_ops va_double_attention_ops;
 extern const va_block_ops va_irmb_ops;
+extern const va_block_ops va_eca_ops;
+extern const va_block_ops va_simam_ops;
+extern const va_block_ops va_bam_ops;
 
 const va_block_ops *const va_block_registry[] = {
-    &va_se_ops,      &va_spatial_ops,          &va_cbam_ops, &va_triplet_ops,
-    &va_shuffle_ops, &va_double_attention_ops, &va_irmb_ops, NULL,
+    &va_se_ops,
+    &va_spatial_ops,
+    &va_cbam_ops,
+    &va_triplet_ops,
+    &va_shuffle_ops,
+    &va_double_attention_ops,
+    &va_irmb_ops,
+    &va_eca_ops,
+    &va_simam_ops,
+    &va_bam_ops,
+    NULL,
 };

@@ -14,7 +14,7 @@
     usage error.
 (c) For each block, at several shapes (odd sizes, N = 2, H != W, 1 x 1, irmb windows that do not
     divide the map), with the bench config and with every PARITY_CASES config: `visattn info`'s MACs
-    and params equal analytic_cost's.
+    and params equal analytic_cost's (simam refuses 1 x 1 with one line).
 The benchmark's speed is not tested: it is a program, not a test. Prints one line per failure and
 a summary; exits non-zero if anything fails.
 """
@@ -184,18 +184,21 @@ def check_outputs(args, blocks):
             s in notes[0] for s in ("shuffle", "1x15x8x8", "{")):
         fail(f"bench with an unrunnable config: exit {r.returncode}, {r.stderr.strip()!r}")
     # The config table at every C from 1 to 40 and a few larger ones: every block runs, except
-    # shuffle at an odd C, which must fail as above.
+    # shuffle at an odd C and bam below C = 16 (its gates are C // 16 wide), which must fail as
+    # above.
     for c in list(range(1, 41)) + [96, 100, 192, 384]:
-        names = [b for b in blocks if b != "shuffle" or c % 2 == 0]
+        names = [b for b in blocks if (b != "shuffle" or c % 2 == 0) and (b != "bam" or c >= 16)]
         r = run([args.visattn, "bench", "--blocks", ",".join(names), "--shape", f"1,{c},3,2",
                  "--iters", "1", "--warmup", "0", "--threads", "1"])
         if r.returncode != 0:
             fail(f"bench config table at C = {c}: {r.stderr.strip()}")
-        if c % 2 and "shuffle" in blocks:
-            r = run([args.visattn, "bench", "--blocks", "shuffle", "--shape", f"1,{c},3,2",
+        for b, cannot in (("shuffle", c % 2), ("bam", c < 16)):
+            if not cannot or b not in blocks:
+                continue
+            r = run([args.visattn, "bench", "--blocks", b, "--shape", f"1,{c},3,2",
                      "--iters", "1", "--threads", "1"])
-            if r.returncode == 0 or "shuffle config" not in r.stderr:
-                fail(f"shuffle at odd C = {c}: exit {r.returncode}, {r.stderr.strip()!r}")
+            if r.returncode == 0 or f"{b} config" not in r.stderr:
+                fail(f"{b} at C = {c}: exit {r.returncode}, {r.stderr.strip()!r}")
     # An explicit block list, an alias, and --no-yardstick.
     r = run([args.visattn, "bench", "--blocks", "channel", "--no-yardstick", "--shape", "1,8,3,3",
              "--iters", "1", "--json", j])
@@ -518,6 +521,11 @@ def check_shapes(args, blocks, exported):
     for block, config, shape in cases:
         path, _ = exported.get(block, config)
         got, err = info(args.visattn, path, shape)
+        if block == "simam" and shape[2] * shape[3] < 2:
+            # SimAM's variance divides by H * W - 1: a 1 x 1 map is refused with one line.
+            if got or "H * W must be >= 2" not in err or "\n" in err:
+                fail(f"simam at {shape}: visattn info gave {got}, {err!r}")
+            continue
         if err:
             fail(f"{block} {json.dumps(config)} at {shape}: visattn info failed: {err}")
             continue

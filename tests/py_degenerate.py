@@ -14,7 +14,8 @@
                empty plane), except se with an empty H or W, which returns an empty tensor after
                gating it with the NaN mean of an empty plane; the error is the clearer answer.
   1x1, 1x2, 2x1 planes
-               The output and maps as PyTorch's, within 1e-4.
+               The output and maps as PyTorch's, within 1e-4; simam refuses 1x1 with one line
+               (its variance divides by H * W - 1: NaN in the reference).
 Never a crash, a sanitizer report or a hang (each run has a time limit).
 Prints one line per case; exits non-zero if any fails.
 """
@@ -47,6 +48,9 @@ BLOCKS = [
     ("double_attention", {"in_channels": 4, "c_m": 2, "c_n": 3}),
     ("irmb", {"dim_in": 4, "dim_out": 4, "dim_head": 2, "window_size": 2}),
     ("irmb", {"dim_in": 4, "dim_out": 8, "attn_s": False, "stride": 2}),
+    ("eca", {"channel": 4, "k_size": 5}),
+    ("simam", {}),
+    ("bam", {"gate_channel": 16}),
 ]
 BACKBONES = [None, "cbam", "irmb"]
 
@@ -129,9 +133,17 @@ def check_model(chk, visattn, work, label, module, mapsfn, meta, c):
               and "Sanitizer" not in msg and "runtime error" not in msg)
         chk.report(ok, tag, f"exit {r.returncode}: {msg[-300:]!r}")
 
-    # Single-pixel and single-row/column planes: PyTorch's values.
+    # Single-pixel and single-row/column planes: PyTorch's values. simam refuses 1 x 1 planes
+    # (its variance divides by H * W - 1; NaN in the reference) with one line.
     for shape in ((2, c, 1, 1), (1, c, 1, 2), (2, c, 2, 1)):
         x = rng.standard_normal(shape, dtype=np.float32)
+        if meta.get("block") == "simam" and shape[2] * shape[3] == 1:
+            r, got, why = run(visattn, model, x, work)
+            msg = "" if why else r.stderr.strip()
+            chk.report(not why and r.returncode == 1 and "H * W must be >= 2" in msg and
+                       len(msg.splitlines()) == 1, f"{label} {'x'.join(map(str, shape))}",
+                       why or f"exit {r.returncode}: {msg[-300:]!r}")
+            continue
         want = torch_run(module, mapsfn, x)
         r, got, why = run(visattn, model, x, work)
         tag = f"{label} {'x'.join(map(str, shape))}"
@@ -164,7 +176,8 @@ def main():
         ref = visattn_ref.load(name)
         module = randomize_(ref.build(dict(config)), i)
         c = config.get("input_channels") or config.get("gate_channels") or \
-            config.get("channel") or config.get("in_channels") or config.get("dim_in") or 4
+            config.get("channel") or config.get("in_channels") or config.get("dim_in") or \
+            config.get("gate_channel") or 4
         check_model(chk, args.visattn, os.path.join(args.workdir, f"{name}{i}"), f"{name}[{i}]",
                     module, ref.maps, {"block": name, "config": config}, c)
     for i, att in enumerate(BACKBONES):

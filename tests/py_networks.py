@@ -5,7 +5,9 @@ Cases: torchvision's resnet18 and resnet50 at 2 x 3 x 224 x 224, resnet101 and r
 reduced 2 x 3 x 64 x 64 (to keep the suite short: the layers are the same, fewer positions),
 resnext50_32x4d and wide_resnet50_2 at 1 x 3 x 96 x 96, resnet50 with an SE and a CBAM slot
 (tools/networks.py: torchvision's model with our reference block inserted, timm's "se" key) at
-1 x 3 x 224 x 224, and the generic "resnet" with dilation and a shuffle slot under another key.
+1 x 3 x 224 x 224, and the generic "resnet" with dilation and a shuffle slot under another key;
+resnet50 with an eca slot (k_size 5) at 2 x 3 x 64 x 64, and small generic ResNets with simam
+(2 x 3 x 67 x 45) and bam (2 x 3 x 57 x 63) slots.
 Each: random weights and BN statistics (randomize_), `visattn run --maps`, the logits within
 1e-3 absolute and 1e-4 relative to the largest logit of the float64 reference, every attention
 and energy map within 1e-4 (absolute and relative), the CAM within the logits' bounds, `visattn info`'s params equal to sum(p.numel()) and its MACs to the
@@ -50,6 +52,12 @@ CASES = [
                 "attention_key": "sa", "groups": 2, "width_per_group": 32}, (2, 3, 72, 56)),
     ("resnet", {"block": "BasicBlock", "layers": [1, 1, 2, 1], "num_classes": 5,
                 "attention": "triplet"}, (1, 3, 61, 47)),
+    # Issue 15's blocks in the slot: ECA-Net's and SimAM's ResNets, BAM at every block.
+    ("resnet50", {"attention": "eca", "attention_args": {"k_size": 5}}, (2, 3, 64, 64)),
+    ("resnet", {"block": "BasicBlock", "layers": [1, 1, 1, 1], "num_classes": 6,
+                "attention": "simam", "attention_args": {"e_lambda": 1e-3}}, (2, 3, 67, 45)),
+    ("resnet", {"block": "Bottleneck", "layers": [1, 1, 1, 1], "num_classes": 4,
+                "attention": "bam"}, (2, 3, 57, 63)),
 ]
 
 
@@ -62,11 +70,13 @@ def count_macs(model):
         if isinstance(m, torch.nn.Conv2d):
             k = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
             total[0] += out.numel() * k
+        elif isinstance(m, torch.nn.Conv1d):  # ECA's conv along the channels
+            total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0]
         else:
             total[0] += out.numel() * m.in_features
 
     return total, [m.register_forward_hook(hook) for m in model.modules()
-                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv1d, torch.nn.Linear))]
 
 
 def run_case(args, i, builder, config, shape, source="torchvision"):

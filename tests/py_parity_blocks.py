@@ -7,7 +7,8 @@ the PyTorch module run in float64 (max abs error <= 1e-4 and max error relative 
 magnitude <= 1e-4). Also checks, per
 case, `visattn info`'s parameter count against sum(p.numel()) and its MACs against torch.profiler's
 FLOP count of convs and matmuls (2 per MAC); and per block, that BAD_CONFIGS, a missing key, a
-wrong-shaped weight and an unexpected key each fail with a clear one-line message.
+wrong-shaped weight, an unexpected key and the BAD_SHAPES inputs each fail with a clear one-line
+message.
 Prints one line per check; exits non-zero if any fails.
 """
 import argparse
@@ -139,6 +140,13 @@ def check_errors(args, ref, name, failures):
     sd = state_dict_arrays(module)
     keys = [k for k in sd if not k.endswith("num_batches_tracked")]
     meta["visattn.config"] = json.dumps(config)
+    # Inputs the block refuses (e.g. simam's 1 x 1 planes), with a config that loads.
+    for i, (cfg, bad_shape, needle) in enumerate(getattr(ref, "BAD_SHAPES", [])):
+        path, bad_in = f"{base}_badshape{i}.safetensors", f"{base}_badshape{i}_in.npy"
+        export(randomize_(ref.build(dict(cfg)), 1), path, block=name, config=cfg)
+        np.save(bad_in, torch.randn(*bad_shape).numpy())
+        expect_error(args, path, bad_in, needle,
+                     f"{name:17s} bad input {tuple(bad_shape)} {json.dumps(cfg)}", failures)
     if keys:
         missing = dict(sd)
         del missing[keys[0]]

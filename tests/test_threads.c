@@ -35,6 +35,9 @@ static const model_case cases[] = {
     {"irmb",
      "{\"dim_in\": 16, \"dim_out\": 16, \"dim_head\": 8, \"window_size\": 4}",
      {2, 16, 9, 7}},
+    {"eca", "{\"channel\": 12, \"k_size\": 5}", {2, 12, 7, 5}},
+    {"simam", "{}", {2, 12, 7, 5}},
+    {"bam", "{\"gate_channel\": 32}", {2, 32, 7, 5}},
     {"backbone", "{\"attention\": null}", {2, 1, 29, 23}},
     {"backbone", "{\"attention\": \"se\"}", {2, 1, 29, 23}},
     {"backbone", "{\"attention\": \"spatial\"}", {2, 1, 29, 23}},
@@ -45,6 +48,9 @@ static const model_case cases[] = {
     {"backbone",
      "{\"attention\": \"irmb\", \"attention_args\": {\"dim_head\": 16}}",
      {2, 1, 29, 23}},
+    {"backbone", "{\"attention\": \"eca\"}", {2, 1, 29, 23}},
+    {"backbone", "{\"attention\": \"simam\"}", {2, 1, 29, 23}},
+    {"backbone", "{\"attention\": \"bam\"}", {2, 1, 29, 23}},
     {"EMO_1M", "{\"num_classes\": 10}", {2, 3, 45, 38}},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

@@ -131,6 +131,31 @@ def irmb(cfg, n, c, h, w):
     return params, macs
 
 
+def eca(cfg, n, c, h, w):
+    """Wang et al., ECA-Net: a 1-D conv of k_size taps (no bias) along the C channel means,
+    zero padded to C outputs: k_size MACs per channel, the padded taps included."""
+    k = cfg.get("k_size", 3)
+    return k, n * c * k
+
+
+def simam(cfg, n, c, h, w):
+    """Yang et al., SimAM: an energy function of each neuron in its plane; no parameters, no
+    convs or matmuls."""
+    return 0, 0
+
+
+def bam(cfg, n, c, h, w):
+    """Park et al., BAM with r = 16: channel MLP Linear(C, C/16) + BatchNorm1d + ReLU +
+    Linear(C/16, C); spatial 1x1 conv C -> C/16, two 3x3 convs C/16 -> C/16 (dilation 4, padding
+    4: same size), a 1x1 conv C/16 -> 1, each but the last + BatchNorm2d; all with bias."""
+    assert c == cfg["gate_channel"]
+    cr = c // 16
+    params = (c * cr + cr) + 2 * cr + (cr * c + c)
+    params += (c * cr + cr) + 2 * (9 * cr * cr + cr) + 3 * 2 * cr + (cr + 1)
+    macs = n * 2 * c * cr + n * h * w * (c * cr + 2 * 9 * cr * cr + cr)
+    return params, macs
+
+
 BLOCKS = {
     YARDSTICK: conv_bn_relu,
     "se": se,
@@ -141,6 +166,9 @@ BLOCKS = {
     "shuffle": shuffle,
     "double_attention": double_attention,
     "irmb": irmb,
+    "eca": eca,
+    "simam": simam,
+    "bam": bam,
 }
 
 

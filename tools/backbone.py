@@ -48,6 +48,9 @@ DEFAULT_ARGS = {
     "shuffle": {"attention_args": {"groups": 8}},
     "double_attention": {"attention_reduction": 4, "attention_residual": True},
     "irmb": {"attention_args": {"dim_head": 32}},
+    "eca": {},
+    "simam": {},
+    "bam": {},
 }
 
 
@@ -80,6 +83,12 @@ def attention_config(cfg, channels):
         args.update(in_channels=c, c_m=max(1, c // r), c_n=max(1, c // r))
     elif name == "irmb":
         args.update(dim_in=c, dim_out=c)
+    elif name == "eca":
+        args.update(channel=c)
+    elif name == "simam":
+        args.update(channels=c)
+    elif name == "bam":
+        args.update(gate_channel=c)
     return name, args
 
 

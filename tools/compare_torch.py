@@ -50,10 +50,11 @@ CONV_HEAVY = 0.9       # a block is conv-heavy when 2 * MACs is at least this sh
 
 
 # ---- PyTorch side -------------------------------------------------------------------------------
-# Our reference modules also record attention maps for the parity suite; shuffle, double_attention
-# and irmb compute extra tensors for that (a mean over gates, irmb's received-attention map). The
-# official modules do not, and `visattn bench` runs with maps off, so those three are timed with
-# the same forward minus the map bookkeeping (checked against the reference's output below).
+# Our reference modules also record attention maps for the parity suite; shuffle, double_attention,
+# irmb and simam compute extra tensors for that (a mean over gates, irmb's received-attention map,
+# simam's mean energy). The official modules do not, and `visattn bench` runs with maps off, so
+# those are timed with the same forward minus the map bookkeeping (checked against the reference's
+# output below).
 
 def _shuffle_forward(self, x):
     n, c, h, w = x.shape
@@ -74,6 +75,14 @@ def _double_attention_forward(self, x):
     distribute = torch.softmax(self.convV(x).reshape(n, self.c_n, h * w), dim=1)
     z = torch.bmm(torch.bmm(feats, gather.transpose(1, 2)), distribute).reshape(n, self.c_m, h, w)
     return self.conv_reconstruct(z) if self.reconstruct else z
+
+
+def _simam_forward(self, x):
+    # The official forward: no channel mean of the inverse energy for the "spatial" map.
+    d = (x - x.mean(dim=(2, 3), keepdim=True)).pow(2)
+    m = x.shape[2] * x.shape[3]
+    return x * torch.sigmoid(d / (4 * (d.sum(dim=(2, 3), keepdim=True) / (m - 1) +
+                                       self.e_lambda)) + 0.5)
 
 
 def _irmb_window_attention(self, x):
@@ -119,7 +128,8 @@ def torch_module(block, config, x):
     module = randomize_(visattn_ref.load(block).build(dict(config)), 1)
     patch = {"shuffle": ("forward", _shuffle_forward),
              "double_attention": ("forward", _double_attention_forward),
-             "irmb": ("window_attention", _irmb_window_attention)}.get(block)
+             "irmb": ("window_attention", _irmb_window_attention),
+             "simam": ("forward", _simam_forward)}.get(block)
     if patch:
         with torch.no_grad():
             want = module(x)

@@ -40,6 +40,10 @@ EXTRA_CONFIGS = {
 }
 
 
+BACKBONE_ATTENTIONS = [None, "se", "spatial", "cbam", "triplet", "shuffle", "double_attention",
+                       "irmb", "eca", "simam", "bam"]
+
+
 def model_seeds(out):
     """Safetensors files with metadata: blocks and models."""
     n = 0
@@ -58,12 +62,15 @@ def model_seeds(out):
                 n += 1
     tiny = {"stem_width": 4, "widths": [8, 8], "depths": [1, 1], "strides": [2, 1],
             "input_size": [9, 7], "num_classes": 3, "class_names": ["a", "b", "c"]}
-    for att in [None, "se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb"]:
+    for att in BACKBONE_ATTENTIONS:
         extra = dict(tiny)
         if att == "shuffle":
             extra["attention_args"] = {"groups": 2}
         if att == "irmb":
             extra["attention_args"] = {"dim_head": 4}
+        if att == "bam":
+            # bam needs C // 16 >= 1: one stage of 16 keeps the seed small
+            extra.update(widths=[16], depths=[1], strides=[2])
         m, cfg = backbone.random_model(att, seed=1, **extra)
         path = os.path.join(out, f"backbone_{att or 'none'}.safetensors")
         export(m, path, model="backbone", config=cfg)

@@ -24,7 +24,8 @@ import backbone  # noqa: E402
 import fmnist  # noqa: E402
 from export import export  # noqa: E402
 
-NAMES = ["none", "se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb"]
+NAMES = ["none", "se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb", "eca",
+         "simam", "bam"]
 
 
 def to_input(images, cfg):

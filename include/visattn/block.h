@@ -34,7 +34,12 @@
  *                      spatial     N x 1 x H x W   gather averaged over c_n
  *   irmb               attention   N x 1 x H x W   weight each position receives as a key, averaged
  *                                                  over heads and its window's real queries
- *                                                  (absent if attn_s is false) */
+ *                                                  (absent if attn_s is false)
+ *   eca                channel     N x C x 1 x 1   the sigmoid gate of each channel
+ *   simam              element     N x C x H x W   sigmoid(1/e*), the weight of each element
+ *                      spatial     N x 1 x H x W   1/e* (inverse minimal energy) averaged over C
+ *   bam                channel     N x C x 1 x 1   the channel part Mc, before the sigmoid
+ *                      spatial     N x 1 x H x W   the spatial part Ms, before the sigmoid */
 #ifndef VISATTN_BLOCK_H
 #define VISATTN_BLOCK_H
 

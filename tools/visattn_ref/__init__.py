@@ -14,7 +14,8 @@ These are for tools and tests only: nothing at runtime needs Python.
 """
 import importlib
 
-BLOCK_NAMES = ["se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb"]
+BLOCK_NAMES = ["se", "spatial", "cbam", "triplet", "shuffle", "double_attention", "irmb", "eca",
+               "simam", "bam"]
 
 
 def load(name):
