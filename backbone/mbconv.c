@@ -218,44 +218,6 @@ static const mb3_row mb3_small[] = {
 /* Slot keys, common to both families. */
 #define MB_SLOT_KEYS "attention", "attention_args", "attention_reduction"
 
-/* attention (default "se"; null: none), attention_args, attention_reduction. */
-static va_status mb_read_slot(const char *what, const va_config *cfg, char attn[64], int *reduction,
-                              cJSON **root, const cJSON **args, va_error *err) {
-    *root = NULL;
-    *args = NULL;
-    snprintf(attn, 64, "se");
-    if (va_cfg_has(cfg, "attention") && va_cfg_is_null(cfg, "attention")) attn[0] = 0;
-    if (attn[0]) {
-        VA_TRY(va_cfg_str(cfg, "attention", "se", attn, 64, err));
-        const va_block_ops *ops = va_find_ops(attn);
-        if (!ops || ops->kind != VA_KIND_BLOCK)
-            return va_fail(err, VA_ERR_CONFIG,
-                           "%s config: attention '%s' is not a registered block (see visattn list)",
-                           what, attn);
-        snprintf(attn, 64, "%s", ops->name); /* alias -> name */
-    }
-    VA_TRY(va_cfg_int(cfg, "attention_reduction", 4, reduction, err));
-    if (*reduction < 1)
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_reduction must be >= 1", what);
-    if (va_cfg_has(cfg, "attention_reduction") && strcmp(attn, "se") == 0)
-        return va_fail(err, VA_ERR_CONFIG,
-                       "%s config: attention_reduction does not apply to se (torchvision's "
-                       "squeeze channels)",
-                       what);
-    char *json = va_config_to_json(cfg);
-    *root = json ? cJSON_Parse(json) : NULL;
-    free(json);
-    if (!*root) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(*root, "attention_args");
-    if (a && cJSON_IsNull(a)) a = NULL;
-    if (a && !cJSON_IsObject(a))
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args must be an object", what);
-    if (a && !attn[0])
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args without an attention", what);
-    *args = a;
-    return VA_OK;
-}
-
 static va_status mb_finish(va_block *b, const mb_net *m, const char *attn, const cJSON *args,
                            int reduction, int input, va_error *err) {
     VA_TRY(mb_build(b, m, attn, args, reduction, err));
@@ -295,7 +257,7 @@ static va_status mb3_create(va_block *b, const va_config *cfg, va_error *err) {
     char attn[64];
     cJSON *root = NULL;
     const cJSON *args = NULL;
-    if (!s) s = mb_read_slot(m->what, cfg, attn, &reduction, &root, &args, err);
+    if (!s) s = va_net_read_se_slot(m->what, cfg, "se", attn, &reduction, &root, &args, err);
     if (!s) {
         const mb3_row *rows = large ? mb3_large : mb3_small;
         const int nrows =
@@ -422,7 +384,7 @@ static va_status effnet_create(va_block *b, const va_config *cfg, va_error *err)
     char attn[64];
     cJSON *root = NULL;
     const cJSON *args = NULL;
-    if (!s) s = mb_read_slot(what, cfg, attn, &reduction, &root, &args, err);
+    if (!s) s = va_net_read_se_slot(what, cfg, "se", attn, &reduction, &root, &args, err);
     if (!s) {
         const double w = effnet_variants[v].width, d = effnet_variants[v].depth;
         m->efficientnet = 1;

@@ -604,3 +604,41 @@ va_status va_net_attn_json(const char *what, const char *name, const cJSON *args
     if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
     return VA_OK;
 }
+
+va_status va_net_read_se_slot(const char *what, const va_config *cfg, const char *default_attn,
+                              char attn[64], int *reduction, cJSON **root, const cJSON **args,
+                              va_error *err) {
+    *root = NULL;
+    *args = NULL;
+    snprintf(attn, 64, "%s", default_attn);
+    if (va_cfg_has(cfg, "attention") && va_cfg_is_null(cfg, "attention")) attn[0] = 0;
+    if (va_cfg_has(cfg, "attention") && !va_cfg_is_null(cfg, "attention")) {
+        VA_TRY(va_cfg_str(cfg, "attention", "se", attn, 64, err));
+        const va_block_ops *ops = va_find_ops(attn);
+        if (!ops || ops->kind != VA_KIND_BLOCK)
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: attention '%s' is not a registered block (see visattn list)",
+                           what, attn);
+        snprintf(attn, 64, "%s", ops->name); /* alias -> name */
+    }
+    VA_TRY(va_cfg_int(cfg, "attention_reduction", 4, reduction, err));
+    if (*reduction < 1)
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_reduction must be >= 1", what);
+    if (va_cfg_has(cfg, "attention_reduction") && strcmp(attn, "se") == 0)
+        return va_fail(err, VA_ERR_CONFIG,
+                       "%s config: attention_reduction does not apply to se (its squeeze "
+                       "channels follow torchvision's rule for the network)",
+                       what);
+    char *json = va_config_to_json(cfg);
+    *root = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (!*root) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(*root, "attention_args");
+    if (a && cJSON_IsNull(a)) a = NULL;
+    if (a && !cJSON_IsObject(a))
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args must be an object", what);
+    if (a && !attn[0])
+        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args without an attention", what);
+    *args = a;
+    return VA_OK;
+}

@@ -102,6 +102,16 @@ void va_net_destroy(va_block *b);
 va_status va_net_attn_json(const char *what, const char *name, const cJSON *args, int reduction,
                            int c, char **out, va_error *err);
 
+/* The slot config of a network whose slot holds torchvision's SqueezeExcitation by default
+ * (MobileNetV3, EfficientNet, RegNetY): attention (default `default_attn`, "se" or "" for none;
+ * null: none; else a registered block, its alias resolved into attn), attention_reduction
+ * (default 4, >= 1; refused with se, whose squeeze channels the family's rule fixes) and
+ * attention_args (an object, only with an attention). *root: the config as JSON (the caller
+ * deletes it, also on failure), *args: its attention_args or NULL. `what` starts messages. */
+va_status va_net_read_se_slot(const char *what, const va_config *cfg, const char *default_attn,
+                              char attn[64], int *reduction, cJSON **root, const cJSON **args,
+                              va_error *err);
+
 /* The va_block_ops of a network model: its own create (which builds the unit table and calls
  * va_net_build), the engine for everything else. */
 #define VA_NET_OPS(var, reg_name, create_fn, text)                                                 \

@@ -219,51 +219,6 @@ static va_status rg_build(va_block *b, const char *what, const rg_params *p, con
     return s;
 }
 
-/* attention (default "se" when se_ratio is set, else none; null: none), attention_args,
- * attention_reduction. */
-static va_status rg_read_slot(const char *what, const va_config *cfg, double se_ratio,
-                              char attn[64], int *reduction, cJSON **root, const cJSON **args,
-                              va_error *err) {
-    *root = NULL;
-    *args = NULL;
-    snprintf(attn, 64, "%s", se_ratio != 0.0 ? "se" : "");
-    if (va_cfg_has(cfg, "attention") && va_cfg_is_null(cfg, "attention")) attn[0] = 0;
-    if (va_cfg_has(cfg, "attention") && !va_cfg_is_null(cfg, "attention")) {
-        VA_TRY(va_cfg_str(cfg, "attention", "se", attn, 64, err));
-        const va_block_ops *ops = va_find_ops(attn);
-        if (!ops || ops->kind != VA_KIND_BLOCK)
-            return va_fail(err, VA_ERR_CONFIG,
-                           "%s config: attention '%s' is not a registered block (see visattn list)",
-                           what, attn);
-        snprintf(attn, 64, "%s", ops->name); /* alias -> name */
-        if (strcmp(attn, "se") == 0 && se_ratio == 0.0)
-            return va_fail(err, VA_ERR_CONFIG,
-                           "%s config: attention se needs se_ratio (torchvision's squeeze "
-                           "channels: round(se_ratio * the block's input width))",
-                           what);
-    }
-    VA_TRY(va_cfg_int(cfg, "attention_reduction", 4, reduction, err));
-    if (*reduction < 1)
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_reduction must be >= 1", what);
-    if (va_cfg_has(cfg, "attention_reduction") && strcmp(attn, "se") == 0)
-        return va_fail(err, VA_ERR_CONFIG,
-                       "%s config: attention_reduction does not apply to se (torchvision's "
-                       "squeeze channels come from se_ratio)",
-                       what);
-    char *json = va_config_to_json(cfg);
-    *root = json ? cJSON_Parse(json) : NULL;
-    free(json);
-    if (!*root) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(*root, "attention_args");
-    if (a && cJSON_IsNull(a)) a = NULL;
-    if (a && !cJSON_IsObject(a))
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args must be an object", what);
-    if (a && !attn[0])
-        return va_fail(err, VA_ERR_CONFIG, "%s config: attention_args without an attention", what);
-    *args = a;
-    return VA_OK;
-}
-
 /* The generic model's BlockParams.from_init_params arguments, checked as torchvision does. */
 static va_status rg_read_params(const char *what, const va_config *cfg, rg_params *p,
                                 va_error *err) {
@@ -349,7 +304,14 @@ static va_status rg_create(va_block *b, const va_config *cfg, va_error *err) {
     cJSON *root = NULL;
     const cJSON *args = NULL;
     va_status s = rg_stages(what, &p, st, &nst, err);
-    if (!s) s = rg_read_slot(what, cfg, p.se_ratio, attn, &reduction, &root, &args, err);
+    if (!s)
+        s = va_net_read_se_slot(what, cfg, p.se_ratio != 0.0 ? "se" : "", attn, &reduction, &root,
+                                &args, err);
+    if (!s && strcmp(attn, "se") == 0 && p.se_ratio == 0.0)
+        s = va_fail(err, VA_ERR_CONFIG,
+                    "%s config: attention se needs se_ratio (torchvision's squeeze channels: "
+                    "round(se_ratio * the block's input width))",
+                    what);
     if (!s) s = rg_build(b, what, &p, st, nst, stem_width, num_classes, attn, args, reduction, err);
     cJSON_Delete(root);
     free(st);

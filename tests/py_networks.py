@@ -136,6 +136,57 @@ def run_case(args, i, builder, config, shape, source="torchvision"):
                       f"rel {worst:.2e}), {params} params, {macs} MACs")
 
 
+def setup(doc):
+    """The command line every network test takes (--visattn, --workdir); the workdir made."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--visattn", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    torch.set_num_threads(2)
+    return args
+
+
+def run_cases(args, cases, first_seed, source="torchvision"):
+    """run_case for each (builder, config, shape), seeded first_seed, first_seed + 1, ...; one line
+    each. Returns the number that failed."""
+    failed = 0
+    for i, (builder, config, shape) in enumerate(cases):
+        problems, summary = run_case(args, first_seed + i, builder, config, shape, source)
+        failed += bool(problems)
+        print(f"{'FAIL' if problems else 'ok  '} {builder} {json.dumps(config)} "
+              f"{'x'.join(map(str, shape))}: " + ("; ".join(problems) if problems else summary),
+              flush=True)
+    return failed
+
+
+def refused(args, bad):
+    """Each (builder, config, needles) written as a model file (with no weights that matter) and
+    run: the problems, where visattn did not refuse it in one line naming the builder and every
+    needle."""
+    problems = []
+    x = os.path.join(args.workdir, "bad_in.npy")
+    np.save(x, np.zeros((1, 3, 32, 32), np.float32))
+    for builder, config, needles in bad:
+        f = os.path.join(args.workdir, f"bad_{builder}.safetensors")
+        export(torch.nn.Linear(1, 1), f, model=builder, config=config)
+        r = subprocess.run([args.visattn, "run", f, x, os.path.join(args.workdir, "bad_out.npy")],
+                           capture_output=True, text=True)
+        p = one_line(r, builder, *needles)
+        if p:
+            problems.append(f"{builder} {json.dumps(config)}: {p}")
+    return problems
+
+
+def exports(args, network, config):
+    """'' if tools/export.py --network writes the file, else the problem."""
+    out = os.path.join(args.workdir, "export_cli.safetensors")
+    r = export_cli("--network", network, "--config", json.dumps(config), "--out", out)
+    if r.returncode != 0 or not os.path.exists(out):
+        return f"export.py --network {network}: {r.stderr.strip()}"
+    return ""
+
+
 def export_cli(*argv, in_process=True):
     """tools/export.py's command line; in this process (its main()) unless asked otherwise, to
     spare the suite a torch start-up per call."""
@@ -263,13 +314,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     torch.set_num_threads(2)
-    failed = 0
-    for i, (builder, config, shape) in enumerate(CASES):
-        problems, summary = run_case(args, i, builder, config, shape)
-        failed += bool(problems)
-        print(f"{'FAIL' if problems else 'ok  '} {builder} {json.dumps(config)} "
-              f"{'x'.join(map(str, shape))}: " + ("; ".join(problems) if problems else summary),
-              flush=True)
+    failed = run_cases(args, CASES, 0)
     failed += check_checkpoints(args)
     failed += check_model_files(args)
     print(f"{len(CASES) + 2 - failed} passed, {failed} failed")

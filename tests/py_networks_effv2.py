@@ -18,13 +18,9 @@ channel whatever the input size: most of this file's time before the change), so
 computes float64 depthwise convs as the same sum over the k x k window by unfold and einsum
 (_depthwise_float64); check_depthwise compares the two on a small input first.
 """
-import argparse
-import json
 import os
-import subprocess
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -110,25 +106,13 @@ def check_slots():
 
 
 def check_bad(args):
-    problems = []
-    x = os.path.join(args.workdir, "bad_in.npy")
-    np.save(x, np.zeros((1, 3, 32, 32), np.float32))
-    for builder, config, needles in BAD:
-        f = os.path.join(args.workdir, f"bad_{builder}.safetensors")
-        py_networks.export(torch.nn.Linear(1, 1), f, model=builder, config=config)
-        r = subprocess.run([args.visattn, "run", f, x, os.path.join(args.workdir, "bad_out.npy")],
-                           capture_output=True, text=True)
-        p = py_networks.one_line(r, builder, *needles)
-        if p:
-            problems.append(f"{builder} {json.dumps(config)}: {p}")
+    problems = py_networks.refused(args, BAD)
     # export.py builds the same networks by name, and its twin refuses the fixed keys too.
-    out = os.path.join(args.workdir, "export_cli.safetensors")
+    problems += filter(None, [py_networks.exports(
+        args, "torchvision:efficientnet_v2_s", {"num_classes": 5, "attention": "triplet"})])
     r = py_networks.export_cli("--network", "torchvision:efficientnet_v2_s", "--config",
-                               '{"num_classes": 5, "attention": "triplet"}', "--out", out)
-    if r.returncode != 0 or not os.path.exists(out):
-        problems.append(f"export.py --network torchvision:efficientnet_v2_s: {r.stderr.strip()}")
-    r = py_networks.export_cli("--network", "torchvision:efficientnet_v2_s", "--config",
-                               '{"width_mult": 1.5}', "--out", out)
+                               '{"width_mult": 1.5}', "--out",
+                               os.path.join(args.workdir, "export_cli.safetensors"))
     p = py_networks.one_line(r, "width_mult", "fixed by the builder")
     if p:
         problems.append(f"export.py efficientnet_v2_s width_mult: {p}")
@@ -139,20 +123,10 @@ def check_bad(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--visattn", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    torch.set_num_threads(2)
+    args = py_networks.setup(__doc__)
     torch.nn.Conv2d._conv_forward = _depthwise_float64
     failed = check_depthwise()
-    for i, (builder, config, shape) in enumerate(CASES):
-        problems, summary = py_networks.run_case(args, 300 + i, builder, config, shape)
-        failed += bool(problems)
-        print(f"{'FAIL' if problems else 'ok  '} {builder} {json.dumps(config)} "
-              f"{'x'.join(map(str, shape))}: " + ("; ".join(problems) if problems else summary),
-              flush=True)
+    failed += py_networks.run_cases(args, CASES, 300)
     failed += check_slots()
     failed += check_bad(args)
     print(f"{len(CASES) + 3 - failed} passed, {failed} failed")

@@ -14,14 +14,8 @@ its head linearised at the sample) within the logits' bounds, `visattn info`'s p
 sum(p.numel()) and its MACs to the convs' and Linears'. Then configs torchvision's builders do not
 take, refused in one line. Prints one line per check.
 """
-import argparse
-import json
 import os
-import subprocess
 import sys
-
-import numpy as np
-import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -61,23 +55,9 @@ BAD = [
 
 
 def check_bad(args):
-    problems = []
-    x = os.path.join(args.workdir, "bad_in.npy")
-    np.save(x, np.zeros((1, 3, 32, 32), np.float32))
-    for builder, config, needles in BAD:
-        f = os.path.join(args.workdir, f"bad_{builder}.safetensors")
-        py_networks.export(torch.nn.Linear(1, 1), f, model=builder, config=config)
-        r = subprocess.run([args.visattn, "run", f, x, os.path.join(args.workdir, "bad_out.npy")],
-                           capture_output=True, text=True)
-        p = py_networks.one_line(r, builder, *needles)
-        if p:
-            problems.append(f"{builder} {json.dumps(config)}: {p}")
-    # export.py builds the same networks by name.
-    out = os.path.join(args.workdir, "export_cli.safetensors")
-    r = py_networks.export_cli("--network", "torchvision:mobilenet_v3_large", "--config",
-                               '{"num_classes": 5, "attention": "cbam"}', "--out", out)
-    if r.returncode != 0 or not os.path.exists(out):
-        problems.append(f"export.py --network torchvision:mobilenet_v3_large: {r.stderr.strip()}")
+    problems = py_networks.refused(args, BAD)
+    problems += filter(None, [py_networks.exports(
+        args, "torchvision:mobilenet_v3_large", {"num_classes": 5, "attention": "cbam"})])
     print(f"{'FAIL' if problems else 'ok  '} {len(BAD)} configs torchvision's builders do not "
           "take refused; export.py --network torchvision:mobilenet_v3_large: " +
           ("; ".join(problems) if problems else "one line each, export works"), flush=True)
@@ -85,19 +65,8 @@ def check_bad(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--visattn", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    torch.set_num_threads(2)
-    failed = 0
-    for i, (builder, config, shape) in enumerate(CASES):
-        problems, summary = py_networks.run_case(args, 100 + i, builder, config, shape)
-        failed += bool(problems)
-        print(f"{'FAIL' if problems else 'ok  '} {builder} {json.dumps(config)} "
-              f"{'x'.join(map(str, shape))}: " + ("; ".join(problems) if problems else summary),
-              flush=True)
+    args = py_networks.setup(__doc__)
+    failed = py_networks.run_cases(args, CASES, 100)
     failed += check_bad(args)
     print(f"{len(CASES) + 1 - failed} passed, {failed} failed")
     return 1 if failed else 0

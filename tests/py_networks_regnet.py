@@ -19,15 +19,12 @@ cases). regnet_y_128gf (645 M parameters, a 2.6 GB file) runs only with VISATTN_
 case at 1 x 3 x 32 x 32 (docs/networks/regnet.md gives its result). Then configs torchvision's
 builders do not take, refused in one line. Prints one line per check.
 """
-import argparse
 import json
 import os
 import random
 import subprocess
 import sys
 
-import numpy as np
-import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -110,23 +107,9 @@ def check_widths(args):
 
 
 def check_bad(args):
-    problems = []
-    x = os.path.join(args.workdir, "bad_in.npy")
-    np.save(x, np.zeros((1, 3, 32, 32), np.float32))
-    for builder, config, needles in BAD:
-        f = os.path.join(args.workdir, f"bad_{builder}.safetensors")
-        py_networks.export(torch.nn.Linear(1, 1), f, model=builder, config=config)
-        r = subprocess.run([args.visattn, "run", f, x, os.path.join(args.workdir, "bad_out.npy")],
-                           capture_output=True, text=True)
-        p = py_networks.one_line(r, builder, *needles)
-        if p:
-            problems.append(f"{builder} {json.dumps(config)}: {p}")
-    # export.py builds the same networks by name.
-    out = os.path.join(args.workdir, "export_cli.safetensors")
-    r = py_networks.export_cli("--network", "torchvision:regnet_y_400mf", "--config",
-                               '{"num_classes": 5, "attention": "cbam"}', "--out", out)
-    if r.returncode != 0 or not os.path.exists(out):
-        problems.append(f"export.py --network torchvision:regnet_y_400mf: {r.stderr.strip()}")
+    problems = py_networks.refused(args, BAD)
+    problems += filter(None, [py_networks.exports(
+        args, "torchvision:regnet_y_400mf", {"num_classes": 5, "attention": "cbam"})])
     print(f"{'FAIL' if problems else 'ok  '} {len(BAD)} configs torchvision's builders do not "
           "take refused; export.py --network torchvision:regnet_y_400mf: " +
           ("; ".join(problems) if problems else "one line each, export works"), flush=True)
@@ -134,20 +117,9 @@ def check_bad(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--visattn", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    torch.set_num_threads(2)
-    failed = 0
+    args = py_networks.setup(__doc__)
     cases = CASES + ([BIG] if os.environ.get("VISATTN_TEST_BIG") == "1" else [])
-    for i, (builder, config, shape) in enumerate(cases):
-        problems, summary = py_networks.run_case(args, 300 + i, builder, config, shape)
-        failed += bool(problems)
-        print(f"{'FAIL' if problems else 'ok  '} {builder} {json.dumps(config)} "
-              f"{'x'.join(map(str, shape))}: " + ("; ".join(problems) if problems else summary),
-              flush=True)
+    failed = py_networks.run_cases(args, cases, 300)
     failed += check_widths(args)
     failed += check_bad(args)
     print(f"{len(cases) + 2 - failed} passed, {failed} failed")
