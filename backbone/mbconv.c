@@ -79,33 +79,6 @@ static void mb_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int 
     snprintf(c->bn, sizeof c->bn, "%s", bn);
 }
 
-/* The slot's JSON for a block of `c` expanded channels: torchvision's SE (with args' activation
- * overrides) or another block through the engine's rule. */
-static va_status mb_slot_json(const mb_net *m, const mb_block *blk, const char *attn,
-                              const cJSON *args, int reduction, char **out, va_error *err) {
-    if (strcmp(attn, "se") != 0)
-        return va_net_attn_json(m->what, attn, args, reduction, blk->expanded, out, err);
-    static const char *const owned[] = {"input_channels", "squeeze_channels"};
-    for (int i = 0; i < 2; i++)
-        if (cJSON_GetObjectItemCaseSensitive(args, owned[i]))
-            return va_fail(err, VA_ERR_CONFIG,
-                           "%s config: attention_args must not set '%s' (torchvision's rule sets "
-                           "it per block)",
-                           m->what, owned[i]);
-    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
-    int ok = o && cJSON_AddNumberToObject(o, "input_channels", blk->expanded) &&
-             cJSON_AddNumberToObject(o, "squeeze_channels", blk->squeeze);
-    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "activation"))
-        ok = cJSON_AddStringToObject(o, "activation", m->efficientnet ? "silu" : "relu") != NULL;
-    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "scale_activation"))
-        ok = cJSON_AddStringToObject(o, "scale_activation",
-                                     m->efficientnet ? "sigmoid" : "hardsigmoid") != NULL;
-    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", m->what);
-    return VA_OK;
-}
-
 /* The network's unit table from the stage table m, then va_net_build. */
 static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const cJSON *args,
                           int reduction, va_error *err) {
@@ -158,7 +131,10 @@ static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const 
                 snprintf(d->attn, sizeof d->attn, "%s", attn);
                 snprintf(d->attn_key, sizeof d->attn_key, "block.%d", k);
                 d->slot_after = d->nconv - 1;
-                s = mb_slot_json(m, blk, attn, args, reduction, &json[n], err);
+                s = va_net_se_slot_json(m->what, attn, args, reduction, blk->expanded, blk->squeeze,
+                                        m->efficientnet ? "silu" : "relu",
+                                        m->efficientnet ? "sigmoid" : "hardsigmoid", &json[n],
+                                        err);
                 d->attn_json = json[n];
             }
             k++; /* the index stays taken without a slot (torchvision's keys) */

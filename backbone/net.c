@@ -642,3 +642,27 @@ va_status va_net_read_se_slot(const char *what, const va_config *cfg, const char
     *args = a;
     return VA_OK;
 }
+
+va_status va_net_se_slot_json(const char *what, const char *attn, const cJSON *args, int reduction,
+                              int c, int squeeze, const char *act, const char *scale_act,
+                              char **out, va_error *err) {
+    if (strcmp(attn, "se") != 0) return va_net_attn_json(what, attn, args, reduction, c, out, err);
+    static const char *const owned[] = {"input_channels", "squeeze_channels"};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_GetObjectItemCaseSensitive(args, owned[i]))
+            return va_fail(err, VA_ERR_CONFIG,
+                           "%s config: attention_args must not set '%s' (torchvision's rule sets "
+                           "it per block)",
+                           what, owned[i]);
+    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
+    int ok = o && cJSON_AddNumberToObject(o, "input_channels", c) &&
+             cJSON_AddNumberToObject(o, "squeeze_channels", squeeze);
+    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "activation"))
+        ok = cJSON_AddStringToObject(o, "activation", act) != NULL;
+    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "scale_activation"))
+        ok = cJSON_AddStringToObject(o, "scale_activation", scale_act) != NULL;
+    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    return VA_OK;
+}

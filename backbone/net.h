@@ -112,6 +112,13 @@ va_status va_net_read_se_slot(const char *what, const va_config *cfg, const char
                               char attn[64], int *reduction, cJSON **root, const cJSON **args,
                               va_error *err);
 
+/* The JSON of that slot in a block of c channels: for se, torchvision's SqueezeExcitation with
+ * `squeeze` channels and the family's activations (act, scale_act) unless args set others (args
+ * must not set the channels); any other block through va_net_attn_json's rule. *out: malloc'ed. */
+va_status va_net_se_slot_json(const char *what, const char *attn, const cJSON *args, int reduction,
+                              int c, int squeeze, const char *act, const char *scale_act,
+                              char **out, va_error *err);
+
 /* The va_block_ops of a network model: its own create (which builds the unit table and calls
  * va_net_build), the engine for everything else. */
 #define VA_NET_OPS(var, reg_name, create_fn, text)                                                 \

@@ -114,32 +114,6 @@ static void rg_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int 
     snprintf(c->bn, sizeof c->bn, "%s", bn);
 }
 
-/* The slot's JSON in a block of w_b channels: torchvision's SE (squeeze channels given, args may
- * change its activations) or another block through the engine's rule. */
-static va_status rg_slot_json(const char *what, const char *attn, const cJSON *args, int reduction,
-                              int w_b, int squeeze, char **out, va_error *err) {
-    if (strcmp(attn, "se") != 0)
-        return va_net_attn_json(what, attn, args, reduction, w_b, out, err);
-    static const char *const owned[] = {"input_channels", "squeeze_channels"};
-    for (int i = 0; i < 2; i++)
-        if (cJSON_GetObjectItemCaseSensitive(args, owned[i]))
-            return va_fail(err, VA_ERR_CONFIG,
-                           "%s config: attention_args must not set '%s' (torchvision's rule sets "
-                           "it per block)",
-                           what, owned[i]);
-    cJSON *o = args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject();
-    int ok = o && cJSON_AddNumberToObject(o, "input_channels", w_b) &&
-             cJSON_AddNumberToObject(o, "squeeze_channels", squeeze);
-    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "activation"))
-        ok = cJSON_AddStringToObject(o, "activation", "relu") != NULL;
-    if (ok && !cJSON_GetObjectItemCaseSensitive(o, "scale_activation"))
-        ok = cJSON_AddStringToObject(o, "scale_activation", "sigmoid") != NULL;
-    *out = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
-    return VA_OK;
-}
-
 /* RegNet.__init__ over the stages: the unit table, then va_net_build. */
 static va_status rg_build(va_block *b, const char *what, const rg_params *p, const rg_stage *st,
                           int nst, int stem_width, int num_classes, const char *attn,
@@ -199,7 +173,8 @@ static va_status rg_build(va_block *b, const char *what, const rg_params *p, con
                 snprintf(d->attn, sizeof d->attn, "%s", attn);
                 snprintf(d->attn_key, sizeof d->attn_key, "f.se");
                 d->slot_after = 1;
-                s = rg_slot_json(what, attn, args, reduction, w_b, squeeze, &json[n], err);
+                s = va_net_se_slot_json(what, attn, args, reduction, w_b, squeeze, "relu",
+                                        "sigmoid", &json[n], err);
                 d->attn_json = json[n];
             } else if (j + 1 == st[i].depth) {
                 snprintf(d->energy, sizeof d->energy, "trunk_output.block%d.energy", i + 1);
