@@ -378,7 +378,11 @@ static va_status residual_run(const net_unit *u, va_run *r, const va_tensor *x, 
             va_run_scope_push(r, *slot, u->prefix, &scope);
             va_status s = va_block_forward(u->attn, r, &cur, &next, err);
             *slot += va_run_scope_pop(r, &scope);
-            VA_TRY(s);
+            if (s != VA_OK) { /* name the block whose slot failed: "layer4.0" */
+                char where[NET_KEY_LEN];
+                snprintf(where, sizeof where, "%.*s", (int)strcspn(u->prefix, "\0") - 1, u->prefix);
+                return va_error_prefix(err, where);
+            }
             cur = next;
             if (u->slot_before_bn) conv_bn_apart(&u->conv[k], &cur);
         }

@@ -227,7 +227,9 @@ def check_training_checkpoint(args):
     config = simam("resnet20", cifar=10)
     model = randomize_(networks.build("SimAM", "cifar.create_net", config), 11)
     sd = dict(model.state_dict())
-    for name, _ in model.named_modules():  # thop's profile() leaves these in every module
+    for name, m in model.named_modules():  # thop's profile() leaves these in the leaf modules
+        if len(list(m.children())):
+            continue
         sd[(name + "." if name else "") + "total_ops"] = torch.zeros(1, dtype=torch.float64)
         sd[(name + "." if name else "") + "total_params"] = torch.zeros(1, dtype=torch.float64)
     ckpt, out = os.path.join(w, "simam_cifar.pth.tar"), os.path.join(w, "simam_cifar.safetensors")
