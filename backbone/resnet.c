@@ -27,7 +27,13 @@
  *                 torchvision stem and nn.AvgPool2d(7) as the head; CIFAR10/100: a 3x3 stride-1
  *                 stem, no max-pool, F.avg_pool2d(x, 4)
  *   sa_resnet50/101/152  wofmanaf/SA-Net models/sa_resnet.py: sa_layer(planes * 4) (groups 64)
- *                 as the slot under "sa", otherwise torchvision's ResNet */
+ *                 as the slot under "sa", otherwise torchvision's ResNet
+ *   ResidualNet   att_type "BAM": no slot; bam1..3 (NET_BLOCK units) after layer1..3
+ *   eca_resnet18..152  BangguWu/ECANet models/eca_resnet.py: eca_layer(C, k_size[stage]) as the
+ *                 slot under "eca", a global head
+ *   simam_resnet, simam_cifar_resnet  ZjjConan/SimAM create_net(args), ImageNet and CIFAR: the
+ *                 slot on conv2's output before bn2 (its BN kept apart); the CIFAR nets have three
+ *                 stages of 16/32/64 planes, "shortcut" and "linear" keys */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,13 +18,20 @@ every slot / energy map within 1e-4, the CAM within the logits' bounds, params a
   1 x 3 x 28 x 40 (F.avg_pool2d(x, 4) on a 4 x 5 final map);
   deeper: sa_resnet101 with 10 classes at 1 x 3 x 64 x 64 (SA-Net's head is global: any size
   runs; ResidualNet's fixed head would need 193 x 193 at least, too slow for the suite: depth 34
-  and 101 and sa_resnet152 were checked once against the official code instead, docs).
+  and 101 and sa_resnet152 were checked once against the official code instead, docs);
+  ECA-Net's eca_resnet18 (k_size [3, 5, 5, 7]), SimAM's ImageNet resnet18 and ResidualNet ImageNet
+  18 with BAM at 2 x 3 x 224 x 224; eca_resnet50 and SimAM's resnet50 at a reduced 1 x 3 x 64 x 64;
+  SimAM's CIFAR resnet20 (basic) and resnet56 (bottlenect, 100 classes) at 2 x 3 x 32 x 32 and
+  resnet20 without attention at 1 x 3 x 32 x 32; ResidualNet CIFAR100 50 with BAM at 1 x 3 x 32 x 32
+  (deeper ones: the one-off check, docs).
 
 Then what must be refused in one line: configs the official code cannot build or visattn does not
 place (bad network_type, depth 152, att_type BAM or unknown, a missing argument, a key SA-Net's
 builders do not take), inputs the fixed-window heads cannot take (448 x 448 and 160 x 160 for
 ImageNet, 64 x 64 for CIFAR), and export.py's twin refusing the other repository's att_type; and
-export.py's command line writing the registered model name and the config into the file.
+export.py's command line writing the registered model name and the config into the file; bad ECA
+and SimAM configs; a checkpoint as SimAM's main_cifar.py saves it through export.py --weights and
+visattn run.
 """
 import argparse
 import json
