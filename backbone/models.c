@@ -16,6 +16,8 @@ extern const va_block_ops va_resnet_ops, va_resnet18_ops, va_resnet34_ops, va_re
     va_resnet101_ops, va_resnet152_ops, va_resnext50_32x4d_ops, va_wide_resnet50_2_ops;
 extern const va_block_ops va_residualnet_ops, va_sa_resnet50_ops, va_sa_resnet101_ops,
     va_sa_resnet152_ops;
+extern const va_block_ops va_eca_resnet18_ops, va_eca_resnet34_ops, va_eca_resnet50_ops,
+    va_eca_resnet101_ops, va_eca_resnet152_ops, va_simam_resnet_ops, va_simam_cifar_resnet_ops;
 extern const va_block_ops va_mobilenet_v3_small_ops, va_mobilenet_v3_large_ops,
     va_efficientnet_b0_ops, va_efficientnet_b1_ops, va_efficientnet_b2_ops, va_efficientnet_b3_ops,
     va_efficientnet_b4_ops, va_efficientnet_b5_ops, va_efficientnet_b6_ops, va_efficientnet_b7_ops;
@@ -47,6 +49,13 @@ static const va_block_ops *const model_registry[] = {
     &va_sa_resnet50_ops,
     &va_sa_resnet101_ops,
     &va_sa_resnet152_ops,
+    &va_eca_resnet18_ops,
+    &va_eca_resnet34_ops,
+    &va_eca_resnet50_ops,
+    &va_eca_resnet101_ops,
+    &va_eca_resnet152_ops,
+    &va_simam_resnet_ops,
+    &va_simam_cifar_resnet_ops,
     &va_mobilenet_v3_small_ops,
     &va_mobilenet_v3_large_ops,
     &va_efficientnet_b0_ops,

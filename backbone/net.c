@@ -12,12 +12,13 @@ typedef struct net_conv {
     net_conv_desc desc;
     va_conv2d_desc d; /* the BN folded in: bias = its shift; act fused */
     float *w, *b;
+    float *scale; /* the BN kept apart (slot_before_bn): y = act(conv(x) * scale + b) */
 } net_conv;
 
 typedef struct net_unit {
     net_kind kind;
     char prefix[NET_KEY_LEN];
-    int nconv, has_down, no_shortcut, slot_after;
+    int nconv, has_down, no_shortcut, slot_after, slot_before_bn;
     net_conv conv[NET_MAX_CONVS], down;
     va_act out_act;
     va_block *attn;
@@ -40,7 +41,7 @@ typedef struct va_net {
 
 /* ---- Build ----------------------------------------------------------------------------------- */
 
-static va_status conv_init(net_conv *c, const net_conv_desc *cd, const char *what,
+static va_status conv_init(net_conv *c, const net_conv_desc *cd, int bn_apart, const char *what,
                            const char *prefix, va_error *err) {
     c->desc = *cd;
     va_conv2d_desc_init(&c->d, cd->cin, cd->cout, cd->kernel);
@@ -60,12 +61,30 @@ static va_status conv_init(net_conv *c, const net_conv_desc *cd, const char *wha
     c->b = va_aligned_alloc((size_t)cd->cout * sizeof(float));
     if (!c->w || !c->b) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
     c->d.weight = c->w, c->d.bias = c->b;
+    if (bn_apart) { /* the conv alone; conv_bn_apart applies the BN and the activation */
+        c->d.bias = NULL, c->d.act = VA_ACT_NONE;
+        if (!(c->scale = va_aligned_alloc((size_t)cd->cout * sizeof(float))))
+            return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+    }
     return VA_OK;
 }
 
 static void conv_free(net_conv *c) {
     va_aligned_free(c->w);
     va_aligned_free(c->b);
+    va_aligned_free(c->scale);
+}
+
+/* y = act(y * scale + shift) per channel: the BN a slot_before_bn slot put apart. */
+static void conv_bn_apart(const net_conv *c, va_tensor *y) {
+    const int64_t n = y->shape[0], ch = y->shape[1], hw = y->shape[2] * y->shape[3];
+    for (int64_t i = 0; i < n * ch; i++) {
+        float *p = y->data + i * hw;
+        const float a = c->scale[i % ch], b = c->b[i % ch];
+        for (int64_t k = 0; k < hw; k++)
+            p[k] = p[k] * a + b;
+        va_act_apply(c->desc.act, p, p, hw);
+    }
 }
 
 va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units, int num_units,
@@ -88,9 +107,16 @@ va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units
         switch (ud->kind) {
         case NET_CONV_BN_ACT:
             u->nconv = 1;
-            VA_TRY(conv_init(&u->conv[0], &ud->conv[0], what, ud->prefix, err));
+            VA_TRY(conv_init(&u->conv[0], &ud->conv[0], 0, what, ud->prefix, err));
             break;
         case NET_MAXPOOL: u->pool = ud->pool; break;
+        case NET_BLOCK:
+            if (va_block_create(ud->attn, ud->attn_json, &u->attn, err) != VA_OK) {
+                char where[96];
+                snprintf(where, sizeof where, "%s config: %s at %s", what, ud->attn, ud->prefix);
+                return va_error_prefix(err, where);
+            }
+            break;
         case NET_RESIDUAL:
             if (ud->nconv < 1 || ud->nconv > NET_MAX_CONVS)
                 return va_fail(err, VA_ERR_CONFIG, "%s: %s: 1..%d convs in a residual branch", what,
@@ -98,10 +124,12 @@ va_status va_net_build(va_block *b, const char *what, const net_unit_desc *units
             u->nconv = ud->nconv;
             u->out_act = ud->out_act;
             u->no_shortcut = ud->no_shortcut && !ud->has_down;
+            u->slot_before_bn = ud->attn[0] && ud->slot_before_bn;
             for (int k = 0; k < ud->nconv; k++)
-                VA_TRY(conv_init(&u->conv[k], &ud->conv[k], what, ud->prefix, err));
+                VA_TRY(conv_init(&u->conv[k], &ud->conv[k],
+                                 u->slot_before_bn && k == ud->slot_after, what, ud->prefix, err));
             if ((u->has_down = ud->has_down))
-                VA_TRY(conv_init(&u->down, &ud->down, what, ud->prefix, err));
+                VA_TRY(conv_init(&u->down, &ud->down, 0, what, ud->prefix, err));
             if (ud->attn[0]) {
                 if (ud->slot_after < 0 || ud->slot_after >= ud->nconv)
                     return va_fail(err, VA_ERR_CONFIG, "%s: %s: the slot follows conv 0..%d", what,
@@ -189,8 +217,14 @@ static va_status conv_load(net_conv *c, va_weights *w, const char *p, va_error *
         s = va_weights_get(w, p, key, 1, &cout, bn + i * cout, err);
     }
     if (!s) {
+        /* Kept apart: fold the BN into a per-channel scale of 1 instead of the weights. */
+        float *into = c->scale ? c->scale : c->w;
+        const int64_t k_into = c->scale ? 1 : k;
+        if (c->scale)
+            for (int64_t i = 0; i < cout; i++)
+                c->scale[i] = 1.0f;
         memset(c->b, 0, (size_t)cout * sizeof(float));
-        va_fold_batchnorm(c->w, c->b, cout, k, bn, bn + cout, bn + 2 * cout, bn + 3 * cout,
+        va_fold_batchnorm(into, c->b, cout, k_into, bn, bn + cout, bn + 2 * cout, bn + 3 * cout,
                           cd->bn_eps > 0 ? cd->bn_eps : NET_BN_EPS);
     }
     free(bn);
@@ -206,7 +240,9 @@ va_status va_net_load(va_block *b, va_weights *w, const char *prefix, va_error *
         for (int k = 0; k < u->nconv; k++)
             VA_TRY(conv_load(&u->conv[k], w, p, err));
         if (u->has_down) VA_TRY(conv_load(&u->down, w, p, err));
-        if (u->attn) {
+        if (u->attn && u->kind == NET_BLOCK) {
+            VA_TRY(va_block_load(u->attn, w, p, err));
+        } else if (u->attn) {
             char ap[320];
             snprintf(ap, sizeof ap, "%s%s.", p, u->attn_key);
             VA_TRY(va_block_load(u->attn, w, ap, err));
@@ -248,6 +284,7 @@ static va_status unit_shape(const net_unit *u, const int64_t in[4], int64_t out[
     case NET_MAXPOOL:
         out[0] = in[0], out[1] = in[1];
         return va_pool2d_out_hw(&u->pool, in[2], in[3], &out[2], &out[3], err);
+    case NET_BLOCK: return va_block_out_shape(u->attn, in, out, err);
     case NET_RESIDUAL:
         for (int k = 0; k < u->nconv; k++)
             VA_TRY(conv_shape(&u->conv[k], s, s, err));
@@ -341,8 +378,13 @@ static va_status residual_run(const net_unit *u, va_run *r, const va_tensor *x, 
             va_run_scope_push(r, *slot, u->prefix, &scope);
             va_status s = va_block_forward(u->attn, r, &cur, &next, err);
             *slot += va_run_scope_pop(r, &scope);
-            VA_TRY(s);
+            if (s != VA_OK) { /* name the block whose slot failed: "layer4.0" */
+                char where[NET_KEY_LEN];
+                snprintf(where, sizeof where, "%.*s", (int)strcspn(u->prefix, "\0") - 1, u->prefix);
+                return va_error_prefix(err, where);
+            }
             cur = next;
+            if (u->slot_before_bn) conv_bn_apart(&u->conv[k], &cur);
         }
     }
     if (u->no_shortcut) {
@@ -449,6 +491,13 @@ va_status va_net_forward(const va_block *b, va_run *r, const va_tensor *x, va_te
         case NET_CONV_BN_ACT: st = conv_run(&u->conv[0], &cur, &out, ws, 0, err); break;
         case NET_MAXPOOL: st = va_maxpool2d(&u->pool, &cur, &out, err); break;
         case NET_RESIDUAL: st = residual_run(u, r, &cur, &out, &slot, err); break;
+        case NET_BLOCK: {
+            va_run_scope scope;
+            va_run_scope_push(r, slot, u->prefix, &scope);
+            st = va_block_forward(u->attn, r, &cur, &out, err);
+            slot += va_run_scope_pop(r, &scope);
+            break;
+        }
         case NET_HEAD: break;
         }
         va_arena_rewind(ws, mark);
@@ -490,6 +539,13 @@ va_status va_net_cost(const va_block *b, const int64_t in[4], va_cost *cost, va_
             va_cost_elementwise(cost, o[0] * o[1] * o[2] * o[3],
                                 (int64_t)u->pool.kernel_h * u->pool.kernel_w * VA_FLOPS_POOL);
             break;
+        case NET_BLOCK: {
+            va_cost bc;
+            VA_TRY(va_block_cost(u->attn, s, &bc, err));
+            VA_TRY(unit_shape(u, s, o, err));
+            cost->params += bc.params, cost->macs += bc.macs, cost->flops += bc.flops;
+            break;
+        }
         case NET_RESIDUAL: {
             int64_t t[4] = {s[0], s[1], s[2], s[3]};
             for (int k = 0; k < u->nconv; k++) {

@@ -14,6 +14,9 @@
  *                    and EfficientNet's MBConv (optional 1x1 expand, kxk depthwise, the SE slot
  *                    after it, 1x1 projection without activation; identity shortcut only at
  *                    stride 1 with equal channels, else none; no out_act)
+ *   NET_BLOCK        a registered block alone on the running activation (attn, attn_json): the
+ *                    BAM modules attention-module's ResidualNet puts between stages; its weights
+ *                    under "<prefix>" ("bam1."), its maps under the same scope ("bam1.channel")
  *   NET_HEAD         global average pool (or nn.AvgPool2d(k): one fixed k x k window, the head
  *                    of the CBAM / triplet attention ResNets), an optional hidden Linear +
  *                    activation (MobileNetV3's classifier), the last Linear; the class
@@ -36,7 +39,7 @@
 #define NET_MAX_CONVS 4
 #define NET_KEY_LEN 32
 
-typedef enum net_kind { NET_CONV_BN_ACT, NET_MAXPOOL, NET_RESIDUAL, NET_HEAD } net_kind;
+typedef enum net_kind { NET_CONV_BN_ACT, NET_MAXPOOL, NET_RESIDUAL, NET_BLOCK, NET_HEAD } net_kind;
 
 typedef struct net_conv_desc {
     int cin, cout, kernel, stride, pad, dilation, groups;
@@ -58,11 +61,14 @@ typedef struct net_unit_desc {
     net_conv_desc down; /* e.g. conv "downsample.0", bn "downsample.1" */
     va_act out_act;     /* after the addition */
     /* The attention slot: a registered block, created with attn_json, run after conv[slot_after]
-     * (its BN and activation); attn[0] == 0: no slot. */
+     * (its BN and activation); attn[0] == 0: no slot. NET_BLOCK: the block itself. */
     char attn[64];
     const char *attn_json; /* owned by the caller; read during va_net_build only */
     char attn_key[NET_KEY_LEN];
     int slot_after;
+    /* The slot takes conv[slot_after]'s raw output, before its BN and activation (SimAM's
+     * nn.Sequential(conv2, simam_module)): that BN is applied apart, not folded into the conv. */
+    int slot_before_bn;
     /* NET_MAXPOOL */
     va_pool2d_desc pool;
     /* NET_HEAD: avgpool, [Linear(in_features, hidden), hidden_act,] Linear(-> num_classes) */

@@ -86,7 +86,8 @@ def run_case(args, i, builder, config, shape, source="torchvision"):
     os.makedirs(mdir, exist_ok=True)
     for f in os.listdir(mdir):
         os.remove(os.path.join(mdir, f))
-    export(model, base + ".safetensors", model=builder, config=config)
+    export(model, base + ".safetensors", model=networks.model_name(source, builder),
+           config=config)
     torch.manual_seed(i)
     x = torch.randn(*shape)
     np.save(base + "_in.npy", x.numpy())

@@ -18,13 +18,20 @@ every slot / energy map within 1e-4, the CAM within the logits' bounds, params a
   1 x 3 x 28 x 40 (F.avg_pool2d(x, 4) on a 4 x 5 final map);
   deeper: sa_resnet101 with 10 classes at 1 x 3 x 64 x 64 (SA-Net's head is global: any size
   runs; ResidualNet's fixed head would need 193 x 193 at least, too slow for the suite: depth 34
-  and 101 and sa_resnet152 were checked once against the official code instead, docs).
+  and 101 and sa_resnet152 were checked once against the official code instead, docs);
+  ECA-Net's eca_resnet18 (k_size [3, 5, 5, 7]), SimAM's ImageNet resnet18 and ResidualNet ImageNet
+  18 with BAM at 2 x 3 x 224 x 224; eca_resnet50 and SimAM's resnet50 at a reduced 1 x 3 x 64 x 64;
+  SimAM's CIFAR resnet20 (basic) and resnet56 (bottlenect, 100 classes) at 2 x 3 x 32 x 32 and
+  resnet20 without attention at 1 x 3 x 32 x 32; ResidualNet CIFAR100 50 with BAM at 1 x 3 x 32 x 32
+  (deeper ones: the one-off check, docs).
 
 Then what must be refused in one line: configs the official code cannot build or visattn does not
 place (bad network_type, depth 152, att_type BAM or unknown, a missing argument, a key SA-Net's
 builders do not take), inputs the fixed-window heads cannot take (448 x 448 and 160 x 160 for
 ImageNet, 64 x 64 for CIFAR), and export.py's twin refusing the other repository's att_type; and
-export.py's command line writing the registered model name and the config into the file.
+export.py's command line writing the registered model name and the config into the file; bad ECA
+and SimAM configs; a checkpoint as SimAM's main_cifar.py saves it through export.py --weights and
+visattn run.
 """
 import argparse
 import json
@@ -48,6 +55,14 @@ def rnet(network_type, depth, att_type, num_classes=1000):
             "att_type": att_type}
 
 
+def simam(arch, att="simam", cifar=None, block="basic", param=0.1):
+    """SimAM's create_net args; cifar: num_class (then block_type too)."""
+    c = {"arch": arch, "attention_type": att, "attention_param": param}
+    if cifar:
+        c.update(block_type=block, num_class=cifar)
+    return c
+
+
 CASES = [  # (source, builder, config, input shape)
     ("attention-module", "ResidualNet", rnet("ImageNet", 18, "CBAM"), (2, 3, 224, 224)),
     ("triplet-attention", "ResidualNet", rnet("ImageNet", 18, "TripletAttention"),
@@ -58,19 +73,44 @@ CASES = [  # (source, builder, config, input shape)
     ("triplet-attention", "ResidualNet", rnet("CIFAR100", 50, "TripletAttention", 100),
      (1, 3, 28, 40)),
     ("SA-Net", "sa_resnet101", {"num_classes": 10}, (1, 3, 64, 64)),
+    # ECA-Net, SimAM (ImageNet and CIFAR), attention-module's BAM between the stages.
+    ("ECANet", "eca_resnet18", {"k_size": [3, 5, 5, 7]}, (2, 3, 224, 224)),
+    ("ECANet", "eca_resnet50", {"k_size": [3, 5, 5, 7], "num_classes": 10}, (1, 3, 64, 64)),
+    ("SimAM", "imagenet.create_net", simam("resnet18"), (2, 3, 224, 224)),
+    ("SimAM", "imagenet.create_net", simam("ResNet50", param=1e-4), (1, 3, 64, 64)),
+    ("SimAM", "cifar.create_net", simam("resnet20", cifar=10), (2, 3, 32, 32)),
+    ("SimAM", "cifar.create_net", simam("resnet56", cifar=100, block="bottlenect"),
+     (2, 3, 32, 32)),
+    ("SimAM", "cifar.create_net", {"arch": "resnet20", "num_class": 10}, (1, 3, 32, 32)),
+    ("attention-module", "ResidualNet", rnet("ImageNet", 18, "BAM"), (2, 3, 224, 224)),
+    ("attention-module", "ResidualNet", rnet("CIFAR100", 50, "BAM", 100), (1, 3, 32, 32)),
 ]
 
 # Configs refused at creation, with what the one line must name.
 BAD_CONFIGS = [
     ("ResidualNet", rnet("imagenet", 18, "CBAM"), ("network_type", "ImageNet", "CIFAR10")),
     ("ResidualNet", rnet("ImageNet", 152, "CBAM"), ("depth", "18, 34, 50 or 101", "152")),
-    ("ResidualNet", rnet("ImageNet", 50, "BAM"), ("BAM", "bam block")),
     ("ResidualNet", rnet("ImageNet", 50, "SE"), ("att_type", "\"SE\"")),
     ("ResidualNet", rnet("ImageNet", 50, "CBAM", 0), ("num_classes", ">= 1")),
     ("ResidualNet", {"network_type": "ImageNet", "depth": 50, "num_classes": 10},
      ("'att_type' is required",)),
     ("ResidualNet", dict(rnet("ImageNet", 50, "CBAM"), attention="se"), ("attention",)),
     ("sa_resnet50", {"groups": 2}, ("groups",)),
+    ("eca_resnet50", {"k_size": [3, 4, 5, 7]}, ("k_size", "odd")),
+    ("eca_resnet50", {"k_size": [3, 5, 5]}, ("k_size", "4")),
+    ("eca_resnet18", {"k_size": 3}, ("k_size", "list")),
+    ("eca_resnet50", {"attention": "se"}, ("attention",)),
+    ("simam_resnet", simam("resnext50_32x4d"), ("arch", "resnet152", "resnext50_32x4d")),
+    ("simam_resnet", {"arch": "resnet50", "attention_type": "simam"},
+     ("attention_param", "e_lambda")),
+    ("simam_resnet", simam("resnet50", att="se"), ("attention_type", "\"se\"")),
+    ("simam_resnet", {"attention_type": "none"}, ("'arch' is required",)),
+    ("simam_resnet", dict(simam("resnet50"), num_classes=10), ("num_classes",)),
+    ("simam_resnet", simam("resnet50", param=-1), ("e_lambda", ">= 0")),
+    ("simam_cifar_resnet", simam("resnet20", cifar=10, block="bottleneck"),
+     ("block_type", "bottlenect")),
+    ("simam_cifar_resnet", simam("preresnet20", cifar=10), ("arch", "resnet164")),
+    ("simam_cifar_resnet", simam("resnet20"), ("'num_class' is required",)),
 ]
 
 # Inputs the fixed-window heads cannot take: (config, input H, W, what the line must name).
@@ -155,7 +195,11 @@ def check_export_cli(args):
     runs = [("attention-module:ResidualNet", rnet("ImageNet", 18, "CBAM"), "ResidualNet"),
             ("triplet-attention:ResidualNet", rnet("ImageNet", 18, "TripletAttention", 10),
              "ResidualNet"),
-            ("SA-Net:sa_resnet50", None, "sa_resnet50")]
+            ("SA-Net:sa_resnet50", None, "sa_resnet50"),
+            ("ECANet:eca_resnet50", {"k_size": [3, 5, 5, 7]}, "eca_resnet50"),
+            ("SimAM:imagenet.create_net", simam("resnet50"), "simam_resnet"),
+            ("SimAM:cifar.create_net", simam("resnet20", cifar=10), "simam_cifar_resnet"),
+            ("attention-module:ResidualNet", rnet("ImageNet", 50, "BAM"), "ResidualNet")]
     for net, config, model in runs:
         out = os.path.join(args.workdir, "cli.safetensors")
         argv = ["--network", net, "--out", out] + (["--config", json.dumps(config)]
@@ -170,10 +214,58 @@ def check_export_cli(args):
                            capture_output=True, text=True)
         if r.returncode != 0:
             problems.append(f"visattn info {net}: {r.stderr.strip()}")
+        if model == "simam_cifar_resnet" and (
+                json.loads(meta.get("visattn.input_size", "0")) != [32, 32] or
+                json.loads(meta.get("visattn.mean", "0")) != [0.4914, 0.4822, 0.4465] or
+                len(json.loads(meta.get("visattn.class_names", "[]"))) != 10):
+            problems.append(f"{net}: not main_cifar.py's 32x32 and Normalize, CIFAR-10 names: "
+                            f"{meta}")
     print(f"{'FAIL' if problems else 'ok  '} export.py --network for {len(runs)} builders: " +
           ("; ".join(problems) if problems else "the registered model name and the config in the "
            "file, visattn info reads it"), flush=True)
     return bool(problems)
+
+
+def check_training_checkpoint(args):
+    """A checkpoint as SimAM's main_cifar.py saves it ({"epoch", "state_dict" with thop's
+    total_ops / total_params buffers, "best_acc", "optimizer"}) through export.py --weights and
+    visattn run gives the twin's logits."""
+    w = args.workdir
+    config = simam("resnet20", cifar=10)
+    model = randomize_(networks.build("SimAM", "cifar.create_net", config), 11)
+    sd = dict(model.state_dict())
+    for name, m in model.named_modules():  # thop's profile() leaves these in the leaf modules
+        if len(list(m.children())):
+            continue
+        sd[(name + "." if name else "") + "total_ops"] = torch.zeros(1, dtype=torch.float64)
+        sd[(name + "." if name else "") + "total_params"] = torch.zeros(1, dtype=torch.float64)
+    ckpt, out = os.path.join(w, "simam_cifar.pth.tar"), os.path.join(w, "simam_cifar.safetensors")
+    torch.save({"epoch": 164, "state_dict": sd, "best_acc": 91.0, "optimizer": {"state": {}}},
+               ckpt)
+    r = py_networks.export_cli("--network", "SimAM:cifar.create_net", "--config",
+                               json.dumps(config), "--weights", ckpt, "--out", out)
+    problem = ""
+    if r.returncode != 0 or "under 'state_dict'" not in r.stderr or "thop" not in r.stderr:
+        problem = f"export.py: exit {r.returncode}, {r.stderr.strip()!r}"
+    else:
+        torch.manual_seed(12)
+        x = torch.randn(2, 3, 32, 32)
+        np.save(os.path.join(w, "ck_in.npy"), x.numpy())
+        r = subprocess.run([args.visattn, "run", out, os.path.join(w, "ck_in.npy"),
+                            os.path.join(w, "ck_out.npy")], capture_output=True, text=True)
+        with torch.no_grad():
+            want = model.double()(x.double()).numpy()
+        if r.returncode != 0:
+            problem = f"visattn run: {r.stderr.strip()}"
+        else:
+            err = float(np.abs(np.load(os.path.join(w, "ck_out.npy")).reshape(want.shape) -
+                               want).max())
+            if err > py_networks.LOGIT_ABS:
+                problem = f"the converted checkpoint gives other logits (max abs err {err:.2e})"
+    print(f"{'FAIL' if problem else 'ok  '} a main_cifar.py checkpoint (thop buffers, under "
+          f"'state_dict') through export.py --weights and visattn run: " +
+          (problem or "the twin's logits"), flush=True)
+    return bool(problem)
 
 
 def main():
@@ -193,7 +285,8 @@ def main():
               flush=True)
     failed += check_refused(args)
     failed += check_export_cli(args)
-    print(f"{len(CASES) + 2 - failed} passed, {failed} failed")
+    failed += check_training_checkpoint(args)
+    print(f"{len(CASES) + 3 - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

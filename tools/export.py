@@ -44,7 +44,9 @@ regnet_y_128gf, or torchvision:regnet (depth, w_0, w_a, w_m, group_width, bottle
 se_ratio in --config; docs/networks/regnet.md); the ResNets the attention blocks'
 authors published: attention-module:ResidualNet, triplet-attention:ResidualNet (--config
 network_type, depth, num_classes, att_type, all required), SA-Net:sa_resnet50, sa_resnet101,
-sa_resnet152 (num_classes), docs/networks/attention_resnets.md. --config: the builder's keyword
+sa_resnet152 (num_classes), ECANet:eca_resnet18 ... eca_resnet152 (k_size, num_classes),
+SimAM:imagenet.create_net (arch, attention_type, attention_param) and SimAM:cifar.create_net
+(also block_type, num_class), docs/networks/attention_resnets.md. --config: the builder's keyword
 arguments (num_classes, groups, ...; width_mult, reduced_tail, dilated, dropout;
 stochastic_depth_prob) and the attention slot's (attention, attention_args, attention_reduction,
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own
@@ -70,7 +72,8 @@ def network_meta(source, builder, config, overrides=None):
     names. torchvision builders: from their first published weights' transforms and categories
     (the enum ships with torchvision: nothing is downloaded); the other ImageNet networks:
     256 / 224 and ImageNet's mean, std and names; CIFAR networks: 32 x 32 resized as a whole, no
-    normalisation (their repositories publish none: give --mean and --std), CIFAR-10's names.
+    normalisation (their repositories publish none: give --mean and --std), CIFAR-10's names
+    (SimAM's CIFAR ResNets: main_cifar.py's mean and std; CIFAR-10's names for 10 classes).
     overrides: the command line's input_size / resize / mean / std, put over these."""
     meta = {"visattn.network": f"{source}:{builder}"}
     size, resize, mean, std, names = [224, 224], 256, IMAGENET_MEAN, IMAGENET_STD, None
@@ -88,6 +91,13 @@ def network_meta(source, builder, config, overrides=None):
     if str(config.get("network_type", "ImageNet")).startswith("CIFAR"):
         size, resize, mean, std = [32, 32], 0, None, None
         names = CIFAR10_CLASSES
+    elif (source, builder) == ("SimAM", "cifar.create_net"):
+        # main_cifar.py's test transform: ToTensor and its Normalize. CIFAR-100's names are not
+        # on this machine (torchvision reads them from the downloaded data set): none then.
+        size, resize = [32, 32], 0
+        mean, std = [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]
+        names = CIFAR10_CLASSES
+        config = {"num_classes": config.get("num_class")}
     elif names is None:
         from torchvision.models._meta import _IMAGENET_CATEGORIES
         names = _IMAGENET_CATEGORIES
@@ -164,7 +174,7 @@ def main(argv=None):
         init = f"{source}'s" if source == "torchvision" else "PyTorch's default"
         print(f"export.py: random weights ({init} initialisation, seed {args.seed})",
               file=sys.stderr)
-    export(module.eval(), args.out, model=builder, config=config,
+    export(module.eval(), args.out, model=networks.model_name(source, builder), config=config,
            extra_meta=network_meta(source, builder, config, overrides))
     return 0
 

@@ -16,8 +16,11 @@ attention_args, attention_reduction (16), attention_key ("se", timm's attribute 
 The ResNets the attention blocks' authors published (docs/networks/attention_resnets.md;
 backbone/resnet.c's ResidualNet and sa_resnet*): sources "attention-module" and
 "triplet-attention" (builder ResidualNet; config network_type, depth, num_classes, att_type) and
-"SA-Net" (sa_resnet50, sa_resnet101, sa_resnet152; config num_classes). Our own modules with the
-official state_dict keys in the official order, our reference blocks in the slot.
+"SA-Net" (sa_resnet50, sa_resnet101, sa_resnet152; config num_classes); "ECANet" (eca_resnet18 ...
+eca_resnet152; config k_size, num_classes, pretrained) and "SimAM" (imagenet.create_net: config
+arch, attention_type, attention_param; cifar.create_net: also block_type, num_class), registered
+in C as MODEL_NAMES says. Our own modules with the official state_dict keys in the official order,
+our reference blocks in the slot.
 """
 import types
 
@@ -39,7 +42,16 @@ REGNETS = ["regnet"] + [f"regnet_y_{s}" for s in ("400mf", "800mf", "1_6gf", "3_
                                                    "16gf", "32gf", "128gf")]
 SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS + REGNETS,
            "attention-module": ["ResidualNet"], "triplet-attention": ["ResidualNet"],
-           "SA-Net": ["sa_resnet50", "sa_resnet101", "sa_resnet152"]}
+           "SA-Net": ["sa_resnet50", "sa_resnet101", "sa_resnet152"],
+           "ECANet": [f"eca_resnet{d}" for d in (18, 34, 50, 101, 152)],
+           "SimAM": ["imagenet.create_net", "cifar.create_net"]}
+# The C model a SOURCE:BUILDER is registered as, where the builder's name is not it.
+MODEL_NAMES = {("SimAM", "imagenet.create_net"): "simam_resnet",
+               ("SimAM", "cifar.create_net"): "simam_cifar_resnet"}
+
+
+def model_name(source, builder):
+    return MODEL_NAMES.get((source, builder), builder)
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
 
@@ -96,9 +108,12 @@ class _PublishedBlock(nn.Module):
     """BasicBlock (two 3x3 convs, the stride on the first) or Bottleneck (1x1, 3x3 with the
     stride, 1x1 to 4 x planes), an attention module after the last BN under the attribute `slot`,
     the shortcut, ReLU of the sum. The attributes are registered in the official order: the
-    slot after `downsample` (attention-module, triplet-attention) or before it (SA-Net's `sa`)."""
+    slot after `downsample` (attention-module, triplet-attention) or before it (SA-Net's `sa`,
+    ECA-Net's `eca`). slot "conv2": SimAM's place, conv2 = nn.Sequential(conv2, attention), on
+    conv2's output before bn2. shortcut: the projection's attribute (SimAM's CIFAR "shortcut")."""
 
-    def __init__(self, cin, planes, stride, bottleneck, slot, attention, slot_first):
+    def __init__(self, cin, planes, stride, bottleneck, slot, attention, slot_first,
+                 shortcut="downsample"):
         super().__init__()
         cout = planes * (4 if bottleneck else 1)
         if bottleneck:
@@ -113,11 +128,16 @@ class _PublishedBlock(nn.Module):
         if stride != 1 or cin != cout:
             down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
                                  nn.BatchNorm2d(cout))
+        self.visattn_module = [attention]  # a list: not registered a second time
         self.visattn_slot = slot if attention is not None else None
-        if slot_first and attention is not None:
+        if slot == "conv2" and attention is not None:
+            self.conv2 = nn.Sequential(self.conv2, attention)
+            self.visattn_slot = None  # runs inside conv2
+        elif slot_first and attention is not None:
             self.add_module(slot, attention)
-        self.downsample = down
-        if not slot_first and attention is not None:
+        self.shortcut_key = shortcut
+        self.add_module(shortcut, down)
+        if not slot_first and attention is not None and slot != "conv2":
             self.add_module(slot, attention)
 
     def forward(self, x):
@@ -128,7 +148,8 @@ class _PublishedBlock(nn.Module):
                 out = torch.relu(out)
         if self.visattn_slot:
             out = getattr(self, self.visattn_slot)(out)
-        identity = x if self.downsample is None else self.downsample(x)
+        down = getattr(self, self.shortcut_key)
+        identity = x if down is None else down(x)
         return torch.relu(out + identity)
 
 
@@ -138,39 +159,53 @@ class _PublishedResNet(nn.Module):
     the official code) only fits the fc when the final map gives one window; 0: global mean."""
 
     def __init__(self, bottleneck, layers, num_classes, cifar, pool_window, slot, make_attention,
-                 slot_first):
+                 slot_first, width=64, fc="fc", shortcut="downsample", bam=False):
+        """make_attention(channels, stage). width: the stem's and stage 1's channels (SimAM's
+        CIFAR ResNets: 16, three stages). bam: attention-module's bam1 .. bam3 after the stages
+        but the last (registered after bn1, as the official __init__ does)."""
         super().__init__()
         self.cifar = cifar
         if cifar:
-            self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+            self.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
         else:
-            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        cin = 64
+            self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.visattn_bams = []
+        if bam:
+            for i in range(len(layers) - 1):
+                c = (width << i) * (4 if bottleneck else 1)
+                self.add_module(f"bam{i + 1}", visattn_ref.load("bam").build({"gate_channel": c}))
+                self.visattn_bams.append(f"bam{i + 1}")
+        cin = width
         for i, n in enumerate(layers):
-            planes = 64 << i
+            planes = width << i
             blocks = []
             for j in range(n):
                 cout = planes * (4 if bottleneck else 1)
-                att = make_attention(cout) if make_attention else None
+                att = make_attention(cout, i) if make_attention else None
                 blocks.append(_PublishedBlock(cin, planes, 2 if i and not j else 1, bottleneck,
-                                              slot, att, slot_first))
+                                              slot, att, slot_first, shortcut))
                 cin = cout
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+        self.visattn_layers = [getattr(self, f"layer{i + 1}") for i in range(len(layers))]
         self.avgpool = nn.AvgPool2d(pool_window) if pool_window else nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, num_classes)
+        self.fc_key = fc
+        self.add_module(fc, nn.Linear(cin, num_classes))
 
     def forward(self, x):
         x = torch.relu(self.bn1(self.conv1(x)))
         if not self.cifar:
             x = F.max_pool2d(x, 3, stride=2, padding=1)
-        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+        for i, layer in enumerate(self.visattn_layers):
             x = layer(x)
-        return self.fc(self.avgpool(x).flatten(1))
+            if i < len(self.visattn_bams):
+                x = getattr(self, self.visattn_bams[i])(x)
+        return getattr(self, self.fc_key)(self.avgpool(x).flatten(1))
 
 
 # att_type -> (our block, its attribute in the official block) for each ResidualNet repository.
-RESIDUALNET_ATT = {"attention-module": {"CBAM": ("cbam", "cbam")},
+# BAM: no slot in the blocks, bam1 .. bam3 between the stages.
+RESIDUALNET_ATT = {"attention-module": {"CBAM": ("cbam", "cbam"), "BAM": ("bam", None)},
                    "triplet-attention": {"TripletAttention": ("triplet", "triplet_attention")}}
 RESIDUALNET_DEPTHS = {18: (False, [2, 2, 2, 2]), 34: (False, [3, 4, 6, 3]),
                       50: (True, [3, 4, 6, 3]), 101: (True, [3, 4, 23, 3])}
@@ -187,12 +222,16 @@ def _published(source, builder, config):
             raise TypeError(f"{builder} takes num_classes only, not {unknown[0]!r}")
         num_classes = config.get("num_classes", 1000)
 
-        def make(c):  # sa_layer(planes * 4), groups 64
+        def make(c, stage):  # sa_layer(planes * 4), groups 64
             return visattn_ref.load("shuffle").build({"channel": c, "groups": 64})
 
         model = _PublishedResNet(True, SA_LAYERS[builder], num_classes, False, 0, "sa", make,
                                  slot_first=True)
         name = "shuffle"
+    elif source == "ECANet":
+        model, name = _eca(builder, config), "eca"
+    elif source == "SimAM":
+        model, name = _simam(builder, config)
     else:
         args = ("network_type", "depth", "num_classes", "att_type")
         unknown = sorted(set(config) - set(args))
@@ -208,9 +247,6 @@ def _published(source, builder, config):
                              f"{net!r}")
         if depth not in RESIDUALNET_DEPTHS:
             raise ValueError(f"depth must be 18, 34, 50 or 101, got {depth!r}")
-        if att == "BAM" and source == "attention-module":
-            raise NotImplementedError("att_type 'BAM' needs the bam block, which visattn does "
-                                      "not have yet")
         known = RESIDUALNET_ATT[source]
         if att is not None and att not in known:
             # The official ResidualNet builds a plain ResNet for an att_type it does not know.
@@ -218,14 +254,16 @@ def _published(source, builder, config):
                              " or ".join(repr(k) for k in known) +
                              f"; {att!r} would build no attention there (give null for that)")
         name, slot = known[att] if att else (None, None)
+        bam = name == "bam"
 
-        def make(c):  # CBAM(planes * 4, 16), TripletAttention(planes * 4, 16)
+        def make(c, stage):  # CBAM(planes * 4, 16), TripletAttention(planes * 4, 16)
             return visattn_ref.load(name).build({"gate_channels": c})
 
         bottleneck, layers = RESIDUALNET_DEPTHS[depth]
         cifar = net != "ImageNet"
         model = _PublishedResNet(bottleneck, layers, config["num_classes"], cifar,
-                                 4 if cifar else 7, slot, make if att else None, slot_first=False)
+                                 4 if cifar else 7, slot, make if att and not bam else None,
+                                 slot_first=False, bam=bam)
     # What maps() reads, as for torchvision's ResNets: stage energies without attention, the CAM
     # over the whole final map (the head's input).
     model.visattn_attention = name
@@ -236,10 +274,85 @@ def _published(source, builder, config):
     def head_hook(mod, inp, out):
         model.visattn_features = inp[0].detach()
 
-    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+    for layer in model.visattn_layers:
         layer.register_forward_hook(stage_hook)
     model.avgpool.register_forward_hook(head_hook)
     return model
+
+
+ECA_LAYERS = {"eca_resnet18": (False, [2, 2, 2, 2]), "eca_resnet34": (False, [3, 4, 6, 3]),
+              "eca_resnet50": (True, [3, 4, 6, 3]), "eca_resnet101": (True, [3, 4, 23, 3]),
+              "eca_resnet152": (True, [3, 8, 36, 3])}
+
+
+def _eca(builder, config):
+    """eca_resnet*(k_size=[3, 3, 3, 3], num_classes=1000, pretrained=False): eca_layer(C,
+    k_size[stage]) after the last BN, registered before downsample; a global head."""
+    unknown = sorted(set(config) - {"k_size", "num_classes", "pretrained"})
+    if unknown:
+        raise TypeError(f"{builder} got an unexpected argument {unknown[0]!r}")
+    k = config.get("k_size", [3, 3, 3, 3])
+    if not isinstance(k, list) or len(k) != 4 or \
+            not all(isinstance(v, int) and v % 2 == 1 and 1 <= v <= 255 for v in k):
+        raise ValueError(f"k_size must list 4 odd kernel sizes in 1..255, one per stage, got {k!r}")
+    bottleneck, layers = ECA_LAYERS[builder]
+
+    def make(c, stage):
+        return visattn_ref.load("eca").build({"channel": c, "k_size": k[stage]})
+
+    return _PublishedResNet(bottleneck, layers, config.get("num_classes", 1000), False, 0, "eca",
+                            make, slot_first=True)
+
+
+SIMAM_IMAGENET = {"resnet18": (False, [2, 2, 2, 2]), "resnet34": (False, [3, 4, 6, 3]),
+                  "resnet50": (True, [3, 4, 6, 3]), "resnet101": (True, [3, 4, 23, 3]),
+                  "resnet152": (True, [3, 8, 36, 3])}
+# Blocks per stage of SimAM's CIFAR ResNets (networks/cifar/resnet.py): basic, bottlenect.
+SIMAM_CIFAR = {"resnet20": (3, 3), "resnet32": (5, 5), "resnet56": (9, 6), "resnet110": (18, 12),
+               "resnet164": (27, 18)}
+
+
+def _simam(builder, config):
+    """SimAM's create_net(args), args' fields as the config: simam_module(e_lambda =
+    attention_param) on conv2's output, before bn2 (conv2 = nn.Sequential(conv2, simam))."""
+    cifar = builder == "cifar.create_net"
+    fields = {"arch", "attention_type", "attention_param"} | \
+        ({"block_type", "num_class"} if cifar else set())
+    unknown = sorted(set(config) - fields)
+    if unknown:
+        raise TypeError(f"{builder} reads no field {unknown[0]!r} of args")
+    for f in ("arch", "num_class") if cifar else ("arch",):
+        if f not in config:
+            raise ValueError(f"{builder} needs the field {f!r}")
+    arch = str(config["arch"]).lower()
+    att = config.get("attention_type", "none")
+    if att not in ("none", "simam"):
+        raise ValueError(f"attention_type must be 'none' or 'simam', got {att!r}")
+    if att == "simam" and "attention_param" not in config:
+        raise ValueError("attention_type 'simam' needs attention_param (e_lambda)")
+
+    def make(c, stage):
+        return visattn_ref.load("simam").build({"channels": c,
+                                                "e_lambda": config["attention_param"]})
+
+    make = make if att == "simam" else None
+    if not cifar:
+        if arch not in SIMAM_IMAGENET:
+            raise ValueError(f"arch must be one of {', '.join(SIMAM_IMAGENET)}, got {arch!r}")
+        bottleneck, layers = SIMAM_IMAGENET[arch]
+        model = _PublishedResNet(bottleneck, layers, 1000, False, 0, "conv2", make,
+                                 slot_first=False)
+    else:
+        block = str(config.get("block_type", "basic")).lower()
+        if block not in ("basic", "bottlenect"):
+            raise ValueError(f"block_type must be 'basic' or 'bottlenect', got {block!r}")
+        if arch not in SIMAM_CIFAR:
+            raise ValueError(f"arch must be one of {', '.join(SIMAM_CIFAR)}, got {arch!r}")
+        n = SIMAM_CIFAR[arch][block == "bottlenect"]
+        model = _PublishedResNet(block == "bottlenect", [n] * 3, config["num_class"], True, 0,
+                                 "conv2", make, slot_first=False, width=16, fc="linear",
+                                 shortcut="shortcut")
+    return model, ("simam" if make else None)
 
 
 def _se_blocks(model):
@@ -431,16 +544,27 @@ def maps(model, logits):
     if not hasattr(model, "layer1"):
         return _mbconv_maps(model, logits)
     out = {}
-    for i, layer in enumerate((model.layer1, model.layer2, model.layer3, model.layer4), 1):
+    layers = getattr(model, "visattn_layers", None) or \
+        (model.layer1, model.layer2, model.layer3, model.layer4)
+    bams = getattr(model, "visattn_bams", None)
+    for i, layer in enumerate(layers, 1):
+        if bams:  # attention-module's BAM: the modules between the stages only
+            if i <= len(bams):
+                for k, v in visattn_ref.load("bam").maps(getattr(model, bams[i - 1])).items():
+                    out[f"bam{i}.{k}"] = v.detach()
+            continue
         if model.visattn_attention is None:
             out[f"layer{i}.energy"] = layer.visattn_energy
             continue
         ref = visattn_ref.load(model.visattn_attention)
         for j, blk in enumerate(layer):
-            for k, v in ref.maps(getattr(blk, blk.visattn_slot)).items():
+            att = blk.visattn_module[0] if hasattr(blk, "visattn_module") else \
+                getattr(blk, blk.visattn_slot)
+            for k, v in ref.maps(att).items():
                 out[f"layer{i}.{j}.{k}"] = v.detach()
     top = logits.argmax(dim=1)
-    out["cam"] = torch.einsum("nc,nchw->nhw", model.fc.weight[top],
+    fc = getattr(model, getattr(model, "fc_key", "fc"))
+    out["cam"] = torch.einsum("nc,nchw->nhw", fc.weight[top],
                               model.visattn_features)[:, None].detach()
     return out
 
