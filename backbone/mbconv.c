@@ -198,15 +198,7 @@ static va_status mb_finish(va_block *b, const mb_net *m, const char *attn, const
                            int reduction, int input, va_error *err) {
     VA_TRY(mb_build(b, m, attn, args, reduction, err));
     /* What the model declares: torchvision's ImageNet input (its weights' crop, mean and std). */
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    va_model_info info = {.in_channels = 3,
-                          .input_h = input,
-                          .input_w = input,
-                          .num_norm = 3,
-                          .mean = m->mean ? m->mean : mean,
-                          .std = m->std ? m->std : std,
-                          .num_classes = m->num_classes};
-    return va_block_set_info(b, &info, err);
+    return va_net_set_info(b, m->num_classes, input, 1, m->mean, m->std, err);
 }
 
 static va_status mb3_create(va_block *b, const va_config *cfg, va_error *err) {

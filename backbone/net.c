@@ -722,3 +722,17 @@ va_status va_net_se_slot_json(const char *what, const char *attn, const cJSON *a
     if (!*out) return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
     return VA_OK;
 }
+
+va_status va_net_set_info(va_block *b, int num_classes, int size, int normalised, const float *mean,
+                          const float *std, va_error *err) {
+    static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+    static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+    const va_model_info info = {.in_channels = 3,
+                                .input_h = size,
+                                .input_w = size,
+                                .num_norm = normalised ? 3 : 0,
+                                .mean = normalised ? (mean ? mean : imagenet_mean) : NULL,
+                                .std = normalised ? (std ? std : imagenet_std) : NULL,
+                                .num_classes = num_classes};
+    return va_block_set_info(b, &info, err);
+}

@@ -125,6 +125,11 @@ va_status va_net_se_slot_json(const char *what, const char *attn, const cJSON *a
                               int c, int squeeze, const char *act, const char *scale_act,
                               char **out, va_error *err);
 
+/* What a network model declares (va_model_info): 3 x size x size RGB input, num_classes, and
+ * with `normalised` the mean and std of pixel / 255 (NULL: ImageNet's), else none. */
+va_status va_net_set_info(va_block *b, int num_classes, int size, int normalised, const float *mean,
+                          const float *std, va_error *err);
+
 /* The va_block_ops of a network model: its own create (which builds the unit table and calls
  * va_net_build), the engine for everything else. */
 #define VA_NET_OPS(var, reg_name, create_fn, text)                                                 \

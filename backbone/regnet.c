@@ -292,15 +292,7 @@ static va_status rg_create(va_block *b, const va_config *cfg, va_error *err) {
     free(st);
     VA_TRY(s);
     /* What the model declares: torchvision's ImageNet input (224 x 224, its mean and std). */
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    va_model_info info = {.in_channels = 3,
-                          .input_h = 224,
-                          .input_w = 224,
-                          .num_norm = 3,
-                          .mean = mean,
-                          .std = std,
-                          .num_classes = num_classes};
-    return va_block_set_info(b, &info, err);
+    return va_net_set_info(b, num_classes, 224, 1, NULL, NULL, err);
 }
 
 VA_NET_OPS(va_regnet_ops, "regnet", rg_create,

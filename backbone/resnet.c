@@ -296,33 +296,10 @@ static va_status rn_create(va_block *b, const va_config *cfg, va_error *err) {
     cJSON_Delete(root);
     VA_TRY(s);
     /* What the model declares: torchvision's ImageNet input (224 x 224, its mean and std). */
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    va_model_info info = {.in_channels = 3,
-                          .input_h = 224,
-                          .input_w = 224,
-                          .num_norm = 3,
-                          .mean = mean,
-                          .std = std,
-                          .num_classes = a.num_classes};
-    return va_block_set_info(b, &info, err);
+    return va_net_set_info(b, a.num_classes, 224, 1, NULL, NULL, err);
 }
 
 /* ---- The ResNets of the attention blocks' own repositories ----------------------------------- */
-
-/* What the ImageNet models declare: 224 x 224 and ImageNet's mean and std, as the three
- * repositories' train_imagenet.py / main.py evaluate. */
-static va_status rn_set_info(va_block *b, int num_classes, int size, int normalised,
-                             va_error *err) {
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    va_model_info info = {.in_channels = 3,
-                          .input_h = size,
-                          .input_w = size,
-                          .num_norm = normalised ? 3 : 0,
-                          .mean = normalised ? mean : NULL,
-                          .std = normalised ? std : NULL,
-                          .num_classes = num_classes};
-    return va_block_set_info(b, &info, err);
-}
 
 /* ResidualNet(network_type, depth, num_classes, att_type): four positional arguments, all
  * required. The official function asserts network_type and depth; an att_type other than its
@@ -382,7 +359,7 @@ static va_status ra_create(va_block *b, const va_config *cfg, va_error *err) {
                        att);
     }
     VA_TRY(rn_build(b, "ResidualNet", &a, ends, attn, NULL, 16, key, err));
-    return rn_set_info(b, num_classes, imagenet ? 224 : 32, imagenet, err);
+    return va_net_set_info(b, num_classes, imagenet ? 224 : 32, imagenet, NULL, NULL, err);
 }
 
 /* sa_resnet50/101/152(pretrained=False): torchvision's ResNet with SABottleneck, whose sa_layer
@@ -406,7 +383,7 @@ static va_status sa_create(va_block *b, const va_config *cfg, va_error *err) {
         return va_fail(err, VA_ERR_CONFIG, "%s config: num_classes must be >= 1, got %d",
                        b->ops->name, a.num_classes);
     VA_TRY(rn_build(b, b->ops->name, &a, (rn_ends){0}, "shuffle", NULL, 16, "sa", err));
-    return rn_set_info(b, a.num_classes, 224, 1, err);
+    return va_net_set_info(b, a.num_classes, 224, 1, NULL, NULL, err);
 }
 
 /* eca_resnet18 ... eca_resnet152(k_size=[3, 3, 3, 3], num_classes=1000, pretrained=False):
@@ -462,7 +439,7 @@ static va_status eca_create(va_block *b, const va_config *cfg, va_error *err) {
     for (int i = 0; i < RN_STAGES; i++)
         cJSON_Delete(args[i]);
     VA_TRY(s);
-    return rn_set_info(b, a.num_classes, 224, 1, err);
+    return va_net_set_info(b, a.num_classes, 224, 1, NULL, NULL, err);
 }
 
 /* The attention of SimAM's create_net(args): attention_type "none" (the training scripts'
@@ -542,7 +519,7 @@ static va_status simam_create(va_block *b, const va_config *cfg, va_error *err) 
                      "conv2.1", err);
     cJSON_Delete(args);
     VA_TRY(s);
-    return rn_set_info(b, 1000, 224, 1, err);
+    return va_net_set_info(b, 1000, 224, 1, NULL, NULL, err);
 }
 
 /* ZjjConan/SimAM networks/cifar/__init__.py create_net(args) with the ResNets of
@@ -608,14 +585,7 @@ static va_status simam_cifar_create(va_block *b, const va_config *cfg, va_error 
     VA_TRY(s);
     /* main_cifar.py's test transform: ToTensor and its Normalize, at CIFAR's 32 x 32. */
     static const float mean[3] = {0.4914f, 0.4822f, 0.4465f}, std[3] = {0.2023f, 0.1994f, 0.2010f};
-    va_model_info info = {.in_channels = 3,
-                          .input_h = 32,
-                          .input_w = 32,
-                          .num_norm = 3,
-                          .mean = mean,
-                          .std = std,
-                          .num_classes = a.num_classes};
-    return va_block_set_info(b, &info, err);
+    return va_net_set_info(b, a.num_classes, 32, 1, mean, std, err);
 }
 
 VA_NET_OPS(va_resnet_ops, "resnet", rn_create,

@@ -33,7 +33,6 @@ export.py's command line writing the registered model name and the config into t
 and SimAM configs; a checkpoint as SimAM's main_cifar.py saves it through export.py --weights and
 visattn run.
 """
-import argparse
 import json
 import os
 import struct
@@ -269,14 +268,17 @@ def check_training_checkpoint(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--visattn", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    torch.set_num_threads(2)
-    failed = 0
+    args = py_networks.setup(__doc__)
+    failed = run = 0
+    # VISATTN_TESTS_QUICK=1 (docs/testing.md): the CIFAR CBAM and triplet ResNets (the 4 x 4 window
+    # head), ECA-Net-50, SimAM's ImageNet and CIFAR nets, the CIFAR BAM ResNet.
+    quick = [4, 5, 8, 10, 11, 15]
+    if py_networks.QUICK:
+        print(f"VISATTN_TESTS_QUICK=1: {len(quick)} of the {len(CASES)} cases", flush=True)
     for i, (source, builder, config, shape) in enumerate(CASES):
+        if py_networks.QUICK and i not in quick:
+            continue
+        run += 1
         problems, summary = py_networks.run_case(args, 300 + i, builder, config, shape,
                                                  source=source)
         failed += bool(problems)
@@ -286,7 +288,7 @@ def main():
     failed += check_refused(args)
     failed += check_export_cli(args)
     failed += check_training_checkpoint(args)
-    print(f"{len(CASES) + 3 - failed} passed, {failed} failed")
+    print(f"{run + 3 - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -55,6 +55,21 @@ def model_name(source, builder):
 SLOT_KEYS = ("attention", "attention_args", "attention_reduction", "attention_key")
 
 
+def _record(model, stages):
+    """Hooks that keep what the C model records: each stage's channel mean (the stage energy maps
+    without a slot) and the head's input (for the CAM)."""
+    def stage_hook(mod, inp, out):
+        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
+
+    def head_hook(mod, inp, out):
+        model.visattn_features = inp[0].detach()
+
+    for stage in stages:
+        stage.register_forward_hook(stage_hook)
+    model.avgpool.register_forward_hook(head_hook)
+    return model
+
+
 def _slot_forward(self, x):
     """torchvision's BasicBlock / Bottleneck forward with the slot after the last BN."""
     out = self.relu(self.bn1(self.conv1(x)))
@@ -91,17 +106,7 @@ def _resnet(builder, config):
                 blk.forward = types.MethodType(_slot_forward, blk)
         model.visattn_attention = backbone.ALIASES.get(name, name)
 
-    # What the C model records: each stage's channel mean (without attention) and the CAM.
-    def stage_hook(mod, inp, out):
-        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
-
-    def head_hook(mod, inp, out):
-        model.visattn_features = inp[0].detach()
-
-    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
-        layer.register_forward_hook(stage_hook)
-    model.avgpool.register_forward_hook(head_hook)
-    return model
+    return _record(model, (model.layer1, model.layer2, model.layer3, model.layer4))
 
 
 class _PublishedBlock(nn.Module):
@@ -267,17 +272,7 @@ def _published(source, builder, config):
     # What maps() reads, as for torchvision's ResNets: stage energies without attention, the CAM
     # over the whole final map (the head's input).
     model.visattn_attention = name
-
-    def stage_hook(mod, inp, out):
-        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
-
-    def head_hook(mod, inp, out):
-        model.visattn_features = inp[0].detach()
-
-    for layer in model.visattn_layers:
-        layer.register_forward_hook(stage_hook)
-    model.avgpool.register_forward_hook(head_hook)
-    return model
+    return _record(model, model.visattn_layers)
 
 
 ECA_LAYERS = {"eca_resnet18": (False, [2, 2, 2, 2]), "eca_resnet34": (False, [3, 4, 6, 3]),
@@ -409,12 +404,7 @@ def _mbconv(builder, config):
         blk.visattn_slot = True
         seq[k] = blk
     model.visattn_attention = name
-
-    def head_hook(mod, inp, out):
-        model.visattn_features = inp[0].detach()
-
-    model.avgpool.register_forward_hook(head_hook)
-    return model
+    return _record(model, ())
 
 
 REGNET_INIT = ("depth", "w_0", "w_a", "w_m", "group_width", "bottleneck_multiplier", "se_ratio")
@@ -472,18 +462,7 @@ def _regnet(builder, config):
                     if k == "b":
                         f._modules["se"] = blk_ref
     model.visattn_attention = name
-
-    # What the C model records: each stage's channel mean (without a slot) and the CAM.
-    def stage_hook(mod, inp, out):
-        mod.visattn_energy = out.mean(dim=1, keepdim=True).detach()
-
-    def head_hook(mod, inp, out):
-        model.visattn_features = inp[0].detach()
-
-    for stage in model.trunk_output:
-        stage.register_forward_hook(stage_hook)
-    model.avgpool.register_forward_hook(head_hook)
-    return model
+    return _record(model, model.trunk_output)
 
 
 def _regnet_maps(model, logits):
