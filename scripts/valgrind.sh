@@ -128,7 +128,7 @@ vg() {
 
 image=assets/images/fmnist_0000_ankle_boot.png
 seeds=tests/fuzz/corpus/model
-for f in cbam_4 se_0 spatial_0 triplet_0 shuffle_4 double_attention_0 irmb_11 irmb_12; do
+for f in cbam_4 se_0 spatial_0 triplet_0 shuffle_4 double_attention_0 irmb_22 irmb_23; do
   if [ ! -f "$seeds/$f.safetensors" ]; then
     echo "valgrind.sh: $seeds/$f.safetensors is missing (tools/make_fuzz_seeds.py writes it)" >&2
     exit 1
@@ -151,7 +151,7 @@ for t in 1 2; do
     vg "run_${f}_t$t" "$t" run "$seeds/$f.safetensors" "$out/in16.npy" "$d/out_$f.npy" \
       --maps "$d/maps"
   done
-  for f in irmb_11 irmb_12; do
+  for f in irmb_22 irmb_23; do
     vg "run_${f}_t$t" "$t" run "$seeds/$f.safetensors" "$out/in8.npy" "$d/out_$f.npy" \
       --maps "$d/maps"
   done

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (img.w <= 0 || img.h <= 0 || (int64_t)img.w * img.h > FUZZ_MAX_PIXELS) abort();
     static const va_preprocess pps[2] = {
-        {1, 28, 28, {0.2860f, 0, 0}, {0.3530f, 1, 1}},
-        {3, 13, 37, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
+        {1, 28, 28, {0.2860f, 0, 0}, {0.3530f, 1, 1}, 0},
+        {3, 13, 37, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 0},
     };
     for (int k = 0; k < 2; k++) {
         va_tensor x;
