@@ -136,6 +136,20 @@ def check_converter(args):
             err = float(np.abs(np.load(os.path.join(args.workdir, "conv_out.npy")) - want).max())
             if err > TOL:
                 problems.append(f"max abs err {err:.2e}")
+    # The one converter for every network takes EMO too: export.py --network EMO:EMO_1M.
+    if not problems:
+        out2 = os.path.join(args.workdir, "exported.safetensors")
+        r = subprocess.run([sys.executable, os.path.join(HERE, "..", "tools", "export.py"),
+                            "--network", "EMO:EMO_1M", "--config", json.dumps(config), "--weights",
+                            ckpt, "--out", out2], capture_output=True, text=True)
+        r2 = subprocess.run([args.visattn, "run", out2, os.path.join(args.workdir, "conv_in.npy"),
+                             os.path.join(args.workdir, "exp_out.npy")], capture_output=True,
+                            text=True) if r.returncode == 0 else r
+        if r.returncode != 0 or r2.returncode != 0:
+            problems.append(f"export.py --network EMO:EMO_1M: {(r2.stderr or r.stderr).strip()}")
+        elif not np.array_equal(np.load(os.path.join(args.workdir, "exp_out.npy")),
+                                np.load(os.path.join(args.workdir, "conv_out.npy"))):
+            problems.append("export.py --network EMO:EMO_1M gives other logits than convert_emo")
     # A checkpoint of another variant is refused by the converter, naming keys.
     bad = subprocess.run([sys.executable, os.path.join(HERE, "..", "tools", "convert_emo.py"),
                           ckpt, "EMO_2M", out + ".bad"], capture_output=True, text=True)

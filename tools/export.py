@@ -35,7 +35,8 @@ USAGE = """Build a network and write it as a visattn model file.
         [--weights CHECKPOINT] [--seed S] [--input-size H,W] [--resize S]
         [--mean R,G,B --std R,G,B] --out MODEL.safetensors
 
-SOURCE:BUILDER: torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
+SOURCE:BUILDER: EMO:EMO_1M, EMO_2M, EMO_5M, EMO_6M, emo (zhangzjn/EMO, docs/networks/emo.md);
+torchvision:resnet18 ... resnet152, resnext50_32x4d, wide_resnet50_2, or
 torchvision:resnet (block and layers in --config); torchvision:mobilenet_v3_small,
 mobilenet_v3_large, efficientnet_b0 ... efficientnet_b7, efficientnet_v2_s, efficientnet_v2_m,
 efficientnet_v2_l; torchvision:regnet_y_400mf,

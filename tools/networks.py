@@ -44,7 +44,8 @@ SOURCES = {"torchvision": RESNETS + MOBILENETS + EFFICIENTNETS + REGNETS,
            "attention-module": ["ResidualNet"], "triplet-attention": ["ResidualNet"],
            "SA-Net": ["sa_resnet50", "sa_resnet101", "sa_resnet152"],
            "ECANet": [f"eca_resnet{d}" for d in (18, 34, 50, 101, 152)],
-           "SimAM": ["imagenet.create_net", "cifar.create_net"]}
+           "SimAM": ["imagenet.create_net", "cifar.create_net"],
+           "EMO": ["EMO_1M", "EMO_2M", "EMO_5M", "EMO_6M", "emo"]}
 # The C model a SOURCE:BUILDER is registered as, where the builder's name is not it.
 MODEL_NAMES = {("SimAM", "imagenet.create_net"): "simam_resnet",
                ("SimAM", "cifar.create_net"): "simam_cifar_resnet"}
@@ -485,6 +486,9 @@ def build(source, builder, config=None):
     if source not in SOURCES or builder not in SOURCES[source]:
         raise ValueError(f"unknown network {source}:{builder} (known: " + ", ".join(
             f"{s}:{b}" for s in SOURCES for b in SOURCES[s]) + ")")
+    if source == "EMO":  # tools/emo.py, zhangzjn/EMO's model (backbone/emo.c)
+        import emo
+        return emo.build(dict(config or {}), builder).eval()
     if source != "torchvision":
         return _published(source, builder, dict(config or {})).eval()
     if builder in RESNETS:
@@ -554,8 +558,8 @@ class CheckpointError(Exception):
 
 def read_state_dict(path):
     """The state_dict in a checkpoint file, and a phrase saying in which form it was found: a
-    state_dict itself, or one under 'state_dict' or 'model'; keys possibly prefixed 'module.'
-    (DataParallel); thop's 'total_ops' / 'total_params' buffers dropped."""
+    state_dict itself, or one under 'state_dict', 'model' or 'net' (EMO's trainer); keys possibly
+    prefixed 'module.' (DataParallel); thop's 'total_ops' / 'total_params' buffers dropped."""
     try:
         obj = torch.load(path, map_location="cpu")
     except Exception as e:  # truncated, not a checkpoint, ...: torch's reason, one line
@@ -563,7 +567,7 @@ def read_state_dict(path):
         raise CheckpointError(f"{path}: not a checkpoint torch.load can read ({reason})") from None
     form = "a state_dict"
     if isinstance(obj, dict) and not _is_state_dict(obj):
-        for k in ("state_dict", "model"):
+        for k in ("state_dict", "model", "net"):
             if isinstance(obj.get(k), dict) and _is_state_dict(obj[k]):
                 obj, form = obj[k], f"a state_dict under '{k}'"
                 break
@@ -572,7 +576,7 @@ def read_state_dict(path):
         if isinstance(obj, dict):
             what = "a dict with keys " + ", ".join(repr(k) for k in list(obj)[:5])
         raise CheckpointError(f"{path}: holds {what}, not a state_dict (nor one under "
-                              "'state_dict' or 'model')")
+                              "'state_dict', 'model' or 'net')")
     if all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
         form += ", keys prefixed 'module.'"
