@@ -65,6 +65,16 @@ IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck"]
+# CIFAR-100's fine labels in the data set's order (its meta file lists them alphabetically).
+CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy
+bridge bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach
+couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo
+keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse
+mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy
+porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail
+snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger
+tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split()
+assert len(CIFAR100_CLASSES) == 100 and CIFAR100_CLASSES == sorted(CIFAR100_CLASSES)
 
 
 def network_meta(source, builder, config, overrides=None):
@@ -73,8 +83,8 @@ def network_meta(source, builder, config, overrides=None):
     names. torchvision builders: from their first published weights' transforms and categories
     (the enum ships with torchvision: nothing is downloaded); the other ImageNet networks:
     256 / 224 and ImageNet's mean, std and names; CIFAR networks: 32 x 32 resized as a whole, no
-    normalisation (their repositories publish none: give --mean and --std), CIFAR-10's names
-    (SimAM's CIFAR ResNets: main_cifar.py's mean and std; CIFAR-10's names for 10 classes).
+    normalisation (their repositories publish none: give --mean and --std), CIFAR-10's or
+    CIFAR-100's names (SimAM's CIFAR ResNets: main_cifar.py's mean and std).
     overrides: the command line's input_size / resize / mean / std, put over these."""
     meta = {"visattn.network": f"{source}:{builder}"}
     size, resize, mean, std, names = [224, 224], 256, IMAGENET_MEAN, IMAGENET_STD, None
@@ -91,13 +101,12 @@ def network_meta(source, builder, config, overrides=None):
             names = weights.meta["categories"]
     if str(config.get("network_type", "ImageNet")).startswith("CIFAR"):
         size, resize, mean, std = [32, 32], 0, None, None
-        names = CIFAR10_CLASSES
+        names = CIFAR100_CLASSES if config.get("num_classes") == 100 else CIFAR10_CLASSES
     elif (source, builder) == ("SimAM", "cifar.create_net"):
-        # main_cifar.py's test transform: ToTensor and its Normalize. CIFAR-100's names are not
-        # on this machine (torchvision reads them from the downloaded data set): none then.
+        # main_cifar.py's test transform: ToTensor and its Normalize.
         size, resize = [32, 32], 0
         mean, std = [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]
-        names = CIFAR10_CLASSES
+        names = CIFAR100_CLASSES if config.get("num_class") == 100 else CIFAR10_CLASSES
         config = {"num_classes": config.get("num_class")}
     elif names is None:
         from torchvision.models._meta import _IMAGENET_CATEGORIES
