@@ -265,13 +265,13 @@ def check_checkpoints(args):
     with open(truncated, "wb") as f:
         f.write(data[:len(data) // 2])
     other = os.path.join(w, "other.pth")
-    torch.save({"net": sd, "epoch": 3}, other)
+    torch.save({"weights": sd, "epoch": 3}, other)
     bad = [(plain, "torchvision:resnet34", ("layer1.2.conv1.weight", "missing")),
            (plain, "torchvision:resnet50", ("layer1.0.conv1.weight", "shape")),
            (missing, "torchvision:resnet18", ("layer2.0.bn1.running_var", "missing")),
            (shaped, "torchvision:resnet18", ("fc.weight", "(10, 512)")),
            (truncated, "torchvision:resnet18", ("not a checkpoint torch.load can read",)),
-           (other, "torchvision:resnet18", ("not a state_dict", "'net'"))]
+           (other, "torchvision:resnet18", ("not a state_dict", "'weights'"))]
     for path, net, needles in bad:
         r = export_cli("--network", net, "--weights", path, "--out", os.path.join(w, "x.st"))
         p = one_line(r, path, *needles)

@@ -52,7 +52,7 @@ arguments (num_classes, groups, ...; width_mult, reduced_tail, dilated, dropout;
 stochastic_depth_prob) and the attention slot's (attention, attention_args, attention_reduction,
 attention_key), docs/networks/resnet.md, docs/networks/mobilenet_efficientnet.md. Without --weights: the builder's own
 random initialisation after torch.manual_seed(S) (default 0). --weights: a checkpoint holding a
-state_dict, or one under 'state_dict' or 'model', keys possibly prefixed 'module.', thop's
+state_dict, or one under 'state_dict', 'model' or 'net', keys possibly prefixed 'module.', thop's
 total_ops/total_params buffers ignored. The file also records how images are prepared for it
 (visattn heatmap and eval read it): torchvision's eval transform of the builder's first published
 weights (ImageNet networks otherwise: resize 256, crop 224, ImageNet mean/std), the class names;
