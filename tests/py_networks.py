@@ -137,6 +137,22 @@ def run_case(args, i, builder, config, shape, source="torchvision"):
                       f"rel {worst:.2e}), {params} params, {macs} MACs")
 
 
+def converted_problem(args, path, model, x):
+    """'' if `visattn run` of the model file `path` on x gives model's float64 logits within
+    LOGIT_ABS, else the problem. Leaves model in float64."""
+    xin, xout = os.path.join(args.workdir, "ck_in.npy"), os.path.join(args.workdir, "ck_out.npy")
+    np.save(xin, x.numpy())
+    r = subprocess.run([args.visattn, "run", path, xin, xout], capture_output=True, text=True)
+    with torch.no_grad():
+        want = model.double()(x.double()).numpy()
+    if r.returncode != 0:
+        return f"visattn run: {r.stderr.strip()}"
+    err = float(np.abs(np.load(xout).reshape(want.shape) - want).max())
+    if err > LOGIT_ABS:
+        return f"the converted checkpoint gives other logits (max abs err {err:.2e})"
+    return ""
+
+
 def setup(doc):
     """The command line every network test takes (--visattn, --workdir); the workdir made."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
@@ -239,17 +255,9 @@ def check_checkpoints(args):
         problems.append(f"wrapped checkpoint: exit {r.returncode}, {r.stderr.strip()!r}")
     else:
         torch.manual_seed(50)
-        x = torch.randn(1, 3, 64, 64)
-        np.save(os.path.join(w, "ck_in.npy"), x.numpy())
-        r = subprocess.run([args.visattn, "run", out, os.path.join(w, "ck_in.npy"),
-                            os.path.join(w, "ck_out.npy")], capture_output=True, text=True)
-        with torch.no_grad():
-            want = model.double()(x.double()).numpy()
-        if r.returncode != 0:
-            problems.append(f"visattn run: {r.stderr.strip()}")
-        elif float(np.abs(np.load(os.path.join(w, "ck_out.npy")).reshape(want.shape) -
-                          want).max()) > LOGIT_ABS:
-            problems.append("the converted checkpoint gives other logits")
+        p = converted_problem(args, out, model, torch.randn(1, 3, 64, 64))
+        if p:
+            problems.append(p)
         model.float()
     # Refused, one line naming the file and the key.
     plain = os.path.join(w, "resnet18.pth")
@@ -320,12 +328,7 @@ def check_model_files(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--visattn", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.workdir, exist_ok=True)
-    torch.set_num_threads(2)
+    args = setup(__doc__)
     # Quick: resnet101 at 64 x 64 (Bottleneck), the generic ResNets (dilation, groups, shuffle and
     # triplet slots, BasicBlock).
     failed, run = run_cases(args, CASES, 0, quick=[2, 8, 9])

@@ -248,19 +248,7 @@ def check_training_checkpoint(args):
         problem = f"export.py: exit {r.returncode}, {r.stderr.strip()!r}"
     else:
         torch.manual_seed(12)
-        x = torch.randn(2, 3, 32, 32)
-        np.save(os.path.join(w, "ck_in.npy"), x.numpy())
-        r = subprocess.run([args.visattn, "run", out, os.path.join(w, "ck_in.npy"),
-                            os.path.join(w, "ck_out.npy")], capture_output=True, text=True)
-        with torch.no_grad():
-            want = model.double()(x.double()).numpy()
-        if r.returncode != 0:
-            problem = f"visattn run: {r.stderr.strip()}"
-        else:
-            err = float(np.abs(np.load(os.path.join(w, "ck_out.npy")).reshape(want.shape) -
-                               want).max())
-            if err > py_networks.LOGIT_ABS:
-                problem = f"the converted checkpoint gives other logits (max abs err {err:.2e})"
+        problem = py_networks.converted_problem(args, out, model, torch.randn(2, 3, 32, 32))
     print(f"{'FAIL' if problem else 'ok  '} a main_cifar.py checkpoint (thop buffers, under "
           f"'state_dict') through export.py --weights and visattn run: " +
           (problem or "the twin's logits"), flush=True)

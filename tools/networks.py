@@ -366,6 +366,26 @@ def _se_blocks(model):
     return out
 
 
+def _keep_scale(se):
+    """torchvision's own SE in a slot: record its scale as our reference block does."""
+    def keep(mod, inp, out):
+        se.last_scale = out.detach()
+    se.scale_activation.register_forward_hook(keep)
+
+
+def _se_slot_block(name, args, c, squeeze, act, scale_act, reduction):
+    """The reference block a torchvision SE slot of c channels holds (net.c's
+    va_net_se_slot_json): our se with the SE's squeeze width and the family's activations unless
+    args set others, or any other block by the attention rule."""
+    if name == "se":
+        ref_name, a = "se", {"activation": act, "scale_activation": scale_act, **args,
+                             "input_channels": c, "squeeze_channels": squeeze}
+    else:
+        ref_name, a = backbone.attention_config(
+            {"attention": name, "attention_args": args, "attention_reduction": reduction}, c)
+    return visattn_ref.load(ref_name).build(a)
+
+
 def _mbconv(builder, config):
     """torchvision's MobileNetV3 / EfficientNet; the SE replaced by our reference block when the
     config's attention names another (or given other activations), removed when it is None."""
@@ -385,23 +405,13 @@ def _mbconv(builder, config):
             seq[k] = nn.Identity()
             continue
         if name == "se" and not args:
-            # torchvision's own SE: record the scale as our reference block does.
-            def keep(mod, inp, out, se=se):
-                se.last_scale = out.detach()
-            se.scale_activation.register_forward_hook(keep)
+            _keep_scale(se)
             se.visattn_slot = True
             continue
-        c = se.fc1.in_channels
-        if name == "se":
-            a = {"activation": "silu" if effnet else "relu",
-                 "scale_activation": "sigmoid" if effnet else "hardsigmoid", **args,
-                 "input_channels": c, "squeeze_channels": se.fc1.out_channels}
-            ref_name = "se"
-        else:
-            ref_name, a = backbone.attention_config(
-                {"attention": name, "attention_args": args,
-                 "attention_reduction": config.get("attention_reduction", 4)}, c)
-        blk = visattn_ref.load(ref_name).build(a)
+        blk = _se_slot_block(name, args, se.fc1.in_channels, se.fc1.out_channels,
+                             "silu" if effnet else "relu",
+                             "sigmoid" if effnet else "hardsigmoid",
+                             config.get("attention_reduction", 4))
         blk.visattn_slot = True
         seq[k] = blk
     model.visattn_attention = name
@@ -439,20 +449,11 @@ def _regnet(builder, config):
                     f.se = nn.Identity()
                 continue
             if name == "se" and not args and hasattr(f, "se"):
-                # torchvision's own SE: record the scale as our reference block does.
-                def keep(mod, inp, out, se=f.se):
-                    se.last_scale = out.detach()
-                f.se.scale_activation.register_forward_hook(keep)
+                _keep_scale(f.se)
                 continue
-            if name == "se":
-                a = {"activation": "relu", "scale_activation": "sigmoid", **args,
-                     "input_channels": w_b, "squeeze_channels": f.se.fc1.out_channels}
-                ref_name = "se"
-            else:
-                ref_name, a = backbone.attention_config(
-                    {"attention": name, "attention_args": args,
-                     "attention_reduction": config.get("attention_reduction", 4)}, w_b)
-            blk_ref = visattn_ref.load(ref_name).build(a)
+            blk_ref = _se_slot_block(name, args, w_b,
+                                     f.se.fc1.out_channels if name == "se" else None, "relu",
+                                     "sigmoid", config.get("attention_reduction", 4))
             if hasattr(f, "se"):
                 f.se = blk_ref
             else:  # the slot's place in the Sequential: after f.b
