@@ -363,6 +363,7 @@ typedef struct hm_result {
     va_image view;  /* the part of the image the input covers (a centre crop), or empty: all */
     hm_shown *shown; /* the maps to write, in order, the CAM last */
     int nshown;
+    int cam; /* the last map shown is the CAM */
     int top; /* the predicted class, with a CAM */
 } hm_result;
 
@@ -382,17 +383,20 @@ static int require_finite(const char *image, const hm_model *m, const char *what
     return -1;
 }
 
-static int add_shown(hm_result *r, const va_map *map, const char *tag) {
+/* Add a map to write, named `name`, or "stage<k>" without one. */
+static void add_shown(hm_result *r, const va_map *map, const char *name, int stage) {
     hm_shown *sh = &r->shown[r->nshown++];
     sh->map = map;
-    snprintf(sh->tag, sizeof sh->tag, "%s", tag);
-    return 0;
+    if (name)
+        snprintf(sh->tag, sizeof sh->tag, "%s", name);
+    else
+        snprintf(sh->tag, sizeof sh->tag, "stage%d", stage);
 }
 
 /* The maps to write: per stage (the staged models' rule, stage_map; a network's last drawable map
  * of each stage) or, with --maps block, every drawable map; --stage K keeps stage K's. Then the
  * CAM: with --cam, and always for a network (its maps may be channel gates only, as an SE's). */
-static int select_maps(const char *path, const hm_model *m, const hm_opts *o, hm_result *r) {
+static int select_maps(const hm_model *m, const hm_opts *o, hm_result *r) {
     const int n = va_run_num_maps(m->run);
     if (!(r->shown = calloc((size_t)n + 1, sizeof *r->shown))) {
         va_cli_error("out of memory");
@@ -402,32 +406,25 @@ static int select_maps(const char *path, const hm_model *m, const hm_opts *o, hm
     int64_t prev_hw[2] = {-1, -1};
     const va_map *last = NULL;
     int last_stage = 0;
-    char tag[VA_MAP_NAME_LEN];
     for (int i = 0; i < n; i++) {
         const va_map *map = va_run_map(m->run, i);
         if (!map_drawable(map)) continue;
         const int k = map_stage(m, map, &stage, prev_hw);
         if (k > nstages) nstages = k;
         if (o->per_block) {
-            if (!o->stage || o->stage == k) add_shown(r, map, map->name);
+            if (!o->stage || o->stage == k) add_shown(r, map, map->name, k);
         } else if (!m->staged) {
-            if (last && k != last_stage && (!o->stage || o->stage == last_stage)) {
-                snprintf(tag, sizeof tag, "stage%d", last_stage);
-                add_shown(r, last, tag);
-            }
+            if (last && k != last_stage && (!o->stage || o->stage == last_stage))
+                add_shown(r, last, NULL, last_stage);
             last = map, last_stage = k;
         }
     }
-    if (!o->per_block && !m->staged && last && (!o->stage || o->stage == last_stage)) {
-        snprintf(tag, sizeof tag, "stage%d", last_stage);
-        add_shown(r, last, tag);
-    }
+    if (!o->per_block && !m->staged && last && (!o->stage || o->stage == last_stage))
+        add_shown(r, last, NULL, last_stage);
     if (!o->per_block && m->staged)
         for (int k = 1; k <= nstages; k++) {
             const va_map *map = stage_map(m->run, k);
-            if (!map || (o->stage && o->stage != k)) continue;
-            snprintf(tag, sizeof tag, "stage%d", k);
-            add_shown(r, map, tag);
+            if (map && (!o->stage || o->stage == k)) add_shown(r, map, NULL, k);
         }
     if (o->stage > nstages) {
         va_cli_error("%s: --stage %d: the model has %d stage%s with maps to draw", m->path,
@@ -440,9 +437,9 @@ static int select_maps(const char *path, const hm_model *m, const hm_opts *o, hm
             va_cli_error("%s: the model records no 'cam' map", m->path);
             return -1;
         }
-        add_shown(r, cam, "cam");
+        add_shown(r, cam, "cam", 0);
+        r->cam = 1;
     }
-    (void)path;
     return 0;
 }
 
@@ -465,13 +462,13 @@ static int run_model(const char *path, const va_image *img, hm_model *m, const h
     if (require_finite(path, m, "the preprocessed input", &r->x,
                        "check mean and std in the model's visattn.config"))
         return -1;
-    if (select_maps(path, m, o, r)) return -1;
+    if (select_maps(m, o, r)) return -1;
     char what[VA_MAP_NAME_LEN + 8];
     for (int i = 0; i < r->nshown; i++) {
         snprintf(what, sizeof what, "map '%s'", r->shown[i].map->name);
         if (require_finite(path, m, what, &r->shown[i].map->t, HM_NOT_FINITE)) return -1;
     }
-    if (r->nshown && strcmp(r->shown[r->nshown - 1].tag, "cam") == 0) {
+    if (r->cam) {
         /* The logits too: the top-5 line prints their softmax. */
         if (require_finite(path, m, "the logit vector", &r->y, HM_NOT_FINITE)) return -1;
         r->top = 0;
@@ -556,7 +553,7 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
             snprintf(labels[row * cols + mi + 1], sizeof labels[0], "%.50s %s%s%.60s", m->label,
                      sh->tag, cls ? ": " : "", cls ? cls : "");
         }
-        if (r->nshown && strcmp(r->shown[r->nshown - 1].tag, "cam") == 0) print_top5(path, m, &r->y);
+        if (r->cam) print_top5(path, m, &r->y);
     }
     if (tiles) {
         va_image orig;
