@@ -133,8 +133,7 @@ static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const 
                 d->slot_after = d->nconv - 1;
                 s = va_net_se_slot_json(m->what, attn, args, reduction, blk->expanded, blk->squeeze,
                                         m->efficientnet ? "silu" : "relu",
-                                        m->efficientnet ? "sigmoid" : "hardsigmoid", &json[n],
-                                        err);
+                                        m->efficientnet ? "sigmoid" : "hardsigmoid", &json[n], err);
                 d->attn_json = json[n];
             }
             k++; /* the index stays taken without a slot (torchvision's keys) */

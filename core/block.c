@@ -361,8 +361,8 @@ void va_cost_params(va_cost *c, int64_t params) {
  * centre crop; 0: none), "visattn.mean" and "visattn.std" (one per input channel), and
  * "visattn.class_names" (num_classes strings). Each is JSON; anything else is an error naming the
  * file and the key. */
-static va_status meta_json(const va_safetensors *st, const char *key, const char *path,
-                           cJSON **out, va_error *err) {
+static va_status meta_json(const va_safetensors *st, const char *key, const char *path, cJSON **out,
+                           va_error *err) {
     const char *text = va_st_meta(st, key);
     *out = NULL;
     if (!text) return VA_OK;
@@ -384,8 +384,10 @@ static va_status meta_floats(const va_safetensors *st, const char *key, const ch
     if (!v) return VA_OK;
     va_status s = VA_OK;
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n)
-        s = va_fail(err, VA_ERR_FORMAT, "%s: metadata %s must list %d numbers (one per input "
-                    "channel)", path, key, n);
+        s = va_fail(err, VA_ERR_FORMAT,
+                    "%s: metadata %s must list %d numbers (one per input "
+                    "channel)",
+                    path, key, n);
     for (int i = 0; !s && i < n; i++) {
         const cJSON *x = cJSON_GetArrayItem(v, i);
         if (!cJSON_IsNumber(x) || !isfinite((float)x->valuedouble) ||
@@ -420,8 +422,8 @@ static va_status apply_file_info(va_block *b, const va_safetensors *st, const ch
     VA_TRY(meta_floats(st, "visattn.mean", path, c, 0, mean, &found_mean, err));
     VA_TRY(meta_floats(st, "visattn.std", path, c, 1, std, &found_std, err));
     if (found_mean != found_std && info.num_norm != c)
-        return va_fail(err, VA_ERR_FORMAT, "%s: metadata gives visattn.%s without visattn.%s",
-                       path, found_mean ? "mean" : "std", found_mean ? "std" : "mean");
+        return va_fail(err, VA_ERR_FORMAT, "%s: metadata gives visattn.%s without visattn.%s", path,
+                       found_mean ? "mean" : "std", found_mean ? "std" : "mean");
     if (found_mean || found_std) info.num_norm = c;
     info.mean = mean, info.std = std;
     cJSON *v;

@@ -44,7 +44,7 @@ typedef struct bench_opts {
     int warmup, iters;
     double min_time;
     const char *json, *csv, *svg;
-    int no_yardstick; /* leave the yardstick out unless --blocks names it */
+    int no_yardstick;    /* leave the yardstick out unless --blocks names it */
     const char *network; /* --network: one row per --attention entry instead of blocks */
     char attention[512]; /* --attention LIST ("" = none and every registered block) */
 } bench_opts;
@@ -54,9 +54,9 @@ typedef struct bench_item {
     const char *name;
     int user_config; /* --config applies to it */
     const char *path;
-    va_block *file; /* the --model file's block, loaded once */
-    int skipped;    /* it cannot run at the current shape */
-    int yardstick;  /* added as the yardstick, not asked for by --blocks */
+    va_block *file;     /* the --model file's block, loaded once */
+    int skipped;        /* it cannot run at the current shape */
+    int yardstick;      /* added as the yardstick, not asked for by --blocks */
     char attention[64]; /* --network: the slot's block, or "none" */
 } bench_item;
 
@@ -469,8 +469,8 @@ static void print_table(FILE *f, const bench_opts *o, const bench_env *e, const 
         const bench_row *r = &rows[i];
         char shape[64], p[24], m[24], fl[24], w[24], over[24] = "-";
         if (!isnan(r->overhead)) snprintf(over, sizeof over, "%.1f%%", 100.0 * r->overhead);
-        fprintf(f, "%-*s %-13s %3d %8s %8s %8s %9.3f %9.3f %9.3f %9.1f %10s %8s  %s\n", bw, r->block,
-                shape_str(r->shape, shape, sizeof shape), r->threads,
+        fprintf(f, "%-*s %-13s %3d %8s %8s %8s %9.3f %9.3f %9.3f %9.1f %10s %8s  %s\n", bw,
+                r->block, shape_str(r->shape, shape, sizeof shape), r->threads,
                 si_str(r->cost.params, p, sizeof p), si_str(r->cost.macs, m, sizeof m),
                 si_str(r->cost.flops, fl, sizeof fl), r->median_ms, r->p10_ms, r->p90_ms,
                 r->images_per_s, bytes_str(r->workspace, w, sizeof w), over, noise_str(r->noise));
@@ -836,10 +836,10 @@ int va_cmd_bench(int argc, char **argv) {
         O_ATTENTION
     };
     static const va_cli_opt opts[] = {
-        {"help", 0},    {"blocks", 1}, {"config", 1},       {"model", 1},    {"shape", 1},
-        {"threads", 1}, {"warmup", 1}, {"iters", 1},        {"min-time", 1}, {"json", 1},
-        {"csv", 1},     {"svg", 1},    {"no-yardstick", 0}, {"network", 1}, {"attention", 1},
-        {NULL, 0}};
+        {"help", 0},         {"blocks", 1},  {"config", 1},    {"model", 1},
+        {"shape", 1},        {"threads", 1}, {"warmup", 1},    {"iters", 1},
+        {"min-time", 1},     {"json", 1},    {"csv", 1},       {"svg", 1},
+        {"no-yardstick", 0}, {"network", 1}, {"attention", 1}, {NULL, 0}};
     va_cli_args args = {.cmd = "bench", .argc = argc, .argv = argv};
     const char *v;
     bench_item items[MAX_ITEMS] = {{0}};

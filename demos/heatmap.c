@@ -359,8 +359,8 @@ typedef struct hm_shown {
 
 /* One model's forward pass on one image: what the files are made from. */
 typedef struct hm_result {
-    va_tensor x, y; /* the model input and the logits */
-    va_image view;  /* the part of the image the input covers (a centre crop), or empty: all */
+    va_tensor x, y;  /* the model input and the logits */
+    va_image view;   /* the part of the image the input covers (a centre crop), or empty: all */
     hm_shown *shown; /* the maps to write, in order, the CAM last */
     int nshown;
     int cam; /* the last map shown is the CAM */
@@ -542,8 +542,7 @@ static int process_image(const char *path, const char *stem, hm_model *models, i
         }
         for (int row = 0; row < r->nshown; row++) {
             const hm_shown *sh = &r->shown[row];
-            if (path_fmt(file, sizeof file, "%s/%s_%s_%s.png", o->out_dir, stem, m->label,
-                         sh->tag))
+            if (path_fmt(file, sizeof file, "%s/%s_%s_%s.png", o->out_dir, stem, m->label, sh->tag))
                 goto done;
             hm_tile *tile = tiles ? &tiles[row * cols + mi + 1] : NULL;
             if (write_overlay(sh->map, view, o, file, tile, tw, th)) goto done;
@@ -868,10 +867,10 @@ int va_cmd_heatmap(int argc, char **argv) {
         O_MAPS
     };
     static const va_cli_opt opts[] = {
-        {"help", 0},       {"threads", 1},  {"model", 1}, {"block", 1},       {"out", 1},
-        {"stage", 1},      {"colormap", 1}, {"alpha", 1}, {"max-pixels", 1},  {"cam", 0},
-        {"save-input", 0}, {"scale", 1},    {"jobs", 1},  {"all-formats", 0}, {"maps", 1},
-        {NULL, 0}};
+        {"help", 0},       {"threads", 1},     {"model", 1},      {"block", 1},
+        {"out", 1},        {"stage", 1},       {"colormap", 1},   {"alpha", 1},
+        {"max-pixels", 1}, {"cam", 0},         {"save-input", 0}, {"scale", 1},
+        {"jobs", 1},       {"all-formats", 0}, {"maps", 1},       {NULL, 0}};
     va_cli_args args = {.cmd = "heatmap", .argc = argc, .argv = argv};
     int rc = VA_EXIT_USAGE, block_given = 0;
     const char *v;

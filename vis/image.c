@@ -422,7 +422,8 @@ static va_status image_planes(const va_image *img, int channels, va_tensor *t, v
     return VA_OK;
 }
 
-/* ---- torchvision's eval transform: Resize(S) with antialiasing, CenterCrop ---------------------- */
+/* ---- torchvision's eval transform: Resize(S) with antialiasing, CenterCrop ----------------------
+ */
 
 /* The size Resize(S) gives a w x h image: the shorter side S, the longer int(S * longer / shorter)
  * in double precision, as torchvision computes it. 0 if it would exceed 65536 (refused). */
@@ -561,9 +562,10 @@ va_status va_preprocess_region(const va_preprocess *pp, int w, int h, int box[4]
     int nw, nh;
     resized_size(w, h, pp->resize_shorter, &nw, &nh);
     if (!nw || !nh || nw < pp->width || nh < pp->height)
-        return va_fail(err, VA_ERR_CONFIG, "va_preprocess_region: a %d x %d image resized to %d "
-                       "on its shorter side does not fit the %d x %d crop", w, h,
-                       pp->resize_shorter, pp->width, pp->height);
+        return va_fail(err, VA_ERR_CONFIG,
+                       "va_preprocess_region: a %d x %d image resized to %d "
+                       "on its shorter side does not fit the %d x %d crop",
+                       w, h, pp->resize_shorter, pp->width, pp->height);
     const int left = crop_offset(nw, pp->width), top = crop_offset(nh, pp->height);
     const double sx = (double)w / nw, sy = (double)h / nh;
     const int x0 = (int)lround(left * sx), y0 = (int)lround(top * sy);
@@ -606,8 +608,8 @@ va_status va_image_to_input(const va_image *img, const va_preprocess *pp, va_ten
     VA_TRY(image_planes(img, pp->channels, &full, err));
     va_status st = va_tensor_alloc4(x, 1, pp->channels, pp->height, pp->width, err);
     if (st == VA_OK && pp->resize_shorter > 0)
-        st = resize_crop_aa(&full, nh, nw, crop_offset(nh, pp->height),
-                            crop_offset(nw, pp->width), x, err);
+        st = resize_crop_aa(&full, nh, nw, crop_offset(nh, pp->height), crop_offset(nw, pp->width),
+                            x, err);
     else if (st == VA_OK)
         st = va_resize_bilinear(&full, x, err);
     va_tensor_free(&full);

@@ -30,8 +30,8 @@ long vis_jpeg_start(const unsigned char *p, size_t len);
 /* Nonzero if the file starts with the PNG signature. */
 int vis_is_png(const unsigned char *p, size_t len);
 
-/* JPEG with libjpeg-turbo (libjpeg-turbo): baseline, progressive, arithmetic-coded; grey, YCbCr, RGB,
- * CMYK and YCCK. */
+/* JPEG with libjpeg-turbo (libjpeg-turbo): baseline, progressive, arithmetic-coded; grey, YCbCr,
+ * RGB, CMYK and YCCK. */
 va_status vis_decode_jpeg(const unsigned char *p, size_t len, const char *name, int64_t max_pixels,
                           vis_raw *raw, va_error *err);
 /* PNG with libspng: every colour type and bit depth, interlaced or not, tRNS applied. */

@@ -58,7 +58,8 @@ typedef struct va_image {
 #define VA_IMAGE_EXTRA_FORMATS "TGA, PSD, HDR, PIC"
 /* How the "not a readable image" message lists them. */
 #define VA_IMAGE_FORMATS_TEXT                                                                      \
-    "the formats read are " VA_IMAGE_FORMATS " (and " VA_IMAGE_EXTRA_FORMATS " with --all-formats)"
+    "the formats read are " VA_IMAGE_FORMATS " (and " VA_IMAGE_EXTRA_FORMATS " with "              \
+                                                                             "--all-formats)"
 
 /* How va_image_load_opts reads a file. A zeroed struct gives va_image_load's defaults. */
 typedef struct va_image_options {
@@ -162,7 +163,8 @@ const char *va_colormap_name(va_colormap cm);
  * A value of cm outside the enum is VA_ERR_ARG. */
 va_status va_colormap_apply(va_colormap cm, float v, unsigned char rgb[3], va_error *err);
 
-/* ---- Overlays, colour bars and contact sheets -------------------------------------------------- */
+/* ---- Overlays, colour bars and contact sheets --------------------------------------------------
+ */
 
 /* How map values become colours. A zeroed va_map_scale is VA_SCALE_STRETCH. */
 typedef enum va_scale_kind {
@@ -204,11 +206,11 @@ va_status va_overlay(const va_tensor *map, const va_image *img, va_colormap cm, 
  * colour 1 (right), lo printed under its left end and hi under its right end ("%.3g"; NaN prints
  * as NAN), and `note` (NULL: none; e.g. "min-max" or "fixed") between them, or on a row of its own
  * when they leave no room. The font (5 x 7 pixels, the characters va_sheet_cell lists) is
- * scaled with the image width: each font pixel is 1 + w / 160 image pixels (2 at w = 224, 3 at 451),
- * smaller only when the text would not fit, never under 1. The strip's height follows from the
- * scale (46 pixels at w = 224 with the note beside the numbers). Rows 0 .. img->h - 1 of out are
- * img's pixels, unchanged; if img is narrower than the text needs at scale 1, out is wider than img
- * and the rest of those rows is the strip's dark grey (24, 24, 24). lo and hi are only printed:
+ * scaled with the image width: each font pixel is 1 + w / 160 image pixels (2 at w = 224, 3 at
+ * 451), smaller only when the text would not fit, never under 1. The strip's height follows from
+ * the scale (46 pixels at w = 224 with the note beside the numbers). Rows 0 .. img->h - 1 of out
+ * are img's pixels, unchanged; if img is narrower than the text needs at scale 1, out is wider than
+ * img and the rest of those rows is the strip's dark grey (24, 24, 24). lo and hi are only printed:
  * any float, in any order. out is allocated; it must not be img (refused), img is only read. */
 va_status va_colorbar_append(const va_image *img, va_colormap cm, float lo, float hi,
                              const char *note, va_image *out, va_error *err);
