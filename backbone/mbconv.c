@@ -83,13 +83,9 @@ static void mb_conv(net_conv_desc *c, int cin, int cout, int k, int stride, int 
 static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const cJSON *args,
                           int reduction, va_error *err) {
     const int total = m->nblocks + 3;
-    net_unit_desc *u = calloc((size_t)total, sizeof *u);
-    char **json = calloc((size_t)total, sizeof *json);
-    if (!u || !json) {
-        free(u);
-        free(json);
-        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", m->what);
-    }
+    net_unit_desc *u;
+    char **json;
+    VA_TRY(va_net_table_alloc(total, &u, &json, m->what, err));
     va_status s = VA_OK;
     int n = 0;
     u[n].kind = NET_CONV_BN_ACT;
@@ -160,10 +156,7 @@ static va_status mb_build(va_block *b, const mb_net *m, const char *attn, const 
         snprintf(u[n].fc, sizeof u[n].fc, "classifier.1");
     }
     if (!s) s = va_net_build(b, m->what, u, total, err);
-    for (int i = 0; i < total; i++)
-        free(json[i]);
-    free(json);
-    free(u);
+    va_net_table_free(u, json, total);
     return s;
 }
 

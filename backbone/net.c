@@ -736,3 +736,20 @@ va_status va_net_set_info(va_block *b, int num_classes, int size, int normalised
                                 .num_classes = num_classes};
     return va_block_set_info(b, &info, err);
 }
+
+va_status va_net_table_alloc(int n, net_unit_desc **units, char ***json, const char *what,
+                             va_error *err) {
+    *units = calloc((size_t)n, sizeof **units);
+    *json = calloc((size_t)n, sizeof **json);
+    if (*units && *json) return VA_OK;
+    va_net_table_free(*units, *json, 0);
+    *units = NULL, *json = NULL;
+    return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
+}
+
+void va_net_table_free(net_unit_desc *units, char **json, int n) {
+    for (int i = 0; json && i < n; i++)
+        free(json[i]);
+    free(json);
+    free(units);
+}

@@ -130,6 +130,12 @@ va_status va_net_se_slot_json(const char *what, const char *attn, const cJSON *a
 va_status va_net_set_info(va_block *b, int num_classes, int size, int normalised, const float *mean,
                           const float *std, va_error *err);
 
+/* A family's unit table while it is filled: n zeroed units and n slot configs (NULL until set).
+ * va_net_table_free frees both and every config; either pointer may be NULL. */
+va_status va_net_table_alloc(int n, net_unit_desc **units, char ***json, const char *what,
+                             va_error *err);
+void va_net_table_free(net_unit_desc *units, char **json, int n);
+
 /* The va_block_ops of a network model: its own create (which builds the unit table and calls
  * va_net_build), the engine for everything else. */
 #define VA_NET_OPS(var, reg_name, create_fn, text)                                                 \

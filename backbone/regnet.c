@@ -121,13 +121,9 @@ static va_status rg_build(va_block *b, const char *what, const rg_params *p, con
     int total = 2;
     for (int s = 0; s < nst; s++)
         total += st[s].depth;
-    net_unit_desc *u = calloc((size_t)total, sizeof *u);
-    char **json = calloc((size_t)total, sizeof *json);
-    if (!u || !json) {
-        free(u);
-        free(json);
-        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
-    }
+    net_unit_desc *u;
+    char **json;
+    VA_TRY(va_net_table_alloc(total, &u, &json, what, err));
     va_status s = VA_OK;
     int n = 0, width_in = stem_width;
     u[n].kind = NET_CONV_BN_ACT;
@@ -187,10 +183,7 @@ static va_status rg_build(va_block *b, const char *what, const rg_params *p, con
     u[n].num_classes = num_classes;
     snprintf(u[n].fc, sizeof u[n].fc, "fc");
     if (!s) s = va_net_build(b, what, u, total, err);
-    for (int i = 0; i < total; i++)
-        free(json[i]);
-    free(json);
-    free(u);
+    va_net_table_free(u, json, total);
     return s;
 }
 

@@ -158,13 +158,9 @@ static va_status rn_build(va_block *b, const char *what, const rn_args *a, rn_en
     int total = (ends.cifar_stem ? 2 : 3) + (ends.bam ? stages - 1 : 0);
     for (int i = 0; i < stages; i++)
         total += a->layers[i];
-    net_unit_desc *u = calloc((size_t)total, sizeof *u);
-    char **json = calloc((size_t)total, sizeof *json);
-    if (!u || !json) {
-        free(u);
-        free(json);
-        return va_fail(err, VA_ERR_NOMEM, "%s: out of memory", what);
-    }
+    net_unit_desc *u;
+    char **json;
+    VA_TRY(va_net_table_alloc(total, &u, &json, what, err));
     int n = 0, inplanes = width0, dilation = 1;
     va_status s = VA_OK;
     u[n].kind = NET_CONV_BN_ACT;
@@ -237,10 +233,7 @@ static va_status rn_build(va_block *b, const char *what, const rn_args *a, rn_en
     u[n].pool_window = ends.pool_window;
     snprintf(u[n].fc, sizeof u[n].fc, "%s", ends.fc ? ends.fc : "fc");
     if (!s) s = va_net_build(b, what, u, total, err);
-    for (int i = 0; i < total; i++)
-        free(json[i]);
-    free(json);
-    free(u);
+    va_net_table_free(u, json, total);
     return s;
 }
 
